@@ -1,0 +1,68 @@
+using System.ComponentModel;
+using PeftLab.Cli.Commands;
+using PeftLab.Runtime;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace PeftLab.Cli;
+
+/// <summary>Options every command accepts.</summary>
+public class CommonSettings : CommandSettings
+{
+    /// <summary>Intra-op threads (default: all cores).</summary>
+    [CommandOption("--threads <N>")]
+    [Description("Compute threads (default: all cores)")]
+    public int? Threads { get; init; }
+
+    /// <summary>cpu or cuda.</summary>
+    [CommandOption("--device <NAME>")]
+    [Description("Compute device: cpu (default) or cuda (needs a CUDA build of TorchSharp)")]
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Applies threads and device; called first by every command that computes.</summary>
+    public void ApplyRuntime()
+    {
+        TorchRuntime.EnsureInitialised();
+        TorchRuntime.SetThreads(Threads);
+        TorchRuntime.UseDevice(TorchRuntime.ParseDevice(Device));
+    }
+}
+
+/// <summary>The <c>peftlab</c> command line.</summary>
+public static class CliApp
+{
+    /// <summary>Runs the CLI; returns the process exit code. Expected failures print one clear line, no stack trace.</summary>
+    public static int Run(string[] args)
+    {
+        var app = new CommandApp();
+        app.Configure(c =>
+        {
+            c.SetApplicationName("peftlab");
+            c.PropagateExceptions();
+            c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
+        });
+        try
+        {
+            return app.Run(args);
+        }
+        catch (CommandParseException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        catch (CommandRuntimeException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static bool IsUserError(Exception e) => e is ArgumentException or InvalidDataException or IOException
+        or UnauthorizedAccessException or FormatException or NotSupportedException or InvalidOperationException
+        || e.GetType().Namespace?.StartsWith("PeftLab", StringComparison.Ordinal) == true;
+}

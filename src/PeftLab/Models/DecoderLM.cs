@@ -1,0 +1,364 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftLab.Models;
+
+// Llama-family decoder-only LM (llama, mistral, qwen2), following transformers' modeling_llama.
+// Field names equal checkpoint keys: model.embed_tokens, model.layers.{i}.self_attn.{q,k,v,o}_proj,
+// model.layers.{i}.mlp.{gate,up,down}_proj, model.layers.{i}.{input,post_attention}_layernorm, model.norm, lm_head.
+// Shapes: B batch, T new tokens, K keys (past + new), d hidden, H query heads, Hkv key/value heads, hd head dim, V vocab.
+
+/// <summary>Per-forward state shared by every attention layer.</summary>
+public sealed class AttentionContext
+{
+    /// <summary>Additive mask [B, 1, T, K] (0 = attend, dtype minimum = blocked), or null for plain causal attention.</summary>
+    public Tensor? Mask { get; init; }
+    /// <summary>Rotary cos/sin [B, 1, T, hd].</summary>
+    public required Tensor Cos { get; init; }
+    /// <summary>See <see cref="Cos"/>.</summary>
+    public required Tensor Sin { get; init; }
+    /// <summary>KV cache to append to, or null.</summary>
+    public KvCache? Cache { get; init; }
+    /// <summary>Input-side adapter supplying key/value prefixes when there is no cache.</summary>
+    public IInputAdapter? Prefix { get; init; }
+}
+
+/// <summary>Grouped-query self-attention with rotary embeddings; projections are swappable modules.</summary>
+public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IModuleContainer
+{
+    private nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
+    private readonly int layer, heads, kvHeads, headDim;
+
+    /// <summary>Creates the attention of block <paramref name="layer"/>.</summary>
+    public Attention(DecoderConfig c, int layer, Device? device, ScalarType dtype) : base(nameof(Attention))
+    {
+        this.layer = layer;
+        heads = c.NumHeads;
+        kvHeads = c.NumKeyValueHeads;
+        headDim = c.HeadDim;
+        q_proj = nn.Linear(c.HiddenSize, heads * headDim, c.QkvBias, device, dtype);
+        k_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, c.QkvBias, device, dtype);
+        v_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, c.QkvBias, device, dtype);
+        o_proj = nn.Linear(heads * headDim, c.HiddenSize, c.OutputBias, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, T, d] -> [B, T, d].</summary>
+    public override Tensor forward(Tensor x, AttentionContext ctx)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2);   // [B, H, T, hd]
+        var k = k_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
+        var v = v_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
+        q = Rotary.Apply(q, ctx.Cos, ctx.Sin);
+        k = Rotary.Apply(k, ctx.Cos, ctx.Sin);
+
+        if (ctx.Cache is not null)
+            (k, v) = ctx.Cache.Append(layer, k, v);                              // [B, Hkv, K, hd]
+        else if (ctx.Prefix?.LayerPrefix(layer, b, k.dtype) is var (pk, pv))
+        {
+            k = cat([pk, k], 2);
+            v = cat([pv, v], 2);
+        }
+        if (kvHeads != heads)
+        {
+            // transformers' repeat_kv: each K/V head serves heads/kvHeads consecutive query heads
+            k = k.repeat_interleave(heads / kvHeads, dim: 1);                   // [B, H, K, hd]
+            v = v.repeat_interleave(heads / kvHeads, dim: 1);
+        }
+        var y = nn.functional.scaled_dot_product_attention(q, k, v, ctx.Mask, is_casual: ctx.Mask is null); // [B, H, T, hd]
+        y = y.transpose(1, 2).reshape(b, t, heads * headDim);                   // [B, T, H*hd]
+        return o_proj.forward(y);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ReplaceableChildren { get; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+    /// <inheritdoc/>
+    public nn.Module GetChild(string name) => name switch
+    {
+        "q_proj" => q_proj, "k_proj" => k_proj, "v_proj" => v_proj, "o_proj" => o_proj,
+        _ => throw ModuleSlots.Unknown("self_attn", name, ReplaceableChildren),
+    };
+
+    /// <inheritdoc/>
+    public void ReplaceChild(string name, nn.Module replacement)
+    {
+        var m = ModuleSlots.As<nn.Module<Tensor, Tensor>>("self_attn", name, replacement);
+        switch (name)
+        {
+            case "q_proj": q_proj = m; break;
+            case "k_proj": k_proj = m; break;
+            case "v_proj": v_proj = m; break;
+            case "o_proj": o_proj = m; break;
+            default: throw ModuleSlots.Unknown("self_attn", name, ReplaceableChildren);
+        }
+        register_module(name, m);
+    }
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>, IModuleContainer
+{
+    private nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
+
+    /// <summary>Creates the MLP of one block.</summary>
+    public Mlp(DecoderConfig c, Device? device, ScalarType dtype) : base(nameof(Mlp))
+    {
+        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
+        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
+        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, T, d] -> [B, T, d] through [B, T, ff].</summary>
+    public override Tensor forward(Tensor x)
+        => down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ReplaceableChildren { get; } = ["gate_proj", "up_proj", "down_proj"];
+
+    /// <inheritdoc/>
+    public nn.Module GetChild(string name) => name switch
+    {
+        "gate_proj" => gate_proj, "up_proj" => up_proj, "down_proj" => down_proj,
+        _ => throw ModuleSlots.Unknown("mlp", name, ReplaceableChildren),
+    };
+
+    /// <inheritdoc/>
+    public void ReplaceChild(string name, nn.Module replacement)
+    {
+        var m = ModuleSlots.As<nn.Module<Tensor, Tensor>>("mlp", name, replacement);
+        switch (name)
+        {
+            case "gate_proj": gate_proj = m; break;
+            case "up_proj": up_proj = m; break;
+            case "down_proj": down_proj = m; break;
+            default: throw ModuleSlots.Unknown("mlp", name, ReplaceableChildren);
+        }
+        register_module(name, m);
+    }
+}
+
+/// <summary>One pre-norm block: x + attn(norm(x)), then h + mlp(norm(h)).</summary>
+public sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>, IModuleContainer
+{
+    private nn.Module<Tensor, AttentionContext, Tensor> self_attn;
+    private nn.Module<Tensor, Tensor> mlp;
+    private readonly RmsNorm input_layernorm, post_attention_layernorm;
+
+    /// <summary>Creates block <paramref name="layer"/>.</summary>
+    public DecoderLayer(DecoderConfig c, int layer, Device? device, ScalarType dtype) : base(nameof(DecoderLayer))
+    {
+        self_attn = new Attention(c, layer, device, dtype);
+        mlp = new Mlp(c, device, dtype);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, T, d] -> [B, T, d].</summary>
+    public override Tensor forward(Tensor x, AttentionContext ctx)
+    {
+        var h = x + self_attn.forward(input_layernorm.forward(x), ctx);
+        return h + mlp.forward(post_attention_layernorm.forward(h));
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ReplaceableChildren { get; } = ["self_attn", "mlp"];
+
+    /// <inheritdoc/>
+    public nn.Module GetChild(string name) => name switch
+    {
+        "self_attn" => self_attn, "mlp" => mlp,
+        _ => throw ModuleSlots.Unknown("layer", name, ReplaceableChildren),
+    };
+
+    /// <inheritdoc/>
+    public void ReplaceChild(string name, nn.Module replacement)
+    {
+        switch (name)
+        {
+            case "self_attn": self_attn = ModuleSlots.As<nn.Module<Tensor, AttentionContext, Tensor>>("layer", name, replacement); break;
+            case "mlp": mlp = ModuleSlots.As<nn.Module<Tensor, Tensor>>("layer", name, replacement); break;
+            default: throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
+        }
+        register_module(name, replacement);
+    }
+}
+
+/// <summary>The transformer body (checkpoint prefix <c>model.</c>).</summary>
+public sealed class DecoderModel : nn.Module
+{
+    private readonly Embedding embed_tokens;
+    private readonly ModuleList<DecoderLayer> layers;
+    private readonly RmsNorm norm;
+
+    /// <summary>Creates the body for a config.</summary>
+    public DecoderModel(DecoderConfig c, Device? device, ScalarType dtype) : base(nameof(DecoderModel))
+    {
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
+        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, device, dtype)).ToArray());
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>The token embedding.</summary>
+    public Embedding EmbedTokens => embed_tokens;
+
+    /// <summary>h [B, T, d] through every block and the final norm.</summary>
+    public Tensor Body(Tensor h, AttentionContext ctx)
+    {
+        foreach (var layer in layers) h = layer.forward(h, ctx);
+        return norm.forward(h);
+    }
+}
+
+/// <summary>What <see cref="CausalLM.Forward"/> returns logits for.</summary>
+public enum LogitsMode
+{
+    /// <summary>Every real (non-virtual) position: [B, T, V].</summary>
+    All,
+    /// <summary>Only the last position: [B, 1, V] (generation prefill and decode).</summary>
+    Last,
+}
+
+/// <summary>Decoder-only causal LM: body plus LM head (tied to the embedding when the config says so).</summary>
+public sealed class CausalLM : nn.Module, IModuleContainer
+{
+    private readonly DecoderModel model;
+    private nn.Module<Tensor, Tensor>? lm_head;
+    private readonly Rotary rotary;
+
+    /// <summary>Builds an uninitialised model (weights as TorchSharp's defaults; load or initialise them).</summary>
+    public CausalLM(DecoderConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32) : base(nameof(CausalLM))
+    {
+        Config = config;
+        model = new DecoderModel(config, device, dtype);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device, dtype);
+        rotary = new Rotary(config.HeadDim, config.Rope, device);
+        RegisterComponents();
+    }
+
+    /// <summary>The configuration this model was built from.</summary>
+    public DecoderConfig Config { get; }
+
+    /// <summary>The prompt/prefix-tuning adapter in use, if any (set by the PEFT injector).</summary>
+    public IInputAdapter? InputAdapter { get; set; }
+
+    /// <summary>The token embedding module.</summary>
+    public Embedding EmbedTokens => model.EmbedTokens;
+
+    /// <summary>Checkpoint keys that may be absent because they alias another tensor.</summary>
+    public IReadOnlySet<string> TiedKeys => Config.TieWordEmbeddings ? new HashSet<string> { "lm_head.weight" } : new HashSet<string>();
+
+    /// <summary>
+    /// Runs the model. <paramref name="inputIds"/> [B, T]; <paramref name="attentionMask"/> [B, past + T] over real
+    /// tokens (1 = token, 0 = padding; null = all ones); <paramref name="positionIds"/> [B, T] (null = derived from
+    /// the mask); <paramref name="segmentIds"/> [B, T] for packed sequences (tokens attend only within their segment).
+    /// Returns logits [B, T, V] (or [B, 1, V] for <see cref="LogitsMode.Last"/>) in the compute dtype.
+    /// </summary>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
+        Tensor? segmentIds = null, KvCache? cache = null, LogitsMode mode = LogitsMode.All)
+    {
+        long b = inputIds.shape[0], t = inputIds.shape[1];
+        var device = inputIds.device;
+        var h = model.EmbedTokens.forward(inputIds);                               // [B, T, d]
+        var dtype = h.dtype;
+        var adapter = InputAdapter;
+        if (adapter is not null && segmentIds is not null)
+            throw new NotSupportedException("packed sequences cannot be combined with prompt or prefix tuning");
+
+        long past = cache?.Length ?? 0;
+        long virtualNow = 0;                                                          // virtual tokens prepended in this pass
+        if (adapter is not null && past == 0)
+        {
+            if (adapter.VirtualEmbeddings(b, dtype) is { } ve)
+            {
+                h = cat([ve, h], 1);                                                  // [B, n + T, d]
+                virtualNow = ve.shape[1];
+            }
+            else if (cache is not null)
+            {
+                // prefix tuning with a cache: the prefixes become the first cache entries
+                for (int i = 0; i < Config.NumLayers; i++)
+                    if (adapter.LayerPrefix(i, b, dtype) is var (pk, pv)) cache.Append(i, pk, pv);
+                cache.Advance(adapter.NumVirtualTokens);
+                cache.PrefixLength = adapter.NumVirtualTokens;
+                past = cache.Length;
+            }
+        }
+        long tq = t + virtualNow;
+        long virtualTotal = adapter?.NumVirtualTokens ?? 0;                          // always visible, never padding
+        // prefix tuning without a cache: each layer prepends its key/value prefix itself
+        bool uncachedPrefix = cache is null && adapter is not null && virtualNow == 0;
+        long keys = cache is not null ? past + tq : tq + (uncachedPrefix ? virtualTotal : 0);  // K
+
+        // Full key mask over [virtual | real]: real-token mask from the caller, ones for virtual tokens.
+        Tensor? keyMask = null;
+        if (attentionMask is not null)
+        {
+            long realKeys = keys - virtualTotal;
+            if (attentionMask.shape[1] != realKeys)
+                throw new ArgumentException($"attention_mask covers {attentionMask.shape[1]} positions, expected {realKeys} (past + new real tokens)");
+            keyMask = virtualTotal > 0 ? cat([ones(b, virtualTotal, dtype: attentionMask.dtype, device: device), attentionMask], 1) : attentionMask;
+        }
+
+        if (positionIds is null)
+        {
+            var full = keyMask ?? ones(b, keys, dtype: ScalarType.Int64, device: device);
+            positionIds = (full.to_type(ScalarType.Int64).cumsum(1) - 1).clamp_min(0).narrow(1, keys - tq, tq); // [B, T(+n)]
+        }
+        else if (virtualNow > 0)
+            throw new ArgumentException("explicit position_ids cannot be combined with prompt tuning");
+
+        var (cos, sin) = rotary.CosSin(positionIds);
+        var mask = BuildMask(b, tq, keys, keyMask, segmentIds, dtype, device);
+        var ctx = new AttentionContext { Mask = mask, Cos = cos, Sin = sin, Cache = cache, Prefix = uncachedPrefix ? adapter : null };
+
+        h = model.Body(h, ctx);                                                      // [B, n + T, d]
+        cache?.Advance(tq);
+        if (virtualNow > 0) h = h.narrow(1, virtualNow, t);                          // drop virtual positions
+        if (mode == LogitsMode.Last) h = h.narrow(1, h.shape[1] - 1, 1);
+        return lm_head is not null ? lm_head.forward(h) : nn.functional.linear(h, model.EmbedTokens.weight!);
+    }
+
+    /// <summary>
+    /// Additive mask [B, 1, T, K], or null when plain causal attention over exactly T keys applies.
+    /// Query i sits at key position K - T + i; it sees key j when j is not after it, the key is not padding,
+    /// both are in the same packed segment, and j is inside the sliding window.
+    /// </summary>
+    private Tensor? BuildMask(long b, long tq, long keys, Tensor? keyMask, Tensor? segmentIds, ScalarType dtype, Device device)
+    {
+        bool window = Config.SlidingWindow is int w && keys > w;
+        bool anyPadding = keyMask is not null && keyMask.min().item<long>() == 0;
+        if (keys == tq && !anyPadding && segmentIds is null && !window) return null;
+
+        var qPos = arange(keys - tq, keys, device: device).view(tq, 1);             // [T, 1]
+        var kPos = arange(0, keys, device: device).view(1, keys);                    // [1, K]
+        var allowed = kPos.le(qPos).unsqueeze(0).unsqueeze(0);                       // [1, 1, T, K]
+        if (window) allowed = allowed.logical_and(qPos.sub(kPos).lt(Config.SlidingWindow!.Value).unsqueeze(0).unsqueeze(0));
+        if (keyMask is not null) allowed = allowed.logical_and(keyMask.to_type(ScalarType.Bool).view(b, 1, 1, keys));
+        if (segmentIds is not null) allowed = allowed.logical_and(segmentIds.unsqueeze(2).eq(segmentIds.unsqueeze(1)).unsqueeze(1));
+        allowed = allowed.expand(b, 1, tq, keys);
+        // A large negative rather than -inf keeps fully padded query rows finite (they are ignored anyway).
+        double blocked = dtype == ScalarType.BFloat16 ? -3.0e38 : float.MinValue;
+        return zeros(1, dtype: dtype, device: device).masked_fill(allowed.logical_not(), blocked);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ReplaceableChildren => lm_head is null ? [] : ["lm_head"];
+
+    /// <inheritdoc/>
+    public nn.Module GetChild(string name) => name == "lm_head" && lm_head is not null ? lm_head
+        : throw ModuleSlots.Unknown("CausalLM", name, ReplaceableChildren);
+
+    /// <inheritdoc/>
+    public void ReplaceChild(string name, nn.Module replacement)
+    {
+        if (name != "lm_head" || lm_head is null) throw ModuleSlots.Unknown("CausalLM", name, ReplaceableChildren);
+        lm_head = ModuleSlots.As<nn.Module<Tensor, Tensor>>("CausalLM", name, replacement);
+        register_module(name, replacement);
+    }
+}
