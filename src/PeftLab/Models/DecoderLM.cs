@@ -244,8 +244,16 @@ public sealed class CausalLM : nn.Module, IModuleContainer
     /// <summary>The configuration this model was built from.</summary>
     public DecoderConfig Config { get; }
 
-    /// <summary>The prompt/prefix-tuning adapter in use, if any (set by the PEFT injector).</summary>
-    public IInputAdapter? InputAdapter { get; set; }
+    /// <summary>The prompt/prefix-tuning adapter in use, if any.</summary>
+    public IInputAdapter? InputAdapter { get; private set; }
+
+    /// <summary>Attaches an input-side adapter; it is registered as the child <c>prompt_encoder</c> so its parameters train and count.</summary>
+    public void SetInputAdapter<T>(T adapter) where T : nn.Module, IInputAdapter
+    {
+        if (InputAdapter is not null) throw new InvalidOperationException("an input adapter (prompt or prefix tuning) is already attached");
+        InputAdapter = adapter;
+        register_module("prompt_encoder", adapter);
+    }
 
     /// <summary>The token embedding module.</summary>
     public Embedding EmbedTokens => model.EmbedTokens;

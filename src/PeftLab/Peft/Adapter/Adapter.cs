@@ -1,0 +1,215 @@
+using System.Text.Json.Nodes;
+using PeftLab.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft.Adapter;
+
+/// <summary>Nonlinearity inside the bottleneck.</summary>
+public enum AdapterActivation
+{
+    /// <summary>SiLU (default; the Llama MLP's own).</summary>
+    Silu,
+    /// <summary>ReLU.</summary>
+    Relu,
+    /// <summary>GELU (Houlsby's original and the peer benchmark's).</summary>
+    Gelu,
+}
+
+/// <summary>Where the adapter sits relative to its sublayer.</summary>
+public enum AdapterPlacement
+{
+    /// <summary>Houlsby serial: h = f(x); h + up(act(down(h))).</summary>
+    Serial,
+    /// <summary>Parallel (He et al.): f(x) + up(act(down(x))), x the sublayer input.</summary>
+    Parallel,
+}
+
+/// <summary>Bottleneck adapters after the attention and/or MLP sublayer of every block.</summary>
+public sealed record AdapterConfig : PeftConfig
+{
+    /// <inheritdoc/>
+    public override PeftMethodKind Kind => PeftMethodKind.Adapter;
+    /// <summary>Bottleneck width m.</summary>
+    public int Size { get; init; } = 64;
+    /// <summary>Nonlinearity.</summary>
+    public AdapterActivation Activation { get; init; } = AdapterActivation.Silu;
+    /// <summary>Serial (Houlsby) or parallel.</summary>
+    public AdapterPlacement Placement { get; init; } = AdapterPlacement.Serial;
+    /// <summary>Adapter after the attention sublayer.</summary>
+    public bool AfterAttention { get; init; } = true;
+    /// <summary>Adapter after the MLP sublayer.</summary>
+    public bool AfterMlp { get; init; } = true;
+    /// <summary>Std of the down-projection's truncated-normal init; the up-projection starts at zero (identity at start).</summary>
+    public double InitStd { get; init; } = 1e-3;
+}
+
+/// <summary>The bottleneck: a(h) = up(act(down(h))), down [m, d] + bias, up [d, m] + bias.</summary>
+public sealed class Bottleneck : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear adapter_down, adapter_up;
+    private readonly AdapterActivation activation;
+
+    /// <summary>Creates a d → m → d bottleneck.</summary>
+    public Bottleneck(long dim, AdapterConfig c, Generator generator, Device device, ScalarType dtype) : base(nameof(Bottleneck))
+    {
+        adapter_down = nn.Linear(dim, c.Size, hasBias: true, device: device, dtype: dtype);
+        adapter_up = nn.Linear(c.Size, dim, hasBias: true, device: device, dtype: dtype);
+        activation = c.Activation;
+        using (no_grad())
+        {
+            // trunc_normal(std) on [-2std, 2std], as the peer benchmark does
+            var w = randn(adapter_down.weight!.shape, generator: generator).mul_(c.InitStd).clamp_(-2 * c.InitStd, 2 * c.InitStd);
+            adapter_down.weight!.copy_(w);
+            adapter_down.bias!.zero_();
+            adapter_up.weight!.zero_();
+            adapter_up.bias!.zero_();
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>h [..., d] -> [..., d].</summary>
+    public override Tensor forward(Tensor h)
+    {
+        var z = adapter_down.forward(h);
+        z = activation switch
+        {
+            AdapterActivation.Relu => nn.functional.relu(z),
+            AdapterActivation.Gelu => nn.functional.gelu(z),
+            _ => nn.functional.silu(z),
+        };
+        return adapter_up.forward(z);
+    }
+}
+
+/// <summary>Serial adapter around a projection: y = f(x); y + a(y).</summary>
+public sealed class SerialAdapter : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> base_layer;
+    private readonly Bottleneck adapter;
+
+    /// <summary>Wraps the sublayer's last projection.</summary>
+    public SerialAdapter(nn.Module<Tensor, Tensor> baseLayer, Bottleneck bottleneck) : base(nameof(SerialAdapter))
+    {
+        base_layer = baseLayer;
+        adapter = bottleneck;
+        RegisterComponents();
+    }
+
+    /// <summary>x [..., in] -> [..., d].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        var y = base_layer.forward(x);
+        return y + adapter.forward(y);
+    }
+}
+
+/// <summary>Parallel adapter around an MLP sublayer: f(x) + a(x).</summary>
+public sealed class ParallelMlpAdapter : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> base_layer;
+    private readonly Bottleneck adapter;
+
+    /// <summary>Wraps the MLP.</summary>
+    public ParallelMlpAdapter(nn.Module<Tensor, Tensor> baseLayer, Bottleneck bottleneck) : base(nameof(ParallelMlpAdapter))
+    {
+        base_layer = baseLayer;
+        adapter = bottleneck;
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, T, d] -> [B, T, d].</summary>
+    public override Tensor forward(Tensor x) => base_layer.forward(x) + adapter.forward(x);
+}
+
+/// <summary>Parallel adapter around an attention sublayer: attn(x, ctx) + a(x).</summary>
+public sealed class ParallelAttentionAdapter : nn.Module<Tensor, AttentionContext, Tensor>
+{
+    private readonly nn.Module<Tensor, AttentionContext, Tensor> base_layer;
+    private readonly Bottleneck adapter;
+
+    /// <summary>Wraps the attention.</summary>
+    public ParallelAttentionAdapter(nn.Module<Tensor, AttentionContext, Tensor> baseLayer, Bottleneck bottleneck) : base(nameof(ParallelAttentionAdapter))
+    {
+        base_layer = baseLayer;
+        adapter = bottleneck;
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, T, d] -> [B, T, d].</summary>
+    public override Tensor forward(Tensor x, AttentionContext ctx) => base_layer.forward(x, ctx) + adapter.forward(x);
+}
+
+/// <summary>Bottleneck adapters; files use PeftLab's own peft_type <c>PEFTLAB_BOTTLENECK</c> (see docs/adapter-format.md).</summary>
+public sealed class AdapterMethod : IPeftMethod
+{
+    /// <inheritdoc/>
+    public PeftMethodKind Kind => PeftMethodKind.Adapter;
+    /// <inheritdoc/>
+    public string? PeftType => "PEFTLAB_BOTTLENECK";
+    /// <inheritdoc/>
+    public PeftConfig DefaultConfig => new AdapterConfig();
+    /// <inheritdoc/>
+    public bool CanMerge => false;
+
+    /// <inheritdoc/>
+    public PeftConfig ReadAdapterConfig(AdapterJson j) => new AdapterConfig
+    {
+        Size = j.Int("adapter_size", 64),
+        Activation = Enum.TryParse<AdapterActivation>(j.String("activation", "silu"), ignoreCase: true, out var a) ? a
+            : throw new PeftConfigException($"{j.Source}: activation '{j.String("activation")}' is not supported; supported: silu, relu, gelu"),
+        Placement = Enum.TryParse<AdapterPlacement>(j.String("placement", "serial"), ignoreCase: true, out var p) ? p
+            : throw new PeftConfigException($"{j.Source}: placement '{j.String("placement")}' is not supported; supported: serial, parallel"),
+        AfterAttention = j.Bool("after_attention", true),
+        AfterMlp = j.Bool("after_mlp", true),
+        InitStd = j.Double("init_std", 1e-3),
+    };
+
+    /// <inheritdoc/>
+    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    {
+        var c = (AdapterConfig)config;
+        return new JsonObject
+        {
+            ["activation"] = c.Activation.ToString().ToLowerInvariant(),
+            ["adapter_size"] = c.Size,
+            ["after_attention"] = c.AfterAttention,
+            ["after_mlp"] = c.AfterMlp,
+            ["init_std"] = c.InitStd,
+            ["placement"] = c.Placement.ToString().ToLowerInvariant(),
+        };
+    }
+
+    /// <inheritdoc/>
+    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    {
+        var c = (AdapterConfig)config;
+        if (c.Size <= 0) throw new PeftConfigException($"adapter size must be > 0 (got {c.Size})");
+        if (!c.AfterAttention && !c.AfterMlp) throw new PeftConfigException("adapter: at least one of after_attention, after_mlp must be true");
+        var w = model.EmbedTokens.weight!;
+        Bottleneck New() => new(model.Config.HiddenSize, c, context.Generator, w.device, w.dtype);
+        // Serial: wrap the sublayer's last projection (o_proj, down_proj); parallel: wrap the sublayer itself.
+        Injector.Replace(model, slot => (c.Placement, slot.ChildName, slot.Module) switch
+        {
+            (AdapterPlacement.Serial, "o_proj", nn.Module<Tensor, Tensor> m) when c.AfterAttention => new SerialAdapter(m, New()),
+            (AdapterPlacement.Serial, "down_proj", nn.Module<Tensor, Tensor> m) when c.AfterMlp => new SerialAdapter(m, New()),
+            (AdapterPlacement.Parallel, "self_attn", nn.Module<Tensor, AttentionContext, Tensor> m) when c.AfterAttention => new ParallelAttentionAdapter(m, New()),
+            (AdapterPlacement.Parallel, "mlp", nn.Module<Tensor, Tensor> m) when c.AfterMlp => new ParallelMlpAdapter(m, New()),
+            _ => null,
+        }, "adapter placements");
+        foreach (var (name, p) in model.named_parameters())
+            if (name.Contains(".adapter.adapter_", StringComparison.Ordinal)) p.requires_grad = true;
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) => PeftState.TrainableState(model);
+
+    /// <inheritdoc/>
+    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+
+    /// <inheritdoc/>
+    public void Merge(CausalLM model, PeftConfig config) =>
+        throw new NotSupportedException("bottleneck adapters are nonlinear and cannot be merged into the base weights");
+}

@@ -1,0 +1,86 @@
+using System.Text.Json.Nodes;
+using PeftLab.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft.BitFit;
+
+/// <summary>
+/// BitFit: only biases train, y = W x + b with W frozen. Linear layers without a bias (Llama's) get a
+/// zero-initialised one, so the model is unchanged at start — what the reference study did for bias-free models.
+/// Optionally the norm gains train too (LN tuning).
+/// </summary>
+public sealed record BitFitConfig : PeftConfig
+{
+    /// <inheritdoc/>
+    public override PeftMethodKind Kind => PeftMethodKind.BitFit;
+    /// <summary>Linear layers whose bias trains (default: every projection in the blocks).</summary>
+    public TargetSelector Targets { get; init; } = new() { Names = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] };
+    /// <summary>Also train RMSNorm gains.</summary>
+    public bool IncludeNorms { get; init; }
+}
+
+/// <summary>BitFit; files use PeftLab's own peft_type <c>PEFTLAB_BITFIT</c> (see docs/adapter-format.md).</summary>
+public sealed class BitFitMethod : IPeftMethod
+{
+    /// <inheritdoc/>
+    public PeftMethodKind Kind => PeftMethodKind.BitFit;
+    /// <inheritdoc/>
+    public string? PeftType => "PEFTLAB_BITFIT";
+    /// <inheritdoc/>
+    public PeftConfig DefaultConfig => new BitFitConfig();
+    /// <inheritdoc/>
+    public bool CanMerge => false;
+
+    /// <inheritdoc/>
+    public PeftConfig ReadAdapterConfig(AdapterJson j)
+    {
+        var node = j.Node("target_modules");
+        var d = new BitFitConfig();
+        return new BitFitConfig
+        {
+            Targets = node is null ? d.Targets : TargetSelector.FromPeft(j.StringList("target_modules"), node is JsonValue, null),
+            IncludeNorms = j.Bool("include_norms", false),
+        };
+    }
+
+    /// <inheritdoc/>
+    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    {
+        var c = (BitFitConfig)config;
+        return new JsonObject { ["include_norms"] = c.IncludeNorms, ["target_modules"] = c.Targets.ToPeftJson() };
+    }
+
+    /// <inheritdoc/>
+    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    {
+        var c = (BitFitConfig)config;
+        var targets = Injector.Slots(model).Where(s => s.Module is Linear && c.Targets.Matches(s.Name, true)).ToArray();
+        if (targets.Length == 0) throw new PeftConfigException($"no module matched BitFit target_modules {c.Targets}");
+        foreach (var slot in targets)
+        {
+            var lin = (Linear)slot.Module;
+            if (lin.bias is null)
+            {
+                var w = lin.weight!;
+                lin.bias = new Parameter(zeros(w.shape[0], dtype: w.dtype, device: w.device));
+            }
+            lin.bias!.requires_grad = true;
+        }
+        if (c.IncludeNorms)
+            foreach (var (name, p) in model.named_parameters())
+                if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.requires_grad = true;
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) => PeftState.TrainableState(model);
+
+    /// <inheritdoc/>
+    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+
+    /// <inheritdoc/>
+    public void Merge(CausalLM model, PeftConfig config) =>
+        throw new NotSupportedException("BitFit adds biases the Hugging Face config of this architecture cannot express; keep the adapter file");
+}

@@ -1,0 +1,48 @@
+using System.Text.Json.Nodes;
+using PeftLab.Models;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft.Full;
+
+/// <summary>Full finetuning: every parameter trains (the baseline every method is compared with).</summary>
+public sealed record FullConfig : PeftConfig
+{
+    /// <inheritdoc/>
+    public override PeftMethodKind Kind => PeftMethodKind.Full;
+}
+
+/// <summary>Full finetuning behind the same interface; its "adapter" is the whole model, saved as a checkpoint.</summary>
+public sealed class FullMethod : IPeftMethod
+{
+    /// <inheritdoc/>
+    public PeftMethodKind Kind => PeftMethodKind.Full;
+    /// <inheritdoc/>
+    public string? PeftType => "PEFTLAB_FULL";
+    /// <inheritdoc/>
+    public PeftConfig DefaultConfig => new FullConfig();
+    /// <inheritdoc/>
+    public bool CanMerge => true;
+
+    /// <inheritdoc/>
+    public PeftConfig ReadAdapterConfig(AdapterJson json) => new FullConfig();
+
+    /// <inheritdoc/>
+    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model) => [];
+
+    /// <inheritdoc/>
+    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    {
+        foreach (var p in model.parameters()) p.requires_grad = true;
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) =>
+        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    /// <inheritdoc/>
+    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
+        StrictLoader.Load(model, source);
+
+    /// <inheritdoc/>
+    public void Merge(CausalLM model, PeftConfig config) { } // the weights already are the model
+}

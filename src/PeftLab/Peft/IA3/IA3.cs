@@ -1,0 +1,129 @@
+using System.Text.Json.Nodes;
+using PeftLab.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft.IA3;
+
+/// <summary>(IA)3: learned vectors l rescale activations. Attention targets: y = l ⊙ (W x + b); feed-forward targets: y = W (l ⊙ x) + b.</summary>
+public sealed record IA3Config : PeftConfig
+{
+    /// <inheritdoc/>
+    public override PeftMethodKind Kind => PeftMethodKind.IA3;
+    /// <summary>Modules to rescale (PEFT's Llama defaults).</summary>
+    public TargetSelector Targets { get; init; } = new() { Names = ["k_proj", "v_proj", "down_proj"] };
+    /// <summary>Targets whose input, not output, is scaled.</summary>
+    public IReadOnlyList<string> FeedForwardModules { get; init; } = ["down_proj"];
+
+    /// <summary>Is a module (full name) a feed-forward target?</summary>
+    public bool IsFeedForward(string name) => FeedForwardModules.Any(f => name == f || name.EndsWith("." + f, StringComparison.Ordinal));
+}
+
+/// <summary>A linear layer rescaled by a learned vector <c>ia3_l</c> (ones at start: the model is unchanged).</summary>
+public sealed class IA3Linear : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear base_layer;
+    private readonly Parameter ia3_l; // [out, 1], or [1, in] for feed-forward targets (PEFT's shapes)
+    private readonly bool feedForward;
+
+    /// <summary>Wraps a layer.</summary>
+    public IA3Linear(Linear baseLayer, bool isFeedForward) : base(nameof(IA3Linear))
+    {
+        base_layer = baseLayer;
+        feedForward = isFeedForward;
+        var w = baseLayer.weight!;
+        ia3_l = new Parameter(isFeedForward ? ones(1, w.shape[1], dtype: w.dtype, device: w.device) : ones(w.shape[0], 1, dtype: w.dtype, device: w.device));
+        RegisterComponents();
+    }
+
+    /// <summary>The wrapped layer.</summary>
+    public Linear BaseLayer => base_layer;
+
+    /// <summary>x [..., in] -> [..., out].</summary>
+    public override Tensor forward(Tensor x) => feedForward
+        ? base_layer.forward(x * ia3_l.flatten())
+        : base_layer.forward(x) * ia3_l.flatten();
+
+    /// <summary>Folds l into W (and b for output scaling).</summary>
+    public void MergeIntoBase()
+    {
+        using var noGrad = no_grad();
+        base_layer.weight!.mul_(ia3_l);                                  // [out,in] ⊙ [1,in] or [out,1]
+        if (!feedForward && base_layer.bias is not null) base_layer.bias.mul_(ia3_l.flatten());
+    }
+}
+
+/// <summary>(IA)3 in the Python PEFT library's IA3 format.</summary>
+public sealed class IA3Method : IPeftMethod
+{
+    /// <inheritdoc/>
+    public PeftMethodKind Kind => PeftMethodKind.IA3;
+    /// <inheritdoc/>
+    public string? PeftType => "IA3";
+    /// <inheritdoc/>
+    public PeftConfig DefaultConfig => new IA3Config();
+    /// <inheritdoc/>
+    public bool CanMerge => true;
+
+    /// <inheritdoc/>
+    public PeftConfig ReadAdapterConfig(AdapterJson j)
+    {
+        var targetsNode = j.Node("target_modules");
+        j.RequireNeutral("fan_in_fan_out", AdapterJson.IsEmpty, "only nn.Linear layers (fan_in_fan_out=false) are used");
+        j.RequireNeutral("init_ia3_weights", n => n is null || (n is JsonValue v && v.TryGetValue<bool>(out var b) && b), "only ones-initialised vectors are supported");
+        j.RequireNeutral("exclude_modules", AdapterJson.IsEmpty, "exclude_modules is not supported");
+        j.Known("modules_to_save");
+        if (j.StringList("modules_to_save") is { Count: > 0 })
+            throw new PeftConfigException($"{j.Source}: modules_to_save is not supported for IA3");
+        var d = new IA3Config();
+        return new IA3Config
+        {
+            Targets = targetsNode is null ? d.Targets : TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, null),
+            FeedForwardModules = j.StringList("feedforward_modules") ?? d.FeedForwardModules,
+        };
+    }
+
+    /// <inheritdoc/>
+    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    {
+        var c = (IA3Config)config;
+        return new JsonObject
+        {
+            ["fan_in_fan_out"] = false,
+            ["feedforward_modules"] = new JsonArray(c.FeedForwardModules.OrderBy(x => x, StringComparer.Ordinal).Select(x => (JsonNode)x).ToArray()),
+            ["init_ia3_weights"] = true,
+            ["modules_to_save"] = null,
+            ["target_modules"] = c.Targets.ToPeftJson(),
+        };
+    }
+
+    /// <inheritdoc/>
+    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    {
+        var c = (IA3Config)config;
+        Injector.Replace(model,
+            slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new IA3Linear(lin, c.IsFeedForward(slot.Name)) : null,
+            $"IA3 target_modules {c.Targets}");
+        foreach (var (name, p) in model.named_parameters())
+            if (name.EndsWith(".ia3_l", StringComparison.Ordinal)) p.requires_grad = true;
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) => PeftState.TrainableState(model);
+
+    /// <inheritdoc/>
+    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+
+    /// <inheritdoc/>
+    public void Merge(CausalLM model, PeftConfig config)
+    {
+        foreach (var slot in Injector.Slots(model).Where(s => s.Module is IA3Linear))
+        {
+            var ia3 = (IA3Linear)slot.Module;
+            ia3.MergeIntoBase();
+            slot.Owner.ReplaceChild(slot.ChildName, ia3.BaseLayer);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+namespace PeftLab.Peft.Lora;
+
+/// <summary>How LoRA's A and B start.</summary>
+public enum LoraInit
+{
+    /// <summary>A Kaiming-uniform(a=√5), B zeros (PEFT's default): the model is unchanged at start.</summary>
+    Default,
+    /// <summary>A ~ N(0, 1/r), B zeros.</summary>
+    Gaussian,
+    /// <summary>PiSSA: A and B from the top-r singular vectors of W; W keeps the residual, so the model is unchanged at start.</summary>
+    Pissa,
+}
+
+/// <summary>Which biases train along with LoRA.</summary>
+public enum LoraBias
+{
+    /// <summary>No bias trains.</summary>
+    None,
+    /// <summary>Every bias in the model trains.</summary>
+    All,
+    /// <summary>Biases of the LoRA-wrapped layers train.</summary>
+    LoraOnly,
+}
+
+/// <summary>LoRA: y = W x + (α/r) · B A dropout(x) (α/√r with rsLoRA); DoRA rescales each output row by a learned magnitude.</summary>
+public sealed record LoraConfig : PeftConfig
+{
+    /// <inheritdoc/>
+    public override PeftMethodKind Kind => PeftMethodKind.Lora;
+    /// <summary>Rank r of the update.</summary>
+    public int R { get; init; } = 8;
+    /// <summary>Scale numerator α.</summary>
+    public double Alpha { get; init; } = 16;
+    /// <summary>Dropout on the LoRA branch input.</summary>
+    public double Dropout { get; init; }
+    /// <summary>Modules to wrap.</summary>
+    public TargetSelector Targets { get; init; } = new() { Names = ["q_proj", "v_proj"] };
+    /// <summary>Scale α/√r instead of α/r.</summary>
+    public bool UseRslora { get; init; }
+    /// <summary>Weight-decomposed LoRA (learned per-row magnitude).</summary>
+    public bool UseDora { get; init; }
+    /// <summary>Initialisation of A and B.</summary>
+    public LoraInit Init { get; init; } = LoraInit.Default;
+    /// <summary>Which biases train.</summary>
+    public LoraBias Bias { get; init; } = LoraBias.None;
+    /// <summary>Whole modules (e.g. lm_head) trained and saved alongside the adapter.</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = [];
+
+    /// <summary>The factor applied to B A x.</summary>
+    public double Scaling => UseRslora ? Alpha / Math.Sqrt(R) : Alpha / R;
+}

@@ -1,0 +1,155 @@
+using System.Text.Json.Nodes;
+using PeftLab.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft.Lora;
+
+/// <summary>LoRA / rsLoRA / DoRA / PiSSA, saved and loaded in the Python PEFT library's LORA format.</summary>
+public sealed class LoraMethod : IPeftMethod
+{
+    /// <inheritdoc/>
+    public PeftMethodKind Kind => PeftMethodKind.Lora;
+    /// <inheritdoc/>
+    public string? PeftType => "LORA";
+    /// <inheritdoc/>
+    public PeftConfig DefaultConfig => new LoraConfig();
+    /// <inheritdoc/>
+    public bool CanMerge => true;
+
+    /// <inheritdoc/>
+    public PeftConfig ReadAdapterConfig(AdapterJson j)
+    {
+        var targetsNode = j.Node("target_modules");
+        var init = j.Node("init_lora_weights") switch
+        {
+            null => LoraInit.Default,
+            JsonValue v when v.TryGetValue<bool>(out var b) => b ? LoraInit.Default
+                : throw new PeftConfigException($"{j.Source}: init_lora_weights=false (random B) is not supported; use true, \"gaussian\" or \"pissa\""),
+            JsonValue v when v.TryGetValue<string>(out var s) => s switch
+            {
+                "gaussian" => LoraInit.Gaussian,
+                "pissa" => LoraInit.Pissa,
+                _ => throw new PeftConfigException($"{j.Source}: init_lora_weights '{s}' is not supported; supported: true, gaussian, pissa"),
+            },
+            var n => throw new PeftConfigException($"{j.Source}: init_lora_weights must be a boolean or string (got {n.ToJsonString()})"),
+        };
+        j.RequireNeutral("fan_in_fan_out", AdapterJson.IsEmpty, "only nn.Linear layers (fan_in_fan_out=false) are used");
+        j.RequireNeutral("rank_pattern", AdapterJson.IsEmpty, "per-module ranks are not supported");
+        j.RequireNeutral("alpha_pattern", AdapterJson.IsEmpty, "per-module alphas are not supported");
+        j.RequireNeutral("layers_pattern", n => n is null || AdapterJson.IsEmpty(n) || n.ToJsonString() == "\"layers\"", "custom layer patterns are not supported");
+        j.RequireNeutral("use_qalora", AdapterJson.IsEmpty, "QA-LoRA is not supported");
+        j.RequireNeutral("lora_bias", AdapterJson.IsEmpty, "lora_bias is not supported");
+        j.RequireNeutral("loftq_config", AdapterJson.IsEmpty, "LoftQ is not supported");
+        j.RequireNeutral("megatron_config", AdapterJson.IsEmpty, "Megatron layers are not supported");
+        j.RequireNeutral("layer_replication", AdapterJson.IsEmpty, "layer replication is not supported");
+        j.RequireNeutral("trainable_token_indices", AdapterJson.IsEmpty, "trainable tokens are not supported");
+        j.RequireNeutral("exclude_modules", AdapterJson.IsEmpty, "exclude_modules is not supported");
+        j.RequireNeutral("target_parameters", AdapterJson.IsEmpty, "target_parameters is not supported");
+        j.RequireNeutral("eva_config", AdapterJson.IsEmpty, "EVA init is not supported");
+        j.RequireNeutral("corda_config", AdapterJson.IsEmpty, "CorDA init is not supported");
+        j.Known("runtime_config", "megatron_core", "use_dora");
+        var bias = j.String("bias", "none") switch
+        {
+            "none" => LoraBias.None,
+            "all" => LoraBias.All,
+            "lora_only" => LoraBias.LoraOnly,
+            var b => throw new PeftConfigException($"{j.Source}: bias '{b}' is not supported; supported: none, all, lora_only"),
+        };
+        return new LoraConfig
+        {
+            R = j.Int("r", 8),
+            Alpha = j.Double("lora_alpha", 8),
+            Dropout = j.Double("lora_dropout", 0),
+            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, j.IntList("layers_to_transform")),
+            UseRslora = j.Bool("use_rslora", false),
+            UseDora = j.Bool("use_dora", false),
+            Init = init,
+            Bias = bias,
+            ModulesToSave = j.StringList("modules_to_save") ?? [],
+        };
+    }
+
+    /// <inheritdoc/>
+    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    {
+        var c = (LoraConfig)config;
+        if (c.Init == LoraInit.Pissa)  // saved converted to plain LoRA of rank 2r (see AdapterState)
+            c = c with { R = 2 * c.R, Alpha = c.UseRslora ? c.Alpha * Math.Sqrt(2) : 2 * c.Alpha, Init = LoraInit.Default };
+        return new JsonObject
+        {
+            ["alpha_pattern"] = new JsonObject(),
+            ["bias"] = c.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" },
+            ["fan_in_fan_out"] = false,
+            ["init_lora_weights"] = c.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", _ => true },
+            ["layers_pattern"] = null,
+            ["layers_to_transform"] = c.Targets.Layers is null ? null : new JsonArray(c.Targets.Layers.Select(x => (JsonNode)x).ToArray()),
+            ["lora_alpha"] = c.Alpha,
+            ["lora_dropout"] = c.Dropout,
+            ["modules_to_save"] = c.ModulesToSave.Count == 0 ? null : new JsonArray(c.ModulesToSave.Select(x => (JsonNode)x).ToArray()),
+            ["r"] = c.R,
+            ["rank_pattern"] = new JsonObject(),
+            ["target_modules"] = c.Targets.ToPeftJson(),
+            ["use_dora"] = c.UseDora,
+            ["use_rslora"] = c.UseRslora,
+        };
+    }
+
+    /// <inheritdoc/>
+    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    {
+        var c = (LoraConfig)config;
+        if (c.R <= 0) throw new PeftConfigException($"lora r must be > 0 (got {c.R})");
+        var wrapped = Injector.Replace(model,
+            slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new LoraLinear(lin, c, context.Generator) : null,
+            $"LoRA target_modules {c.Targets}");
+        foreach (var (name, p) in model.named_parameters())
+        {
+            bool isLora = name.Contains(".lora_A.") || name.Contains(".lora_B.") || name.EndsWith(".lora_magnitude_vector", StringComparison.Ordinal);
+            bool isBias = name.EndsWith(".bias", StringComparison.Ordinal);
+            bool loraBias = isBias && wrapped.Any(w => name == w + ".base_layer.bias");
+            bool toSave = c.ModulesToSave.Any(m => name.StartsWith(m + ".", StringComparison.Ordinal) || name.Contains("." + m + ".", StringComparison.Ordinal));
+            if (isLora || toSave || (isBias && c.Bias == LoraBias.All) || (loraBias && c.Bias == LoraBias.LoraOnly))
+                p.requires_grad = true;
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A PiSSA adapter is only meaningful on the residual base weights. To save a file that applies to the
+    /// original base (as PEFT's conversion does), ΔW = s·(BA − B₀A₀) is written as a rank-2r LoRA
+    /// A' = [A; A₀], B' = [B, −B₀] with α scaled so that s stays the same.
+    /// </remarks>
+    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config)
+    {
+        var state = new Dictionary<string, Tensor>(PeftState.TrainableState(model));
+        if (((LoraConfig)config).Init != LoraInit.Pissa) return state;
+        foreach (var slot in Injector.Slots(model).Where(s => s.Module is LoraLinear))
+        {
+            var lora = (LoraLinear)slot.Module;
+            var (a, b) = lora.Factors;
+            var (a0, b0) = lora.InitialFactors ?? throw new InvalidOperationException($"{slot.Name}: PiSSA initial factors missing");
+            state[PeftState.Prefix + slot.Name + ".lora_A.weight"] = cat([a, a0], 0);
+            state[PeftState.Prefix + slot.Name + ".lora_B.weight"] = cat([b, -b0], 1);
+        }
+        return state;
+    }
+
+    /// <inheritdoc/>
+    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+
+    /// <inheritdoc/>
+    public void Merge(CausalLM model, PeftConfig config)
+    {
+        using var noGrad = no_grad();
+        foreach (var slot in Injector.Slots(model).Where(s => s.Module is LoraLinear))
+        {
+            var lora = (LoraLinear)slot.Module;
+            var merged = lora.MergedWeight();
+            lora.BaseLayer.weight!.copy_(merged);
+            slot.Owner.ReplaceChild(slot.ChildName, lora.BaseLayer);
+        }
+    }
+}

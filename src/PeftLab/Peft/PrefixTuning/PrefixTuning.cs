@@ -1,0 +1,164 @@
+using System.Text.Json.Nodes;
+using PeftLab.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft.PrefixTuning;
+
+/// <summary>
+/// Prefix tuning: every layer attends to n learned key/value pairs before the real tokens,
+/// attention(q, [P_k; K], [P_v; V]). With reparameterisation, P = MLP(E) (Linear-tanh-Linear) during training.
+/// </summary>
+public sealed record PrefixTuningConfig : PeftConfig
+{
+    /// <inheritdoc/>
+    public override PeftMethodKind Kind => PeftMethodKind.PrefixTuning;
+    /// <summary>Number of virtual tokens n.</summary>
+    public int NumVirtualTokens { get; init; } = 20;
+    /// <summary>Reparameterise the prefixes through an MLP (PEFT's prefix_projection).</summary>
+    public bool PrefixProjection { get; init; }
+    /// <summary>Hidden width of the reparameterisation MLP (null = model width).</summary>
+    public int? EncoderHiddenSize { get; init; }
+}
+
+/// <summary>Learned prefixes for every layer; the model's input adapter.</summary>
+public sealed class PrefixEncoder : nn.Module, IInputAdapter
+{
+    private readonly Embedding embedding;                 // [n, L·2·Hkv·hd], or [n, d] with projection
+    private readonly Sequential? transform;               // d -> hidden -> L·2·Hkv·hd
+    private readonly int layers, kvHeads, headDim, n;
+
+    /// <summary>Creates the prefixes for a model config.</summary>
+    public PrefixEncoder(DecoderConfig c, PrefixTuningConfig p, Device device, ScalarType dtype) : base(nameof(PrefixEncoder))
+    {
+        layers = c.NumLayers;
+        kvHeads = c.NumKeyValueHeads;
+        headDim = c.HeadDim;
+        n = p.NumVirtualTokens;
+        long flat = (long)layers * 2 * kvHeads * headDim;
+        if (p.PrefixProjection)
+        {
+            int hidden = p.EncoderHiddenSize ?? c.HiddenSize;
+            embedding = nn.Embedding(n, c.HiddenSize, device: device, dtype: dtype);
+            transform = nn.Sequential(nn.Linear(c.HiddenSize, hidden, device: device, dtype: dtype), nn.Tanh(), nn.Linear(hidden, flat, device: device, dtype: dtype));
+        }
+        else embedding = nn.Embedding(n, flat, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>The embedding table (trainable).</summary>
+    public Parameter Weight => embedding.weight!;
+
+    /// <summary>All prefixes [n, L·2·Hkv·hd] (the projected values when reparameterised) — what PEFT saves.</summary>
+    public Tensor Flat() => transform is null ? embedding.weight! : transform.forward(embedding.weight!);
+
+    /// <inheritdoc/>
+    public int NumVirtualTokens => n;
+
+    /// <inheritdoc/>
+    public Tensor? VirtualEmbeddings(long batch, ScalarType dtype) => null;
+
+    /// <inheritdoc/>
+    public (Tensor Key, Tensor Value)? LayerPrefix(int layer, long batch, ScalarType dtype)
+    {
+        // PEFT layout: view(n, L·2, Hkv, hd); entry 2i holds layer i's keys and 2i+1 its values.
+        var all = Flat().view(n, layers * 2, kvHeads, headDim);
+        var k = all.select(1, 2 * layer).permute(1, 0, 2).unsqueeze(0).expand(batch, -1, -1, -1); // [B, Hkv, n, hd]
+        var v = all.select(1, 2 * layer + 1).permute(1, 0, 2).unsqueeze(0).expand(batch, -1, -1, -1);
+        return (k.to_type(dtype), v.to_type(dtype));
+    }
+
+    /// <summary>Replaces the prefixes with saved flat values (inference form: no projection afterwards).</summary>
+    public void LoadFlat(Tensor flat)
+    {
+        if (transform is not null) throw new InvalidOperationException("load into an encoder built without projection");
+        using var noGrad = no_grad();
+        embedding.weight!.copy_(flat);
+    }
+}
+
+/// <summary>Prefix tuning in the Python PEFT library's PREFIX_TUNING format (<c>prompt_embeddings</c> [n, L·2·Hkv·hd]).</summary>
+public sealed class PrefixTuningMethod : IPeftMethod
+{
+    /// <inheritdoc/>
+    public PeftMethodKind Kind => PeftMethodKind.PrefixTuning;
+    /// <inheritdoc/>
+    public string? PeftType => "PREFIX_TUNING";
+    /// <inheritdoc/>
+    public PeftConfig DefaultConfig => new PrefixTuningConfig();
+    /// <inheritdoc/>
+    public bool CanMerge => false;
+
+    /// <inheritdoc/>
+    public PeftConfig ReadAdapterConfig(AdapterJson j)
+    {
+        int submodules = j.Int("num_transformer_submodules", 1);
+        if (submodules != 1)
+            throw new PeftConfigException($"{j.Source}: num_transformer_submodules={submodules} is not supported for decoder-only models (expected 1)");
+        j.Known("num_attention_heads", "num_layers", "token_dim", "modules_to_save", "prefix_projection");
+        return new PrefixTuningConfig
+        {
+            NumVirtualTokens = j.Int("num_virtual_tokens", 20),
+            // Saved adapters hold the projected prefixes, so they load without the MLP (as PEFT does in inference mode).
+            PrefixProjection = false,
+            EncoderHiddenSize = j.Node("encoder_hidden_size") is null ? null : j.Int("encoder_hidden_size", 0),
+        };
+    }
+
+    /// <inheritdoc/>
+    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    {
+        var c = (PrefixTuningConfig)config;
+        return new JsonObject
+        {
+            ["encoder_hidden_size"] = c.EncoderHiddenSize ?? model.Config.HiddenSize,
+            ["num_attention_heads"] = model.Config.NumKeyValueHeads,
+            ["num_layers"] = model.Config.NumLayers,
+            ["num_transformer_submodules"] = 1,
+            ["num_virtual_tokens"] = c.NumVirtualTokens,
+            ["prefix_projection"] = c.PrefixProjection,
+            ["token_dim"] = model.Config.NumKeyValueHeads * model.Config.HeadDim,
+        };
+    }
+
+    /// <inheritdoc/>
+    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    {
+        var c = (PrefixTuningConfig)config;
+        if (c.NumVirtualTokens <= 0) throw new PeftConfigException($"num_virtual_tokens must be > 0 (got {c.NumVirtualTokens})");
+        var w = model.EmbedTokens.weight!;
+        var encoder = new PrefixEncoder(model.Config, c, w.device, w.dtype);
+        using (no_grad())
+            foreach (var (name, p) in encoder.named_parameters())
+            {
+                // embedding N(0,1) like nn.Embedding; MLP weights N(0, 0.02), biases 0
+                if (name.EndsWith("bias", StringComparison.Ordinal)) p.zero_();
+                else p.copy_(randn(p.shape, generator: context.Generator).mul_(name.StartsWith("embedding", StringComparison.Ordinal) ? 1.0 : 0.02).to_type(p.dtype));
+            }
+        model.SetInputAdapter(encoder);
+        foreach (var p in encoder.parameters()) p.requires_grad = true;
+    }
+
+    private static PrefixEncoder Encoder(CausalLM model) =>
+        model.InputAdapter as PrefixEncoder ?? throw new InvalidOperationException("prefix tuning is not attached to this model");
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config)
+    {
+        using var noGrad = no_grad();
+        return new Dictionary<string, Tensor> { ["prompt_embeddings"] = Encoder(model).Flat().detach() };
+    }
+
+    /// <inheritdoc/>
+    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source)
+    {
+        if (((PrefixTuningConfig)config).PrefixProjection)
+            throw new PeftConfigException($"{source.Description}: prefix adapters load with prefix_projection=false (the file holds the projected prefixes)");
+        PeftState.LoadStrict(new Dictionary<string, Tensor> { ["prompt_embeddings"] = Encoder(model).Weight }, source);
+    }
+
+    /// <inheritdoc/>
+    public void Merge(CausalLM model, PeftConfig config) =>
+        throw new NotSupportedException("prefix tuning cannot be merged into the base weights (it adds attention positions)");
+}
