@@ -33,6 +33,7 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (_initialised) return;
+            if (ModuleInit.Failure is { } failure) throw failure;
             NativeLoader.EnsureLoaded();
             torch.InitializeDeviceType(DeviceType.CPU);
             _device ??= torch.CPU;

@@ -1,0 +1,117 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PeftLab.Checkpoints;
+using PeftLab.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft;
+
+/// <summary>A base model with one fine-tuning method attached: counts, adapter files, merging.</summary>
+public sealed class PeftModel
+{
+    /// <summary>adapter_config.json.</summary>
+    public const string ConfigFile = "adapter_config.json";
+    /// <summary>adapter_model.safetensors.</summary>
+    public const string WeightsFile = "adapter_model.safetensors";
+
+    private PeftModel(CausalLM model, IPeftMethod method, PeftConfig config, IReadOnlyList<string> warnings)
+    {
+        Model = model;
+        Method = method;
+        Config = config;
+        Warnings = warnings;
+    }
+
+    /// <summary>The (modified) model.</summary>
+    public CausalLM Model { get; }
+    /// <summary>The attached method.</summary>
+    public IPeftMethod Method { get; }
+    /// <summary>Its configuration.</summary>
+    public PeftConfig Config { get; }
+    /// <summary>Non-fatal notes from loading (e.g. unknown adapter_config.json keys that were ignored).</summary>
+    public IReadOnlyList<string> Warnings { get; }
+
+    /// <summary>Freezes the model, attaches the method, and returns the wrapper. New parameters come from <paramref name="seed"/>.</summary>
+    public static PeftModel Apply(CausalLM model, PeftConfig config, long seed = 0, Func<string, int[]>? tokenize = null)
+    {
+        var method = PeftRegistry.Get(config.Kind);
+        Injector.FreezeAll(model);
+        var device = model.EmbedTokens.weight!.device;
+        var generator = new Generator((ulong)seed, CPU);
+        method.Attach(model, config, new AttachContext(generator, tokenize));
+        _ = device;
+        return new PeftModel(model, method, config, []);
+    }
+
+    /// <summary>Trainable parameter count.</summary>
+    public long TrainableParameters => Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+    /// <summary>All parameters (a tied embedding counts once).</summary>
+    public long TotalParameters => Model.parameters().Sum(p => p.numel());
+
+    /// <summary>Writes adapter_config.json and adapter_model.safetensors (float32) in the Python PEFT layout.</summary>
+    public void SaveAdapter(string dir)
+    {
+        if (Method.Kind == PeftMethodKind.Full)
+            throw new NotSupportedException("full finetuning has no adapter: save the whole model as a checkpoint instead");
+        Directory.CreateDirectory(dir);
+        var json = Method.WriteAdapterConfig(Config, Model);
+        json["base_model_name_or_path"] = null;
+        json["inference_mode"] = true;
+        json["peft_type"] = Method.PeftType;
+        json["revision"] = null;
+        json["task_type"] = "CAUSAL_LM";
+        var sorted = new JsonObject(json.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())));
+        File.WriteAllText(Path.Combine(dir, ConfigFile), sorted.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        using var scope = NewDisposeScope();
+        var entries = Method.AdapterState(Model, Config)
+            .OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => TensorConversions.FromTensor(kv.Key, kv.Value.detach().to_type(ScalarType.Float32)))
+            .ToList();
+        SafeTensorsWriter.Write(Path.Combine(dir, WeightsFile), entries);
+    }
+
+    /// <summary>Reads an adapter folder's config (PEFT's or PeftLab's format) without touching a model.</summary>
+    public static (IPeftMethod Method, PeftConfig Config, IReadOnlyList<string> Warnings) ReadAdapterConfig(string dir)
+    {
+        var path = Path.Combine(dir, ConfigFile);
+        if (!File.Exists(path)) throw new PeftConfigException($"{dir}: no {ConfigFile} (expected a PEFT adapter folder)");
+        JsonObject obj;
+        try
+        {
+            obj = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new PeftConfigException($"{path}: must hold a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new PeftConfigException($"{path}: malformed JSON: {e.Message}");
+        }
+        var j = new AdapterJson(obj, path);
+        var peftType = j.String("peft_type") ?? throw new PeftConfigException($"{path}: missing 'peft_type'");
+        var taskType = j.String("task_type");
+        if (taskType is not null && taskType != "CAUSAL_LM")
+            throw new PeftConfigException($"{path}: task_type '{taskType}' does not fit a decoder-only model (expected CAUSAL_LM)");
+        var method = PeftRegistry.ForPeftType(peftType, path);
+        var config = method.ReadAdapterConfig(j);
+        var warnings = j.UnreadKeys.Select(k => $"{path}: ignoring unknown key '{k}'").ToList();
+        return (method, config, warnings);
+    }
+
+    /// <summary>Attaches the adapter saved in <paramref name="dir"/> to <paramref name="model"/> and loads its weights strictly.</summary>
+    public static PeftModel LoadAdapter(CausalLM model, string dir)
+    {
+        var (method, config, warnings) = ReadAdapterConfig(dir);
+        var peft = Apply(model, config);
+        var file = Path.Combine(dir, WeightsFile);
+        if (!File.Exists(file)) throw new PeftConfigException($"{dir}: no {WeightsFile}");
+        using var source = CheckpointSource.OpenFile(file);
+        method.LoadAdapterState(model, config, source);
+        return new PeftModel(model, method, config, warnings);
+    }
+
+    /// <summary>Folds the method into the base weights (LoRA, DoRA, IA3) and removes its modules.</summary>
+    public void Merge()
+    {
+        if (!Method.CanMerge) throw new NotSupportedException($"{Method.Kind} cannot be merged into the base weights");
+        Method.Merge(Model, Config);
+    }
+}
