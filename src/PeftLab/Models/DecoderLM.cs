@@ -94,7 +94,7 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
             case "o_proj": o_proj = m; break;
             default: throw ModuleSlots.Unknown("self_attn", name, ReplaceableChildren);
         }
-        register_module(name, m);
+        _internal_submodules[name] = m; // replace in place: keeps module order, register_module refuses existing names
     }
 }
 
@@ -137,7 +137,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, IModuleContainer
             case "down_proj": down_proj = m; break;
             default: throw ModuleSlots.Unknown("mlp", name, ReplaceableChildren);
         }
-        register_module(name, m);
+        _internal_submodules[name] = m; // replace in place: keeps module order, register_module refuses existing names
     }
 }
 
@@ -184,7 +184,7 @@ public sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>, 
             case "mlp": mlp = ModuleSlots.As<nn.Module<Tensor, Tensor>>("layer", name, replacement); break;
             default: throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
         }
-        register_module(name, replacement);
+        _internal_submodules[name] = replacement;
     }
 }
 
@@ -367,6 +367,6 @@ public sealed class CausalLM : nn.Module, IModuleContainer
     {
         if (name != "lm_head" || lm_head is null) throw ModuleSlots.Unknown("CausalLM", name, ReplaceableChildren);
         lm_head = ModuleSlots.As<nn.Module<Tensor, Tensor>>("CausalLM", name, replacement);
-        register_module(name, replacement);
+        _internal_submodules[name] = replacement;
     }
 }
