@@ -39,6 +39,8 @@ public static class CliApp
         {
             c.SetApplicationName("peftlab");
             c.PropagateExceptions();
+            c.AddCommand<LogitsCommand>("logits").WithDescription("Write float32 logits of input_ids (safetensors in, safetensors out)");
+            c.AddCommand<GenerateCommand>("generate").WithDescription("Generate from token ids or a text prompt");
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });
         try

@@ -1,0 +1,168 @@
+using System.ComponentModel;
+using PeftLab.Checkpoints;
+using PeftLab.Models;
+using PeftLab.Peft;
+using PeftLab.Runtime;
+using Spectre.Console.Cli;
+using static TorchSharp.torch;
+
+namespace PeftLab.Cli.Commands;
+
+/// <summary>Options for commands that load a model and optionally an adapter.</summary>
+public class ModelSettings : CommonSettings
+{
+    /// <summary>Model folder (config.json + safetensors).</summary>
+    [CommandOption("--model <DIR>")]
+    [Description("Hugging Face model folder (config.json, model.safetensors or sharded index)")]
+    public string? Model { get; init; }
+
+    /// <summary>Adapter folder.</summary>
+    [CommandOption("--adapter <DIR>")]
+    [Description("PEFT adapter folder (adapter_config.json + adapter_model.safetensors)")]
+    public string? Adapter { get; init; }
+
+    /// <summary>Compute dtype.</summary>
+    [CommandOption("--dtype <DTYPE>")]
+    [Description("Compute dtype: float32 (default) or bfloat16")]
+    public string DType { get; init; } = "float32";
+
+    /// <inheritdoc/>
+    public override Spectre.Console.ValidationResult Validate() =>
+        string.IsNullOrEmpty(Model) ? Spectre.Console.ValidationResult.Error("--model DIR is required") : base.Validate();
+
+    /// <summary>Parsed compute dtype.</summary>
+    public ScalarType ComputeDType => DType.ToLowerInvariant() switch
+    {
+        "float32" or "fp32" or "f32" => ScalarType.Float32,
+        "bfloat16" or "bf16" => ScalarType.BFloat16,
+        _ => throw new ArgumentException($"unknown dtype '{DType}'; supported: float32, bfloat16"),
+    };
+
+    /// <summary>Loads the model (and adapter), printing adapter warnings to stderr.</summary>
+    public CausalLM LoadModel(ScalarType? dtype = null)
+    {
+        ApplyRuntime();
+        var model = HfModel.Load(Model!, dtype ?? ComputeDType, TorchRuntime.Device);
+        if (Adapter is not null)
+        {
+            var peft = PeftModel.LoadAdapter(model, Adapter);
+            foreach (var w in peft.Warnings) Console.Error.WriteLine($"warning: {w}");
+        }
+        model.eval();
+        return model;
+    }
+}
+
+/// <summary>Settings of <c>peftlab logits</c>.</summary>
+public sealed class LogitsSettings : ModelSettings
+{
+    /// <summary>Input safetensors with input_ids.</summary>
+    [CommandOption("--input <FILE>")]
+    [Description("safetensors file holding I64 input_ids [batch, T]")]
+    public string? Input { get; init; }
+
+    /// <summary>Output safetensors.</summary>
+    [CommandOption("--out <FILE>")]
+    [Description("safetensors file to write F32 logits [batch, T, vocab] to")]
+    public string? Out { get; init; }
+
+    /// <inheritdoc/>
+    public override Spectre.Console.ValidationResult Validate() =>
+        Input is null ? Spectre.Console.ValidationResult.Error("--input FILE is required")
+        : Out is null ? Spectre.Console.ValidationResult.Error("--out FILE is required")
+        : base.Validate();
+}
+
+/// <summary><c>peftlab logits</c>: float32 logits of input_ids from a safetensors file.</summary>
+public sealed class LogitsCommand : Command<LogitsSettings>
+{
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, LogitsSettings s, CancellationToken cancellationToken)
+    {
+        var model = s.LoadModel(ScalarType.Float32);
+        using var scope = NewDisposeScope();
+        using var input = SafeTensorsFile.Open(s.Input!);
+        if (!input.Contains("input_ids")) throw new ArgumentException($"{s.Input}: no tensor named 'input_ids' (found: {string.Join(", ", input.Names)})");
+        var info = input.GetInfo("input_ids");
+        if (info.DType != SafeDType.I64 || info.Shape.Length != 2)
+            throw new ArgumentException($"{s.Input}: input_ids must be I64 [batch, T] (got {info.DType} {info.ShapeText})");
+        var ids = TensorConversions.ToTensor(input, "input_ids", device: TorchRuntime.Device);
+        Tensor logits;
+        using (no_grad()) logits = model.Forward(ids).to_type(ScalarType.Float32);
+        SafeTensorsWriter.Write(s.Out!, [TensorConversions.FromTensor("logits", logits)]);
+        return 0;
+    }
+}
+
+/// <summary>Settings of <c>peftlab generate</c>.</summary>
+public sealed class GenerateSettings : ModelSettings
+{
+    /// <summary>Prompt ids.</summary>
+    [CommandOption("--input-ids <IDS>")]
+    [Description("Prompt token ids, space-separated")]
+    public string? InputIds { get; init; }
+
+    /// <summary>Prompt text.</summary>
+    [CommandOption("--prompt <TEXT>")]
+    [Description("Prompt text (needs tokenizer.json in the model folder)")]
+    public string? Prompt { get; init; }
+
+    /// <summary>Generation length.</summary>
+    [CommandOption("--max-new-tokens <N>")]
+    [Description("Maximum tokens to generate (default 128)")]
+    public int MaxNewTokens { get; init; } = 128;
+
+    /// <summary>Greedy decoding.</summary>
+    [CommandOption("--greedy")]
+    [Description("Greedy decoding (default unless --temperature/--top-k/--top-p is given)")]
+    public bool Greedy { get; init; }
+
+    /// <summary>Sampling temperature.</summary>
+    [CommandOption("--temperature <T>")]
+    public double? Temperature { get; init; }
+
+    /// <summary>Top-k.</summary>
+    [CommandOption("--top-k <K>")]
+    public int? TopK { get; init; }
+
+    /// <summary>Top-p.</summary>
+    [CommandOption("--top-p <P>")]
+    public double? TopP { get; init; }
+
+    /// <summary>Sampling seed.</summary>
+    [CommandOption("--seed <N>")]
+    public long? Seed { get; init; }
+
+    /// <summary>ids or text.</summary>
+    [CommandOption("--output-format <FORMAT>")]
+    [Description("ids: print generated ids only; text (default): decoded text")]
+    public string OutputFormat { get; init; } = "text";
+
+    /// <inheritdoc/>
+    public override Spectre.Console.ValidationResult Validate() =>
+        (InputIds is null) == (Prompt is null) ? Spectre.Console.ValidationResult.Error("give exactly one of --input-ids or --prompt")
+        : OutputFormat is not ("ids" or "text") ? Spectre.Console.ValidationResult.Error($"--output-format must be ids or text (got {OutputFormat})")
+        : base.Validate();
+}
+
+/// <summary><c>peftlab generate</c>.</summary>
+public sealed class GenerateCommand : Command<GenerateSettings>
+{
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, GenerateSettings s, CancellationToken cancellationToken)
+    {
+        var model = s.LoadModel();
+        var tokenizer = s.Prompt is not null || s.OutputFormat == "text" ? Tokenization.HfTokenizer.Load(s.Model!) : null;
+        int[] prompt = s.InputIds is not null
+            ? s.InputIds.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(x => int.TryParse(x, out var v) ? v
+                : throw new ArgumentException($"--input-ids: '{x}' is not an integer token id")).ToArray()
+            : tokenizer!.Encode(s.Prompt!, addSpecialTokens: true);
+        bool sample = !s.Greedy && (s.Temperature is not null || s.TopK is not null || s.TopP is not null);
+        var cfg = new SamplingConfig(s.MaxNewTokens, !sample, s.Temperature ?? 1.0, s.TopK ?? 0, s.TopP ?? 1.0, s.Seed);
+        var eos = tokenizer?.EosIds.ToArray() ?? model.Config.EosTokenIds.ToArray();
+        int pad = tokenizer?.PadId ?? model.Config.PadTokenId ?? 0;
+        var output = TextGenerator.Generate(model, [prompt], cfg, eos, pad)[0];
+        Console.WriteLine(s.OutputFormat == "ids" ? string.Join(' ', output) : tokenizer!.Decode(output));
+        return 0;
+    }
+}
