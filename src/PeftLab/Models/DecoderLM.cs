@@ -225,7 +225,7 @@ public enum LogitsMode
 }
 
 /// <summary>Decoder-only causal LM: body plus LM head (tied to the embedding when the config says so).</summary>
-public sealed class CausalLM : nn.Module, IModuleContainer
+public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
 {
     private readonly DecoderModel model;
     private nn.Module<Tensor, Tensor>? lm_head;
@@ -257,6 +257,23 @@ public sealed class CausalLM : nn.Module, IModuleContainer
 
     /// <summary>The token embedding module.</summary>
     public Embedding EmbedTokens => model.EmbedTokens;
+
+    /// <inheritdoc/>
+    public nn.Module Module => this;
+    /// <inheritdoc/>
+    public Tensor EmbeddingWeight => model.EmbedTokens.weight!;
+    /// <inheritdoc/>
+    public int HiddenSize => Config.HiddenSize;
+    /// <inheritdoc/>
+    public int NumLayers => Config.NumLayers;
+    /// <inheritdoc/>
+    public int NumHeads => Config.NumHeads;
+    /// <inheritdoc/>
+    public int NumKeyValueHeads => Config.NumKeyValueHeads;
+    /// <inheritdoc/>
+    public int HeadDim => Config.HeadDim;
+    /// <inheritdoc/>
+    public string TaskType => "CAUSAL_LM";
 
     /// <summary>Checkpoint keys that may be absent because they alias another tensor.</summary>
     public IReadOnlySet<string> TiedKeys => Config.TieWordEmbeddings ? new HashSet<string> { "lm_head.weight" } : new HashSet<string>();

@@ -25,25 +25,25 @@ public interface IPeftMethod
     PeftConfig ReadAdapterConfig(AdapterJson json);
 
     /// <summary>Writes the method's adapter_config.json fields (without peft_type/task_type).</summary>
-    JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model);
+    JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model);
 
     /// <summary>
     /// Injects the method into <paramref name="model"/> (all parameters are already frozen) and makes its own
     /// parameters trainable. New parameters are initialised from the context's generator.
     /// </summary>
-    void Attach(CausalLM model, PeftConfig config, AttachContext context);
+    void Attach(IPeftHost model, PeftConfig config, AttachContext context);
 
     /// <summary>Tensors to save, keyed as in the adapter file.</summary>
-    IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config);
+    IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config);
 
     /// <summary>Loads adapter tensors into an attached model; every key must match (errors name both sides).</summary>
-    void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source);
+    void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source);
 
     /// <summary>Whether <see cref="Merge"/> can fold the method into the base weights.</summary>
     bool CanMerge { get; }
 
     /// <summary>Folds the method into the base weights and removes its modules.</summary>
-    void Merge(CausalLM model, PeftConfig config);
+    void Merge(IPeftHost model, PeftConfig config);
 }
 
 /// <summary>What a method may need while attaching besides its config.</summary>

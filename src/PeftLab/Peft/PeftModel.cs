@@ -15,16 +15,19 @@ public sealed class PeftModel
     /// <summary>adapter_model.safetensors.</summary>
     public const string WeightsFile = "adapter_model.safetensors";
 
-    private PeftModel(CausalLM model, IPeftMethod method, PeftConfig config, IReadOnlyList<string> warnings)
+    private PeftModel(IPeftHost model, IPeftMethod method, PeftConfig config, IReadOnlyList<string> warnings)
     {
-        Model = model;
+        Host = model;
         Method = method;
         Config = config;
         Warnings = warnings;
     }
 
     /// <summary>The (modified) model.</summary>
-    public CausalLM Model { get; }
+    public IPeftHost Host { get; }
+
+    /// <summary>The (modified) model as a decoder-only LM.</summary>
+    public CausalLM Model => Host as CausalLM ?? throw new InvalidOperationException($"the model is a {Host.GetType().Name}, not a decoder-only CausalLM");
     /// <summary>The attached method.</summary>
     public IPeftMethod Method { get; }
     /// <summary>Its configuration.</summary>
@@ -33,21 +36,19 @@ public sealed class PeftModel
     public IReadOnlyList<string> Warnings { get; }
 
     /// <summary>Freezes the model, attaches the method, and returns the wrapper. New parameters come from <paramref name="seed"/>.</summary>
-    public static PeftModel Apply(CausalLM model, PeftConfig config, long seed = 0, Func<string, int[]>? tokenize = null)
+    public static PeftModel Apply(IPeftHost model, PeftConfig config, long seed = 0, Func<string, int[]>? tokenize = null)
     {
         var method = PeftRegistry.Get(config.Kind);
-        Injector.FreezeAll(model);
-        var device = model.EmbedTokens.weight!.device;
+        Injector.FreezeAll(model.Module);
         var generator = new Generator((ulong)seed, CPU);
         method.Attach(model, config, new AttachContext(generator, tokenize));
-        _ = device;
         return new PeftModel(model, method, config, []);
     }
 
     /// <summary>Trainable parameter count.</summary>
-    public long TrainableParameters => Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+    public long TrainableParameters => Host.Module.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
     /// <summary>All parameters (a tied embedding counts once).</summary>
-    public long TotalParameters => Model.parameters().Sum(p => p.numel());
+    public long TotalParameters => Host.Module.parameters().Sum(p => p.numel());
 
     /// <summary>Writes adapter_config.json and adapter_model.safetensors (float32) in the Python PEFT layout.</summary>
     public void SaveAdapter(string dir)
@@ -55,16 +56,16 @@ public sealed class PeftModel
         if (Method.Kind == PeftMethodKind.Full)
             throw new NotSupportedException("full finetuning has no adapter: save the whole model as a checkpoint instead");
         Directory.CreateDirectory(dir);
-        var json = Method.WriteAdapterConfig(Config, Model);
+        var json = Method.WriteAdapterConfig(Config, Host);
         json["base_model_name_or_path"] = null;
         json["inference_mode"] = true;
         json["peft_type"] = Method.PeftType;
         json["revision"] = null;
-        json["task_type"] = "CAUSAL_LM";
+        json["task_type"] = Host.TaskType;
         var sorted = new JsonObject(json.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())));
         File.WriteAllText(Path.Combine(dir, ConfigFile), sorted.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         using var scope = NewDisposeScope();
-        var entries = Method.AdapterState(Model, Config)
+        var entries = Method.AdapterState(Host, Config)
             .OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => TensorConversions.FromTensor(kv.Key, kv.Value.detach().to_type(ScalarType.Float32)))
             .ToList();
@@ -72,7 +73,7 @@ public sealed class PeftModel
     }
 
     /// <summary>Reads an adapter folder's config (PEFT's or PeftLab's format) without touching a model.</summary>
-    public static (IPeftMethod Method, PeftConfig Config, IReadOnlyList<string> Warnings) ReadAdapterConfig(string dir)
+    public static (IPeftMethod Method, PeftConfig Config, IReadOnlyList<string> Warnings) ReadAdapterConfig(string dir, string expectedTaskType = "CAUSAL_LM")
     {
         var path = Path.Combine(dir, ConfigFile);
         if (!File.Exists(path)) throw new PeftConfigException($"{dir}: no {ConfigFile} (expected a PEFT adapter folder)");
@@ -88,8 +89,8 @@ public sealed class PeftModel
         var j = new AdapterJson(obj, path);
         var peftType = j.String("peft_type") ?? throw new PeftConfigException($"{path}: missing 'peft_type'");
         var taskType = j.String("task_type");
-        if (taskType is not null && taskType != "CAUSAL_LM")
-            throw new PeftConfigException($"{path}: task_type '{taskType}' does not fit a decoder-only model (expected CAUSAL_LM)");
+        if (taskType is not null && taskType != expectedTaskType)
+            throw new PeftConfigException($"{path}: task_type '{taskType}' does not fit this model (expected {expectedTaskType})");
         var method = PeftRegistry.ForPeftType(peftType, path);
         var config = method.ReadAdapterConfig(j);
         var warnings = j.UnreadKeys.Select(k => $"{path}: ignoring unknown key '{k}'").ToList();
@@ -97,9 +98,9 @@ public sealed class PeftModel
     }
 
     /// <summary>Attaches the adapter saved in <paramref name="dir"/> to <paramref name="model"/> and loads its weights strictly.</summary>
-    public static PeftModel LoadAdapter(CausalLM model, string dir)
+    public static PeftModel LoadAdapter(IPeftHost model, string dir)
     {
-        var (method, config, warnings) = ReadAdapterConfig(dir);
+        var (method, config, warnings) = ReadAdapterConfig(dir, model.TaskType);
         var peft = Apply(model, config);
         var file = Path.Combine(dir, WeightsFile);
         if (!File.Exists(file)) throw new PeftConfigException($"{dir}: no {WeightsFile}");
@@ -112,6 +113,6 @@ public sealed class PeftModel
     public void Merge()
     {
         if (!Method.CanMerge) throw new NotSupportedException($"{Method.Kind} cannot be merged into the base weights");
-        Method.Merge(Model, Config);
+        Method.Merge(Host, Config);
     }
 }

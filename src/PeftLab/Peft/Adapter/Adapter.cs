@@ -167,7 +167,7 @@ public sealed class AdapterMethod : IPeftMethod
     };
 
     /// <inheritdoc/>
-    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (AdapterConfig)config;
         return new JsonObject
@@ -182,15 +182,15 @@ public sealed class AdapterMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (AdapterConfig)config;
         if (c.Size <= 0) throw new PeftConfigException($"adapter size must be > 0 (got {c.Size})");
         if (!c.AfterAttention && !c.AfterMlp) throw new PeftConfigException("adapter: at least one of after_attention, after_mlp must be true");
-        var w = model.EmbedTokens.weight!;
-        Bottleneck New() => new(model.Config.HiddenSize, c, context.Generator, w.device, w.dtype);
+        var w = model.EmbeddingWeight;
+        Bottleneck New() => new(model.HiddenSize, c, context.Generator, w.device, w.dtype);
         // Serial: wrap the sublayer's last projection (o_proj, down_proj); parallel: wrap the sublayer itself.
-        Injector.Replace(model, slot => (c.Placement, slot.ChildName, slot.Module) switch
+        Injector.Replace(model.Module, slot => (c.Placement, slot.ChildName, slot.Module) switch
         {
             (AdapterPlacement.Serial, "o_proj", nn.Module<Tensor, Tensor> m) when c.AfterAttention => new SerialAdapter(m, New()),
             (AdapterPlacement.Serial, "down_proj", nn.Module<Tensor, Tensor> m) when c.AfterMlp => new SerialAdapter(m, New()),
@@ -198,18 +198,18 @@ public sealed class AdapterMethod : IPeftMethod
             (AdapterPlacement.Parallel, "mlp", nn.Module<Tensor, Tensor> m) when c.AfterMlp => new ParallelMlpAdapter(m, New()),
             _ => null,
         }, "adapter placements");
-        foreach (var (name, p) in model.named_parameters())
+        foreach (var (name, p) in model.Module.named_parameters())
             if (name.Contains(".adapter.adapter_", StringComparison.Ordinal)) p.requires_grad = true;
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) => PeftState.TrainableState(model);
+    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) => PeftState.TrainableState(model.Module);
 
     /// <inheritdoc/>
-    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
 
     /// <inheritdoc/>
-    public void Merge(CausalLM model, PeftConfig config) =>
+    public void Merge(IPeftHost model, PeftConfig config) =>
         throw new NotSupportedException("bottleneck adapters are nonlinear and cannot be merged into the base weights");
 }

@@ -46,17 +46,17 @@ public sealed class BitFitMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (BitFitConfig)config;
         return new JsonObject { ["include_norms"] = c.IncludeNorms, ["target_modules"] = c.Targets.ToPeftJson() };
     }
 
     /// <inheritdoc/>
-    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (BitFitConfig)config;
-        var targets = Injector.Slots(model).Where(s => s.Module is Linear && c.Targets.Matches(s.Name, true)).ToArray();
+        var targets = Injector.Slots(model.Module).Where(s => s.Module is Linear && c.Targets.Matches(s.Name, true)).ToArray();
         if (targets.Length == 0) throw new PeftConfigException($"no module matched BitFit target_modules {c.Targets}");
         foreach (var slot in targets)
         {
@@ -69,18 +69,18 @@ public sealed class BitFitMethod : IPeftMethod
             lin.bias!.requires_grad = true;
         }
         if (c.IncludeNorms)
-            foreach (var (name, p) in model.named_parameters())
+            foreach (var (name, p) in model.Module.named_parameters())
                 if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.requires_grad = true;
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) => PeftState.TrainableState(model);
+    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) => PeftState.TrainableState(model.Module);
 
     /// <inheritdoc/>
-    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
 
     /// <inheritdoc/>
-    public void Merge(CausalLM model, PeftConfig config) =>
+    public void Merge(IPeftHost model, PeftConfig config) =>
         throw new NotSupportedException("BitFit adds biases the Hugging Face config of this architecture cannot express; keep the adapter file");
 }

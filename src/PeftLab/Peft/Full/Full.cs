@@ -27,22 +27,22 @@ public sealed class FullMethod : IPeftMethod
     public PeftConfig ReadAdapterConfig(AdapterJson json) => new FullConfig();
 
     /// <inheritdoc/>
-    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model) => [];
+    public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model) => [];
 
     /// <inheritdoc/>
-    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
-        foreach (var p in model.parameters()) p.requires_grad = true;
+        foreach (var p in model.Module.parameters()) p.requires_grad = true;
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) =>
-        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) =>
+        model.Module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
 
     /// <inheritdoc/>
-    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
-        StrictLoader.Load(model, source);
+    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
+        StrictLoader.Load(model.Module, source);
 
     /// <inheritdoc/>
-    public void Merge(CausalLM model, PeftConfig config) { } // the weights already are the model
+    public void Merge(IPeftHost model, PeftConfig config) { } // the weights already are the model
 }

@@ -85,7 +85,7 @@ public sealed class IA3Method : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (IA3Config)config;
         return new JsonObject
@@ -99,27 +99,27 @@ public sealed class IA3Method : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (IA3Config)config;
-        Injector.Replace(model,
+        Injector.Replace(model.Module,
             slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new IA3Linear(lin, c.IsFeedForward(slot.Name)) : null,
             $"IA3 target_modules {c.Targets}");
-        foreach (var (name, p) in model.named_parameters())
+        foreach (var (name, p) in model.Module.named_parameters())
             if (name.EndsWith(".ia3_l", StringComparison.Ordinal)) p.requires_grad = true;
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) => PeftState.TrainableState(model);
+    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) => PeftState.TrainableState(model.Module);
 
     /// <inheritdoc/>
-    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
 
     /// <inheritdoc/>
-    public void Merge(CausalLM model, PeftConfig config)
+    public void Merge(IPeftHost model, PeftConfig config)
     {
-        foreach (var slot in Injector.Slots(model).Where(s => s.Module is IA3Linear))
+        foreach (var slot in Injector.Slots(model.Module).Where(s => s.Module is IA3Linear))
         {
             var ia3 = (IA3Linear)slot.Module;
             ia3.MergeIntoBase();

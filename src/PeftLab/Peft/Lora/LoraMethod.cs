@@ -72,7 +72,7 @@ public sealed class LoraMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (LoraConfig)config;
         if (c.Init == LoraInit.Pissa)  // saved converted to plain LoRA of rank 2r (see AdapterState)
@@ -97,14 +97,14 @@ public sealed class LoraMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (LoraConfig)config;
         if (c.R <= 0) throw new PeftConfigException($"lora r must be > 0 (got {c.R})");
-        var wrapped = Injector.Replace(model,
+        var wrapped = Injector.Replace(model.Module,
             slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new LoraLinear(lin, c, context.Generator) : null,
             $"LoRA target_modules {c.Targets}");
-        foreach (var (name, p) in model.named_parameters())
+        foreach (var (name, p) in model.Module.named_parameters())
         {
             bool isLora = name.Contains(".lora_A.") || name.Contains(".lora_B.") || name.EndsWith(".lora_magnitude_vector", StringComparison.Ordinal);
             bool isBias = name.EndsWith(".bias", StringComparison.Ordinal);
@@ -121,11 +121,11 @@ public sealed class LoraMethod : IPeftMethod
     /// original base (as PEFT's conversion does), ΔW = s·(BA − B₀A₀) is written as a rank-2r LoRA
     /// A' = [A; A₀], B' = [B, −B₀] with α scaled so that s stays the same.
     /// </remarks>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config)
+    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config)
     {
-        var state = new Dictionary<string, Tensor>(PeftState.TrainableState(model));
+        var state = new Dictionary<string, Tensor>(PeftState.TrainableState(model.Module));
         if (((LoraConfig)config).Init != LoraInit.Pissa) return state;
-        foreach (var slot in Injector.Slots(model).Where(s => s.Module is LoraLinear))
+        foreach (var slot in Injector.Slots(model.Module).Where(s => s.Module is LoraLinear))
         {
             var lora = (LoraLinear)slot.Module;
             var (a, b) = lora.Factors;
@@ -137,14 +137,14 @@ public sealed class LoraMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model), source);
+    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
 
     /// <inheritdoc/>
-    public void Merge(CausalLM model, PeftConfig config)
+    public void Merge(IPeftHost model, PeftConfig config)
     {
         using var noGrad = no_grad();
-        foreach (var slot in Injector.Slots(model).Where(s => s.Module is LoraLinear))
+        foreach (var slot in Injector.Slots(model.Module).Where(s => s.Module is LoraLinear))
         {
             var lora = (LoraLinear)slot.Module;
             var merged = lora.MergedWeight();

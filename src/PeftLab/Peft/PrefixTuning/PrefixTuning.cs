@@ -30,7 +30,7 @@ public sealed class PrefixEncoder : nn.Module, IInputAdapter
     private readonly int layers, kvHeads, headDim, n;
 
     /// <summary>Creates the prefixes for a model config.</summary>
-    public PrefixEncoder(DecoderConfig c, PrefixTuningConfig p, Device device, ScalarType dtype) : base(nameof(PrefixEncoder))
+    public PrefixEncoder(IPeftHost c, PrefixTuningConfig p, Device device, ScalarType dtype) : base(nameof(PrefixEncoder))
     {
         layers = c.NumLayers;
         kvHeads = c.NumKeyValueHeads;
@@ -107,28 +107,28 @@ public sealed class PrefixTuningMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (PrefixTuningConfig)config;
         return new JsonObject
         {
-            ["encoder_hidden_size"] = c.EncoderHiddenSize ?? model.Config.HiddenSize,
-            ["num_attention_heads"] = model.Config.NumKeyValueHeads,
-            ["num_layers"] = model.Config.NumLayers,
+            ["encoder_hidden_size"] = c.EncoderHiddenSize ?? model.HiddenSize,
+            ["num_attention_heads"] = model.NumKeyValueHeads,
+            ["num_layers"] = model.NumLayers,
             ["num_transformer_submodules"] = 1,
             ["num_virtual_tokens"] = c.NumVirtualTokens,
             ["prefix_projection"] = c.PrefixProjection,
-            ["token_dim"] = model.Config.NumKeyValueHeads * model.Config.HeadDim,
+            ["token_dim"] = model.NumKeyValueHeads * model.HeadDim,
         };
     }
 
     /// <inheritdoc/>
-    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (PrefixTuningConfig)config;
         if (c.NumVirtualTokens <= 0) throw new PeftConfigException($"num_virtual_tokens must be > 0 (got {c.NumVirtualTokens})");
-        var w = model.EmbedTokens.weight!;
-        var encoder = new PrefixEncoder(model.Config, c, w.device, w.dtype);
+        var w = model.EmbeddingWeight;
+        var encoder = new PrefixEncoder(model, c, w.device, w.dtype);
         using (no_grad())
             foreach (var (name, p) in encoder.named_parameters())
             {
@@ -140,18 +140,18 @@ public sealed class PrefixTuningMethod : IPeftMethod
         foreach (var p in encoder.parameters()) p.requires_grad = true;
     }
 
-    private static PrefixEncoder Encoder(CausalLM model) =>
+    private static PrefixEncoder Encoder(IPeftHost model) =>
         model.InputAdapter as PrefixEncoder ?? throw new InvalidOperationException("prefix tuning is not attached to this model");
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config)
+    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config)
     {
         using var noGrad = no_grad();
         return new Dictionary<string, Tensor> { ["prompt_embeddings"] = Encoder(model).Flat().detach() };
     }
 
     /// <inheritdoc/>
-    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source)
+    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source)
     {
         if (((PrefixTuningConfig)config).PrefixProjection)
             throw new PeftConfigException($"{source.Description}: prefix adapters load with prefix_projection=false (the file holds the projected prefixes)");
@@ -159,6 +159,6 @@ public sealed class PrefixTuningMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public void Merge(CausalLM model, PeftConfig config) =>
+    public void Merge(IPeftHost model, PeftConfig config) =>
         throw new NotSupportedException("prefix tuning cannot be merged into the base weights (it adds attention positions)");
 }

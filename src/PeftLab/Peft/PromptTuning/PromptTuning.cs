@@ -88,28 +88,28 @@ public sealed class PromptTuningMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public JsonObject WriteAdapterConfig(PeftConfig config, CausalLM model)
+    public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (PromptTuningConfig)config;
         return new JsonObject
         {
-            ["num_attention_heads"] = model.Config.NumHeads,
-            ["num_layers"] = model.Config.NumLayers,
+            ["num_attention_heads"] = model.NumHeads,
+            ["num_layers"] = model.NumLayers,
             ["num_transformer_submodules"] = 1,
             ["num_virtual_tokens"] = c.NumVirtualTokens,
             ["prompt_tuning_init"] = c.Init == PromptInit.Text ? "TEXT" : "RANDOM",
             ["prompt_tuning_init_text"] = c.InitText,
-            ["token_dim"] = model.Config.HiddenSize,
+            ["token_dim"] = model.HiddenSize,
             ["tokenizer_name_or_path"] = null,
         };
     }
 
     /// <inheritdoc/>
-    public void Attach(CausalLM model, PeftConfig config, AttachContext context)
+    public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (PromptTuningConfig)config;
         if (c.NumVirtualTokens <= 0) throw new PeftConfigException($"num_virtual_tokens must be > 0 (got {c.NumVirtualTokens})");
-        var table = model.EmbedTokens.weight!;
+        var table = model.EmbeddingWeight;
         var encoder = new PromptEncoder(c.NumVirtualTokens, table.shape[1], table.device, table.dtype);
         using (no_grad())
         {
@@ -131,18 +131,18 @@ public sealed class PromptTuningMethod : IPeftMethod
         encoder.Weight.requires_grad = true;
     }
 
-    private static PromptEncoder Encoder(CausalLM model) =>
+    private static PromptEncoder Encoder(IPeftHost model) =>
         model.InputAdapter as PromptEncoder ?? throw new InvalidOperationException("prompt tuning is not attached to this model");
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(CausalLM model, PeftConfig config) =>
+    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) =>
         new Dictionary<string, Tensor> { ["prompt_embeddings"] = Encoder(model).Weight };
 
     /// <inheritdoc/>
-    public void LoadAdapterState(CausalLM model, PeftConfig config, ITensorSource source) =>
+    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
         PeftState.LoadStrict(AdapterState(model, config), source);
 
     /// <inheritdoc/>
-    public void Merge(CausalLM model, PeftConfig config) =>
+    public void Merge(IPeftHost model, PeftConfig config) =>
         throw new NotSupportedException("prompt tuning cannot be merged into the base weights (it adds input tokens)");
 }
