@@ -41,6 +41,8 @@ public static class CliApp
             c.PropagateExceptions();
             c.AddCommand<LogitsCommand>("logits").WithDescription("Write float32 logits of input_ids (safetensors in, safetensors out)");
             c.AddCommand<GenerateCommand>("generate").WithDescription("Generate from token ids or a text prompt");
+            c.AddCommand<InitModelCommand>("init-model").WithDescription("Create a model folder with random weights and a tokenizer");
+            c.AddCommand<MergeCommand>("merge").WithDescription("Merge a LoRA / DoRA / IA3 adapter into the base weights");
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });
         try

@@ -1,0 +1,56 @@
+using System.ComponentModel;
+using PeftLab.Models;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace PeftLab.Cli.Commands;
+
+/// <summary>Settings of <c>peftlab init-model</c>.</summary>
+public sealed class InitModelSettings : CommonSettings
+{
+    /// <summary>Preset name.</summary>
+    [CommandOption("--preset <NAME>")]
+    [Description("Built-in shape: nano, micro, tiny, mini, small, medium, qwen-tiny")]
+    public string? Preset { get; init; }
+
+    /// <summary>config.json to build from.</summary>
+    [CommandOption("--config <FILE>")]
+    [Description("A transformers config.json (llama, mistral, qwen2) to build instead of a preset")]
+    public string? Config { get; init; }
+
+    /// <summary>Output folder.</summary>
+    [CommandOption("--out <DIR>")]
+    public string? Out { get; init; }
+
+    /// <summary>Weight seed.</summary>
+    [CommandOption("--seed <N>")]
+    public long Seed { get; init; }
+
+    /// <summary>Tokenizer training text.</summary>
+    [CommandOption("--corpus <FILE>")]
+    [Description("Text file (one document per line) to train the tokenizer's BPE merges on (default: the built-in synthetic corpus)")]
+    public string? Corpus { get; init; }
+
+    /// <inheritdoc/>
+    public override ValidationResult Validate() =>
+        (Preset is null) == (Config is null) ? ValidationResult.Error("give exactly one of --preset NAME or --config FILE")
+        : Out is null ? ValidationResult.Error("--out DIR is required")
+        : base.Validate();
+}
+
+/// <summary><c>peftlab init-model</c>: a complete HF-layout folder with random weights.</summary>
+public sealed class InitModelCommand : Command<InitModelSettings>
+{
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, InitModelSettings s, CancellationToken cancellationToken)
+    {
+        s.ApplyRuntime();
+        var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(File.ReadAllText(s.Config!), s.Config!);
+        IEnumerable<string> corpus = s.Corpus is not null ? File.ReadLines(s.Corpus) : [];
+        var written = ModelFolder.Create(s.Out!, config, s.Seed, corpus);
+        var model = HfModel.Load(s.Out!);
+        long parameters = model.parameters().Sum(p => p.numel());
+        AnsiConsole.MarkupLineInterpolated($"wrote {s.Out}: {written.ModelType}, {parameters:N0} parameters, vocab {written.VocabSize}, d {written.HiddenSize}, {written.NumLayers} layers");
+        return 0;
+    }
+}
