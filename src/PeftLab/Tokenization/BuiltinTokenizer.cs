@@ -50,8 +50,7 @@ public static partial class BuiltinTokenizer
         for (int b = 0; b < 256; b++)
         {
             string t = ByteLevelAlphabet.ByteToChar[b].ToString();
-            // A special token spelled as a single byte-level character would make the vocabulary ambiguous.
-            if (!seen.Add(t)) throw new ArgumentException($"special token \"{t}\" collides with the byte token for 0x{b:X2}", nameof(options));
+            seen.Add(t);
             vocab.Add(t);
         }
         foreach (var m in merges)
@@ -89,6 +88,9 @@ public static partial class BuiltinTokenizer
             throw new ArgumentException("BuiltinTokenizerOptions: PadToken, BosToken, EosToken and UnkToken must be non-empty", nameof(o));
         if (specials.Distinct(StringComparer.Ordinal).Count() != specials.Length)
             throw new ArgumentException($"BuiltinTokenizerOptions: special tokens must be distinct, got {string.Join(", ", specials)}", nameof(o));
+        // A special token spelled as one byte-level character would share its vocabulary entry with that byte.
+        if (specials.FirstOrDefault(s => s.Length == 1 && ByteLevelAlphabet.TryGetByte(s[0], out _)) is { } clash)
+            throw new ArgumentException($"BuiltinTokenizerOptions: special token \"{clash}\" is also the token of a byte; use a longer spelling", nameof(o));
         return specials;
     }
 

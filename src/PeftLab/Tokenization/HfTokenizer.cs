@@ -17,6 +17,8 @@ namespace PeftLab.Tokenization;
 /// and stripping by position stays exact even when the text itself contains those special tokens.</item>
 /// <item>The binding's decode always skips special tokens; decoding with them runs the managed re-implementation of the
 /// file's decoder (<see cref="TokenDecoder"/>), which is tested against the binding where the two overlap.</item>
+/// <item>A decoder with a trailing Strip step can crash the native library (see <see cref="TokenizerJson.AvoidNativeDecode"/>);
+/// such files are decoded by the managed decoder only.</item>
 /// <item>Truncation or padding enabled in tokenizer.json would be applied to every call by the library; transformers
 /// disables both unless a call asks for them, so PeftLab hands the binding a copy with both turned off.</item>
 /// </list>
@@ -188,7 +190,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
             kept.Add((uint)id);
         }
         if (kept.Count == 0) return "";
-        if (nativeWouldSkip) return DecodeManaged(kept);
+        if (nativeWouldSkip || _file.AvoidNativeDecode) return DecodeManaged(kept);
         try { return _native.Decode(kept.ToArray()); }
         catch (TokenizerException e) { throw new InvalidOperationException($"tokenizer {_file.Path} failed to decode ids: {e.Message}", e); }
     }

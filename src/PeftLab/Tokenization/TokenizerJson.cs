@@ -25,6 +25,12 @@ internal sealed class TokenizerJson
     /// <summary>The managed decoder, or null with <see cref="DecoderError"/> saying why it could not be built.</summary>
     public TokenDecoder? Decoder { get; init; }
     public string? DecoderError { get; init; }
+    /// <summary>
+    /// Whether decoding must avoid the native library: tokenizers 0.22's Strip decoder indexes out of bounds (a Rust
+    /// panic, which aborts the whole process in this build) when asked to strip more trailing characters than a token
+    /// has, e.g. on an empty decode result. Files with such a Strip (stop &gt; 0) are decoded by the managed decoder only.
+    /// </summary>
+    public bool AvoidNativeDecode { get; init; }
     /// <summary>Whether the file enables truncation or padding, which the library would apply to every encode call.</summary>
     public bool HasTruncationOrPadding { get; init; }
 
@@ -103,14 +109,23 @@ internal sealed class TokenizerJson
             catch (Exception e) when (e is NotSupportedException or InvalidDataException or ArgumentException) { decoderError = e.Message; }
 
             bool truncOrPad = IsSet(root, "truncation") || IsSet(root, "padding");
+            bool avoidNative = root.TryGetProperty("decoder", out var dec) && HasTrailingStrip(dec);
+            if (avoidNative && decoder is null)
+                throw new NotSupportedException($"{path}: its decoder has a Strip step with \"stop\" > 0, which crashes the native library, " +
+                                                $"and PeftLab's managed decoder cannot stand in: {decoderError}");
             return new TokenizerJson
             {
                 Path = path, IdToToken = idToToken, TokenToId = tokenToId, SpecialIds = specialIds,
                 TemplatePrefix = prefix, TemplateSuffix = suffix, ModelUnkToken = unk,
-                Decoder = decoder, DecoderError = decoderError, HasTruncationOrPadding = truncOrPad,
+                Decoder = decoder, DecoderError = decoderError, HasTruncationOrPadding = truncOrPad, AvoidNativeDecode = avoidNative,
             };
         }
     }
+
+    private static bool HasTrailingStrip(JsonElement d) => d.ValueKind == JsonValueKind.Object && (
+        (d.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "Strip" &&
+         d.TryGetProperty("stop", out var stop) && stop.ValueKind == JsonValueKind.Number && stop.GetDouble() > 0) ||
+        (d.TryGetProperty("decoders", out var list) && list.ValueKind == JsonValueKind.Array && list.EnumerateArray().Any(HasTrailingStrip)));
 
     private static bool IsSet(JsonElement root, string key) =>
         root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
