@@ -138,6 +138,9 @@ public sealed class PromptBuilderTests
         Assert.Equal(("task1159_bard_analogical_reasoning_containers", "t-9", "Word Analogy"), (ex.TaskName, ex.InstanceId, ex.Category));
         Assert.Equal("a", PromptBuilder.BuildEvaluation(task, inst, cfg, Ws).Target);
 
+        var e = Assert.Throws<ArgumentException>(() => PromptBuilder.Build(task with { Definition = [] }, inst, cfg, Ws));
+        Assert.Contains("task 'task1159_bard_analogical_reasoning_containers' has no Definition", e.Message);
+
         var longRef = new Instance("t-10", "q", [string.Join(" ", Enumerable.Range(0, 200))]);
         var trunc = PromptBuilder.BuildTraining(task, longRef, cfg with { MaxTargetTokens = 5 }, Ws, 0);
         Assert.Equal("0 1 2 3 4", trunc.Target);

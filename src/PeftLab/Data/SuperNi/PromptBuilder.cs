@@ -73,6 +73,8 @@ public static class PromptBuilder
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(counter);
         config.Validate();
+        if (task.Definition.Count == 0)
+            throw new ArgumentException($"task '{task.Name}' has no Definition; a SuperNI prompt starts with Definition[0]");
         int max = config.MaxSourceTokens;
 
         var q = new StringBuilder("Now complete the following example -\nInput: ").Append(PyText.Strip(instance.Input));
