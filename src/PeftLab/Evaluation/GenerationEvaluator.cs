@@ -1,0 +1,69 @@
+using System.Text.Json;
+using PeftLab.Data.SuperNi;
+using PeftLab.Models;
+using PeftLab.Runtime;
+using PeftLab.Tokenization;
+
+namespace PeftLab.Evaluation;
+
+/// <summary>One instance's generation and scores.</summary>
+public sealed record PredictionRecord(string Task, string Id, string Category, string Prediction, IReadOnlyList<string> References, double RougeL, double ExactMatch);
+
+/// <summary>Scores and per-instance predictions of one split.</summary>
+public sealed record EvalRun(string Split, ScoreReport Report, IReadOnlyList<PredictionRecord> Predictions, double Seconds, long GeneratedTokens);
+
+/// <summary>Generation-based evaluation: batched greedy decoding, decoding, and the official SuperNI metric.</summary>
+public static class GenerationEvaluator
+{
+    /// <summary>
+    /// Generates for every example (greedy, batched; prompts sorted by length to limit padding) and scores the
+    /// decoded predictions. <paramref name="progress"/> receives (done, total).
+    /// </summary>
+    public static EvalRun Evaluate(CausalLM model, ITokenizer tokenizer, string split, IReadOnlyList<PromptedExample> examples,
+        int maxNewTokens, int batchSize, Action<int, int>? progress = null)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var prompts = examples.Select(e => (Ids: PromptIds(tokenizer, e.Source), Example: e)).ToArray();
+        var order = Enumerable.Range(0, prompts.Length).OrderBy(i => prompts[i].Ids.Length).ToArray();
+        var predictions = new string[prompts.Length];
+        long generated = 0;
+        var eos = tokenizer.EosIds.ToArray();
+        int pad = tokenizer.PadId ?? (eos.Length > 0 ? eos[0] : 0);
+        for (int start = 0; start < order.Length; start += batchSize)
+        {
+            var batch = order.Skip(start).Take(batchSize).ToArray();
+            var outputs = TextGenerator.Generate(model, batch.Select(i => prompts[i].Ids).ToArray(), new SamplingConfig(maxNewTokens), eos, pad);
+            for (int j = 0; j < batch.Length; j++)
+            {
+                generated += outputs[j].Length;
+                predictions[batch[j]] = tokenizer.Decode(outputs[j], skipSpecialTokens: true);
+            }
+            progress?.Invoke(Math.Min(start + batchSize, order.Length), order.Length);
+        }
+        var items = examples.Select(e => new EvalItem(e.InstanceId, e.TaskName, e.Category, e.References)).ToArray();
+        var report = new SuperNiScorer(items).Score(examples.Select((e, i) => (e.InstanceId, predictions[i])).ToDictionary(x => x.InstanceId, x => x.Item2));
+        var records = examples.Select((e, i) => new PredictionRecord(e.TaskName, e.InstanceId, e.Category, predictions[i], e.References,
+            100 * MetricFunctions.BestRougeL(predictions[i], e.References), MetricFunctions.BestExactMatch(predictions[i], e.References) ? 100 : 0)).ToArray();
+        return new EvalRun(split, report, records, sw.Elapsed.TotalSeconds, generated);
+    }
+
+    /// <summary>The ids a prompt is generated from: BOS (if the tokenizer has one) + source.</summary>
+    public static int[] PromptIds(ITokenizer tokenizer, string source)
+    {
+        var ids = tokenizer.Encode(source, addSpecialTokens: false);
+        return tokenizer.BosId is int b ? [b, .. ids] : ids;
+    }
+
+    /// <summary>Writes <c>{split}_predictions.jsonl</c> (one line per instance) and <c>{split}_scores.json</c> into <paramref name="dir"/>.</summary>
+    public static void Write(EvalRun run, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var lines = run.Predictions.Select(p => JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["task"] = p.Task, ["id"] = p.Id, ["category"] = p.Category, ["prediction"] = p.Prediction,
+            ["references"] = p.References, ["rougeL"] = p.RougeL, ["exact_match"] = p.ExactMatch,
+        }));
+        AtomicFile.WriteAllText(Path.Combine(dir, $"{run.Split}_predictions.jsonl"), string.Join("\n", lines) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(dir, $"{run.Split}_scores.json"), run.Report.ToJson());
+    }
+}

@@ -1,0 +1,65 @@
+namespace PeftLab.Training;
+
+/// <summary>Stability and learning-speed signals, as pure functions over a run's metric series.</summary>
+public static class LearningSignals
+{
+    /// <summary>Steps whose loss exceeds <paramref name="factor"/> × the exponential moving average of the losses before it.</summary>
+    public static IReadOnlyList<int> Spikes(IReadOnlyList<(int Step, double Loss)> losses, double factor, double emaDecay = 0.9, int warmup = 5)
+    {
+        var spikes = new List<int>();
+        double? ema = null;
+        for (int i = 0; i < losses.Count; i++)
+        {
+            var (step, loss) = losses[i];
+            if (!double.IsFinite(loss)) continue;
+            if (ema is double e && i >= warmup && loss > factor * e) spikes.Add(step);
+            ema = ema is null ? loss : emaDecay * ema.Value + (1 - emaDecay) * loss;
+        }
+        return spikes;
+    }
+
+    /// <summary>Is the run diverging at the last point: non-finite, or above factor × running minimum for patience steps?</summary>
+    public static string? Divergence(IReadOnlyList<double> losses, double factor, int patience)
+    {
+        if (losses.Count == 0) return null;
+        if (!double.IsFinite(losses[^1])) return $"loss is {losses[^1]}";
+        if (patience <= 0 || losses.Count <= patience) return null;
+        double runningMin = double.PositiveInfinity;
+        int above = 0;
+        foreach (var l in losses)
+        {
+            if (l > factor * runningMin) above++;
+            else above = 0;
+            runningMin = Math.Min(runningMin, l);
+        }
+        return above >= patience ? $"loss above {factor}x its running minimum ({runningMin:G4}) for {above} steps" : null;
+    }
+
+    /// <summary>
+    /// First step (and tokens) at which the validation score reaches each fraction of the final score; null where never reached.
+    /// </summary>
+    public static IReadOnlyDictionary<double, (int Step, long Tokens)?> StepsToFraction(
+        IReadOnlyList<(int Step, long Tokens, double Score)> curve, IReadOnlyList<double> fractions)
+    {
+        var result = new Dictionary<double, (int, long)?>();
+        if (curve.Count == 0) { foreach (var f in fractions) result[f] = null; return result; }
+        double final = curve[^1].Score;
+        foreach (var f in fractions)
+        {
+            var hit = curve.FirstOrDefault(c => c.Score >= f * final);
+            result[f] = final <= 0 ? null : hit == default ? null : (hit.Step, hit.Tokens);
+        }
+        return result;
+    }
+
+    /// <summary>Area under the validation curve over normalised training progress (trapezoid; score units × fraction of training).</summary>
+    public static double AreaUnderCurve(IReadOnlyList<(int Step, double Score)> curve, int totalSteps)
+    {
+        if (curve.Count == 0 || totalSteps <= 0) return 0;
+        double area = 0;
+        var points = curve.Prepend((0, curve[0].Score)).ToList();
+        for (int i = 1; i < points.Count; i++)
+            area += (points[i].Item1 - points[i - 1].Item1) / (double)totalSteps * (points[i].Item2 + points[i - 1].Item2) / 2;
+        return area;
+    }
+}

@@ -1,0 +1,200 @@
+using PeftLab.Data.Chat;
+using PeftLab.Data.SuperNi;
+using PeftLab.Peft;
+using PeftLab.Peft.Lora;
+
+namespace PeftLab.Training;
+
+/// <summary>Numeric precision of the forward/backward pass.</summary>
+public enum ComputeDtype
+{
+    /// <summary>Everything in float32.</summary>
+    Float32,
+    /// <summary>bfloat16 weights and activations; trainable parameters keep float32 master copies in the optimiser.</summary>
+    Bfloat16,
+}
+
+/// <summary>Which base model to train.</summary>
+public sealed record ModelSection
+{
+    /// <summary>A Hugging Face model folder.</summary>
+    public string? Path { get; init; }
+    /// <summary>Or a built-in preset, created with random weights inside the run folder (tests, smoke runs).</summary>
+    public string? Preset { get; init; }
+    /// <summary>Compute precision.</summary>
+    public ComputeDtype Dtype { get; init; } = ComputeDtype.Float32;
+}
+
+/// <summary>Kinds of training data.</summary>
+public enum DataKind
+{
+    /// <summary>A folder of task files in the SuperNI schema with split lists (SuperNI itself or <c>peftlab data synth</c> output).</summary>
+    SuperNi,
+    /// <summary>Conversations (messages / Alpaca / ShareGPT JSON or JSONL) rendered through a chat template.</summary>
+    Chat,
+    /// <summary>Plain text or JSONL with a <c>text</c> field, every token trained (pretraining).</summary>
+    Text,
+}
+
+/// <summary>Training data and how it becomes token sequences.</summary>
+public sealed record DataSection
+{
+    /// <summary>Kind of data.</summary>
+    public DataKind Kind { get; init; } = DataKind.SuperNi;
+    /// <summary>Folder or file.</summary>
+    public string Path { get; init; } = "";
+    /// <summary>SuperNI prompt format (the reference study's default is definition-only).</summary>
+    public PromptFormat Format { get; init; } = PromptFormat.DefinitionOnly;
+    /// <summary>Tk-Instruct: positive examples per prompt.</summary>
+    public int NumPositiveExamples { get; init; } = 2;
+    /// <summary>Training instances per train task.</summary>
+    public int TrainInstancesPerTask { get; init; } = 100;
+    /// <summary>Seen-task held-out instances per train task (memorisation test).</summary>
+    public int HeldOutInstancesPerTask { get; init; } = 100;
+    /// <summary>Validation tasks drawn from the train split.</summary>
+    public int ValidationTasks { get; init; }
+    /// <summary>Validation instances per validation task.</summary>
+    public int ValidationInstancesPerTask { get; init; } = 100;
+    /// <summary>Test instances per test task (the official 100).</summary>
+    public int TestInstancesPerTask { get; init; } = 100;
+    /// <summary>Use only the first N training tasks of the seeded order (nested subsets), or null for all.</summary>
+    public int? TaskCount { get; init; }
+    /// <summary>Longest source in tokens.</summary>
+    public int MaxSourceTokens { get; init; } = 1024;
+    /// <summary>Longest target in tokens.</summary>
+    public int MaxTargetTokens { get; init; } = 128;
+    /// <summary>Longest training sequence (packed rows have this length).</summary>
+    public int MaxLength { get; init; } = 1152;
+    /// <summary>Pack several examples per row (no attention across them).</summary>
+    public bool Packing { get; init; }
+    /// <summary>Group similar lengths into batches to reduce padding.</summary>
+    public bool GroupByLength { get; init; } = true;
+    /// <summary>Chat template for chat data (null: the tokenizer's own).</summary>
+    public ChatTemplateKind? ChatTemplate { get; init; }
+}
+
+/// <summary>AdamW settings.</summary>
+public sealed record OptimSection
+{
+    /// <summary>Peak learning rate.</summary>
+    public double Lr { get; init; } = 1e-4;
+    /// <summary>β₁.</summary>
+    public double Beta1 { get; init; } = 0.9;
+    /// <summary>β₂.</summary>
+    public double Beta2 { get; init; } = 0.999;
+    /// <summary>ε.</summary>
+    public double Eps { get; init; } = 1e-8;
+    /// <summary>Decoupled weight decay λ.</summary>
+    public double WeightDecay { get; init; }
+    /// <summary>Also decay biases, norm gains and embeddings (off, as usual).</summary>
+    public bool DecayAll { get; init; }
+    /// <summary>Clip the global gradient norm to this (0 = off).</summary>
+    public double ClipNorm { get; init; } = 1.0;
+}
+
+/// <summary>Learning-rate schedule.</summary>
+public sealed record ScheduleSection
+{
+    /// <summary>Shape.</summary>
+    public ScheduleKind Kind { get; init; } = ScheduleKind.Linear;
+    /// <summary>Warmup steps (0: use the ratio).</summary>
+    public int WarmupSteps { get; init; }
+    /// <summary>Warmup as a fraction of all steps (the reference study used 3%).</summary>
+    public double WarmupRatio { get; init; } = 0.03;
+}
+
+/// <summary>Loop length, batching and seeds.</summary>
+public sealed record LoopSection
+{
+    /// <summary>Passes over the training data.</summary>
+    public int Epochs { get; init; } = 1;
+    /// <summary>Stop after this many optimiser steps (overrides epochs when set).</summary>
+    public int? MaxSteps { get; init; }
+    /// <summary>Sequences (rows) per micro-batch.</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Micro-batches per optimiser step; the loss is normalised over all their target tokens.</summary>
+    public int GradAccum { get; init; } = 1;
+    /// <summary>Seed for initialisation, data order and dropout.</summary>
+    public long Seed { get; init; } = 42;
+    /// <summary>Compute threads (null: all cores).</summary>
+    public int? Threads { get; init; }
+}
+
+/// <summary>Metric used to keep the best checkpoint.</summary>
+public enum BestMetric
+{
+    /// <summary>Validation ROUGE-L (higher is better).</summary>
+    RougeL,
+    /// <summary>Validation exact match (higher is better).</summary>
+    ExactMatch,
+    /// <summary>Validation loss (lower is better).</summary>
+    Loss,
+}
+
+/// <summary>Evaluation during and after training.</summary>
+public sealed record EvalSection
+{
+    /// <summary>Evaluate every K optimiser steps (0: use <see cref="EvalsPerRun"/>).</summary>
+    public int EverySteps { get; init; }
+    /// <summary>Evaluations spread evenly over the run (the reference study used 8).</summary>
+    public int EvalsPerRun { get; init; } = 8;
+    /// <summary>Generate and score on the validation split at each evaluation (slower; loss is always computed).</summary>
+    public bool Generate { get; init; } = true;
+    /// <summary>At most this many validation instances per evaluation.</summary>
+    public int MaxValidationInstances { get; init; } = 200;
+    /// <summary>Generation length.</summary>
+    public int MaxNewTokens { get; init; } = 128;
+    /// <summary>Sequences per evaluation batch.</summary>
+    public int BatchSize { get; init; } = 16;
+    /// <summary>Which metric picks the best checkpoint.</summary>
+    public BestMetric BestMetric { get; init; } = BestMetric.RougeL;
+    /// <summary>Evaluate the best checkpoint on the test and seen-task held-out splits at the end.</summary>
+    public bool Final { get; init; } = true;
+    /// <summary>At most this many instances per split in the final evaluation (null: all).</summary>
+    public int? MaxFinalInstances { get; init; }
+}
+
+/// <summary>Divergence and loss-spike detection.</summary>
+public sealed record StabilitySection
+{
+    /// <summary>Diverged when the loss stays above this multiple of its running minimum ...</summary>
+    public double DivergenceFactor { get; init; } = 4.0;
+    /// <summary>... for this many consecutive steps (NaN/Inf stops at once).</summary>
+    public int DivergencePatience { get; init; } = 20;
+    /// <summary>A spike is a step whose loss exceeds this multiple of the loss EMA.</summary>
+    public double SpikeFactor { get; init; } = 1.5;
+}
+
+/// <summary>Periodic checkpoints for resuming.</summary>
+public sealed record CheckpointSection
+{
+    /// <summary>Write a resumable checkpoint every K steps (0: at each evaluation).</summary>
+    public int EverySteps { get; init; }
+    /// <summary>Resumable checkpoints kept (the best one is kept in addition).</summary>
+    public int Keep { get; init; } = 1;
+}
+
+/// <summary>One training run: everything <c>peftlab train</c> reads from its YAML file.</summary>
+public sealed record TrainConfig
+{
+    /// <summary>Base model.</summary>
+    public ModelSection Model { get; init; } = new();
+    /// <summary>Fine-tuning method and its knobs (<c>method.name</c> chooses the method).</summary>
+    public PeftConfig Method { get; init; } = new LoraConfig();
+    /// <summary>Data.</summary>
+    public DataSection Data { get; init; } = new();
+    /// <summary>Optimiser.</summary>
+    public OptimSection Optim { get; init; } = new();
+    /// <summary>Schedule.</summary>
+    public ScheduleSection Schedule { get; init; } = new();
+    /// <summary>Loop.</summary>
+    public LoopSection Train { get; init; } = new();
+    /// <summary>Evaluation.</summary>
+    public EvalSection Eval { get; init; } = new();
+    /// <summary>Stability detection.</summary>
+    public StabilitySection Stability { get; init; } = new();
+    /// <summary>Checkpoints.</summary>
+    public CheckpointSection Checkpoint { get; init; } = new();
+    /// <summary>Run folder.</summary>
+    public string Output { get; init; } = "runs/run";
+}

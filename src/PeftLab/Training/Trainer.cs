@@ -1,0 +1,409 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PeftLab.Checkpoints;
+using PeftLab.Data;
+using PeftLab.Data.Batching;
+using PeftLab.Evaluation;
+using PeftLab.Models;
+using PeftLab.Peft;
+using PeftLab.Runtime;
+using PeftLab.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PeftLab.Training;
+
+/// <summary>How a run ended.</summary>
+public enum RunStatus
+{
+    /// <summary>Reached its last step.</summary>
+    Completed,
+    /// <summary>Stopped by divergence detection (reason and step recorded).</summary>
+    Diverged,
+    /// <summary>Stopped by the caller (Ctrl-C); resumable.</summary>
+    Interrupted,
+}
+
+/// <summary>Live progress for progress bars and study tables.</summary>
+public sealed record TrainProgress(string Phase, int Step, int TotalSteps, double? Loss, double Lr, double TokensPerSecond, TimeSpan Elapsed);
+
+/// <summary>Options that are not part of the run's config.</summary>
+public sealed record TrainOptions
+{
+    /// <summary>Continue from the newest checkpoint in the run folder.</summary>
+    public bool Resume { get; init; }
+    /// <summary>Text of the resolved config, written to config.yaml.</summary>
+    public string? ResolvedConfigText { get; init; }
+    /// <summary>Receives progress.</summary>
+    public Action<TrainProgress>? Progress { get; init; }
+    /// <summary>Stops the run cleanly at the next step boundary.</summary>
+    public CancellationToken Cancel { get; init; }
+    /// <summary>Stop (as if killed) after this step — used by tests of resume.</summary>
+    public int? StopAfterStep { get; init; }
+}
+
+/// <summary>
+/// The one trainer for full finetuning and every PEFT method. Method-specific behaviour lives behind
+/// <see cref="PeftModel"/>; here are the loop, accumulation, clipping, schedule, evaluation, signals and checkpoints.
+/// </summary>
+public static class Trainer
+{
+    /// <summary>Runs (or resumes) a training run; returns its result, which is also written to result.json.</summary>
+    public static JsonObject Run(TrainConfig cfg, TrainOptions? options = null)
+    {
+        options ??= new TrainOptions();
+        var files = new RunFiles(cfg.Output);
+        Directory.CreateDirectory(files.Dir);
+        if (options.ResolvedConfigText is { } text) AtomicFile.WriteAllText(files.Config, text);
+        TorchRuntime.EnsureInitialised();
+        TorchRuntime.SetThreads(cfg.Train.Threads);
+        var wall = Stopwatch.StartNew();
+        using var outer = NewDisposeScope();
+
+        // --- model, method, data -------------------------------------------------------------------
+        var dtype = cfg.Model.Dtype == ComputeDtype.Bfloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        var modelDir = cfg.Model.Path ?? files.BaseModel;
+        if (cfg.Model.Path is null)
+        {
+            if (cfg.Model.Preset is null) throw new ArgumentException("model: give model.path (a Hugging Face folder) or model.preset");
+            if (!File.Exists(Path.Combine(modelDir, "config.json"))) ModelFolder.Create(modelDir, Presets.Get(cfg.Model.Preset), cfg.Train.Seed, []);
+        }
+        var tokenizer = HfTokenizer.Load(modelDir);
+        manual_seed(cfg.Train.Seed);
+        var model = HfModel.Load(modelDir, dtype, TorchRuntime.Device);
+        var peft = PeftModel.Apply(model, cfg.Method, cfg.Train.Seed, s => tokenizer.Encode(s));
+        var data = TrainingData.Build(cfg.Data, tokenizer, cfg.Train.Seed);
+        if (data.Train.Count == 0) throw new ArgumentException($"data.path: no training examples in {cfg.Data.Path}");
+
+        var batcher = new Batcher(new BatchingConfig
+        {
+            MaxLength = cfg.Data.MaxLength, BatchSize = cfg.Train.BatchSize, PadId = tokenizer.PadId ?? 0,
+            Shuffle = true, GroupByLength = cfg.Data.GroupByLength && !cfg.Data.Packing, Seed = cfg.Train.Seed,
+        });
+        var epochCache = new Dictionary<int, IReadOnlyList<TokenBatch>>();
+        IReadOnlyList<TokenBatch> Epoch(int e)
+        {
+            if (!epochCache.TryGetValue(e, out var b))
+            {
+                epochCache.Clear();
+                b = (cfg.Data.Packing ? batcher.Pack(data.Train, e) : batcher.Batches(data.Train, e)).Batches;
+                epochCache[e] = b;
+            }
+            return b;
+        }
+        int stepsPerEpoch = Math.Max(1, (Epoch(0).Count + cfg.Train.GradAccum - 1) / cfg.Train.GradAccum);
+        int totalSteps = cfg.Train.MaxSteps ?? stepsPerEpoch * cfg.Train.Epochs;
+        int warmup = LrSchedule.WarmupSteps(cfg.Schedule.WarmupSteps, cfg.Schedule.WarmupRatio, totalSteps);
+        int evalEvery = cfg.Eval.EverySteps > 0 ? cfg.Eval.EverySteps : Math.Max(1, totalSteps / Math.Max(1, cfg.Eval.EvalsPerRun));
+        int ckptEvery = cfg.Checkpoint.EverySteps > 0 ? cfg.Checkpoint.EverySteps : evalEvery;
+
+        var trainable = Injector.Trainable(model).ToArray();
+        bool Decays(string name) => cfg.Optim.DecayAll || !(name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("norm") || name.Contains("embed") || name.StartsWith("prompt_encoder", StringComparison.Ordinal));
+        using var optimizer = new AdamW(trainable, Decays, cfg.Optim.Beta1, cfg.Optim.Beta2, cfg.Optim.Eps, cfg.Optim.WeightDecay);
+
+        // --- state (restored on resume) -----------------------------------------------------------
+        var state = new LoopState();
+        if (options.Resume && File.Exists(files.Latest))
+            state = RestoreCheckpoint(files, model, optimizer);
+        using var metrics = new MetricsWriter(files.Metrics, options.Resume ? state.Step : null);
+        if (!options.Resume && File.Exists(files.Metrics)) File.WriteAllText(files.Metrics, "");
+        using var tb = new TensorBoardWriter(files.TensorBoard);
+
+        var result = new JsonObject { ["status"] = "running" };
+        string? divergence = null;
+        var stepTimer = Stopwatch.StartNew();
+        long tokensAtTimer = state.Tokens;
+        while (state.Step < totalSteps)
+        {
+            if (options.Cancel.IsCancellationRequested) { result["status"] = "interrupted"; break; }
+            // one optimiser step over GradAccum micro-batches, loss normalised over all their target tokens
+            var window = new List<TokenBatch>();
+            while (window.Count < cfg.Train.GradAccum)
+            {
+                var epochBatches = Epoch(state.Epoch);
+                if (state.BatchIndex >= epochBatches.Count)
+                {
+                    if (cfg.Train.MaxSteps is null && state.Epoch + 1 >= cfg.Train.Epochs && window.Count == 0) break;
+                    state = state with { Epoch = state.Epoch + 1, BatchIndex = 0 };
+                    if (cfg.Train.MaxSteps is null && state.Epoch >= cfg.Train.Epochs) break;
+                    continue;
+                }
+                window.Add(epochBatches[state.BatchIndex]);
+                state = state with { BatchIndex = state.BatchIndex + 1 };
+            }
+            if (window.Count == 0) break;
+            long targetTokens = window.Sum(CountTargets);
+            double lossSum = 0;
+            model.train();
+            foreach (var batch in window)
+            {
+                using var scope = NewDisposeScope();
+                var loss = BatchLoss(model, batch, out _);
+                (loss / Math.Max(1, targetTokens)).backward();
+                lossSum += loss.item<float>();
+            }
+            double meanLoss = lossSum / Math.Max(1, targetTokens);
+            double gradNorm = optimizer.GradNorm();
+            if (cfg.Optim.ClipNorm > 0 && gradNorm > cfg.Optim.ClipNorm) optimizer.ScaleGradients(cfg.Optim.ClipNorm / (gradNorm + 1e-6));
+            double lr = LrSchedule.At(cfg.Schedule.Kind, cfg.Optim.Lr, state.Step, totalSteps, warmup);
+            state.Losses.Add(meanLoss);
+            divergence = !double.IsFinite(gradNorm) ? $"gradient norm is {gradNorm}"
+                : LearningSignals.Divergence(state.Losses, cfg.Stability.DivergenceFactor, cfg.Stability.DivergencePatience);
+            if (divergence is null) optimizer.Step(lr);
+            optimizer.ZeroGrad();
+            state = state with { Step = state.Step + 1, Tokens = state.Tokens + window.Sum(b => (long)b.AttentionMask.Count(m => m)) };
+
+            double tps = (state.Tokens - tokensAtTimer) / Math.Max(1e-9, stepTimer.Elapsed.TotalSeconds);
+            metrics.Write(new JsonObject
+            {
+                ["type"] = "step", ["step"] = state.Step, ["epoch"] = state.Epoch + (double)state.BatchIndex / Math.Max(1, Epoch(state.Epoch).Count),
+                ["tokens"] = state.Tokens, ["loss"] = Finite(meanLoss), ["lr"] = lr, ["grad_norm"] = Finite(gradNorm), ["tokens_per_s"] = tps,
+                ["wall_s"] = state.WallSeconds + wall.Elapsed.TotalSeconds,
+            });
+            tb.Scalar("train/loss", meanLoss, state.Step);
+            tb.Scalar("train/lr", lr, state.Step);
+            tb.Scalar("train/grad_norm", gradNorm, state.Step);
+            options.Progress?.Invoke(new TrainProgress("train", state.Step, totalSteps, meanLoss, lr, tps, wall.Elapsed));
+            if (divergence is not null)
+            {
+                result["status"] = "diverged";
+                result["reason"] = divergence;
+                result["diverged_at_step"] = state.Step;
+                break;
+            }
+
+            bool last = state.Step == totalSteps;
+            if (state.Step % evalEvery == 0 || last)
+            {
+                var ev = Evaluate(cfg, model, tokenizer, data, state, options, wall.Elapsed);
+                metrics.Write(ev);
+                foreach (var (k, v) in ev) if (v is JsonValue jv && jv.TryGetValue<double>(out var d) && k != "step") tb.Scalar("eval/" + k, d, state.Step);
+                double score = BestScore(cfg.Eval.BestMetric, ev);
+                if (state.BestStep is null || score > state.BestScore)
+                {
+                    state = state with { BestStep = state.Step, BestScore = score };
+                    AtomicFile.ReplaceDirectory(files.Best, dir => SaveWeights(peft, tokenizer, modelDir, dir));
+                }
+            }
+            if (state.Step % ckptEvery == 0 && !last)
+                WriteCheckpoint(files, model, optimizer, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
+            tb.Flush();
+            if (options.StopAfterStep is int stop && state.Step >= stop) { result["status"] = "interrupted"; break; }
+        }
+        if (result["status"]!.GetValue<string>() == "running") result["status"] = "completed";
+
+        // --- final evaluation of the best weights ---------------------------------------------------
+        var status = result["status"]!.GetValue<string>();
+        if (status == "completed" && cfg.Eval.Final && state.BestStep is not null)
+        {
+            RestoreBest(peft, files.Best);
+            foreach (var split in new[] { data.Test, data.HeldOut })
+            {
+                if (split is null) continue;
+                var run = GenerationEvaluator.Evaluate(model, tokenizer, split.Name, split.Take(cfg.Eval.MaxFinalInstances).Examples,
+                    cfg.Eval.MaxNewTokens, cfg.Eval.BatchSize, (d, n) => options.Progress?.Invoke(new TrainProgress("eval " + split.Name, d, n, null, 0, 0, wall.Elapsed)));
+                GenerationEvaluator.Write(run, files.Eval);
+                result[split.Name] = JsonNode.Parse(run.Report.ToJson());
+            }
+        }
+        if (status is "completed" or "diverged") FinishResult(result, cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, data.Warnings);
+        return result;
+    }
+
+    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
+
+    /// <summary>Sum of next-token cross entropy over target positions (labels are unshifted, as in transformers).</summary>
+    internal static Tensor BatchLoss(CausalLM model, TokenBatch batch, out long targets)
+    {
+        var device = model.EmbeddingWeight.device;
+        var ids = tensor(batch.InputIds, [batch.Batch, batch.Length], device: device);
+        var labels = tensor(batch.Labels, [batch.Batch, batch.Length], device: device);
+        bool packed = batch.RowExamples.Any(r => r.Length > 1);
+        // right padding needs no mask: causal attention never lets a real token see the padding after it
+        var logits = packed
+            ? model.Forward(ids, positionIds: tensor(batch.PositionIds, [batch.Batch, batch.Length], device: device),
+                segmentIds: tensor(batch.SegmentIds.Select(x => (long)x).ToArray(), [batch.Batch, batch.Length], device: device))
+            : model.Forward(ids);
+        var pred = logits.narrow(1, 0, batch.Length - 1).reshape(-1, logits.shape[^1]).to_type(ScalarType.Float32);
+        var target = labels.narrow(1, 1, batch.Length - 1).reshape(-1);
+        targets = CountTargets(batch);
+        return nn.functional.cross_entropy(pred, target, ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
+    }
+
+    private static long CountTargets(TokenBatch b)
+    {
+        long n = 0;
+        for (int r = 0; r < b.Batch; r++)
+            for (int c = 1; c < b.Length; c++)
+                if (b.Labels[r * b.Length + c] != TokenBatch.IgnoreIndex) n++;
+        return n;
+    }
+
+    private static JsonObject Evaluate(TrainConfig cfg, CausalLM model, ITokenizer tokenizer, TrainingData data, LoopState state, TrainOptions options, TimeSpan elapsed)
+    {
+        var ev = new JsonObject { ["type"] = "eval", ["step"] = state.Step, ["tokens"] = state.Tokens };
+        model.eval();
+        if (data.ValidationSequences.Count > 0)
+        {
+            var batcher = new Batcher(new BatchingConfig { MaxLength = cfg.Data.MaxLength, BatchSize = cfg.Eval.BatchSize, PadId = tokenizer.PadId ?? 0, Shuffle = false });
+            double sum = 0;
+            long count = 0;
+            using (no_grad())
+                foreach (var batch in batcher.Batches(data.ValidationSequences.Take(Math.Max(cfg.Eval.MaxValidationInstances, 1)).ToArray()).Batches)
+                {
+                    using var scope = NewDisposeScope();
+                    sum += BatchLoss(model, batch, out var n).item<float>();
+                    count += n;
+                }
+            ev["val_loss"] = Finite(sum / Math.Max(1, count));
+        }
+        if (cfg.Eval.Generate && data.Validation is { } val)
+        {
+            var run = GenerationEvaluator.Evaluate(model, tokenizer, "validation", val.Take(cfg.Eval.MaxValidationInstances).Examples, cfg.Eval.MaxNewTokens, cfg.Eval.BatchSize,
+                (d, n) => options.Progress?.Invoke(new TrainProgress("validate", d, n, null, 0, 0, elapsed)));
+            ev["val_rougeL"] = run.Report.RougeL;
+            ev["val_exact_match"] = run.Report.ExactMatch;
+        }
+        return ev;
+    }
+
+    private static double BestScore(BestMetric metric, JsonObject ev)
+    {
+        double? Get(string k) => ev[k] is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
+        return metric switch
+        {
+            BestMetric.RougeL => Get("val_rougeL") ?? -(Get("val_loss") ?? 0),
+            BestMetric.ExactMatch => Get("val_exact_match") ?? -(Get("val_loss") ?? 0),
+            _ => -(Get("val_loss") ?? 0),
+        };
+    }
+
+    /// <summary>Best weights: an adapter folder, or a complete checkpoint for full finetuning.</summary>
+    private static void SaveWeights(PeftModel peft, ITokenizer tokenizer, string baseDir, string dir)
+    {
+        if (peft.Method.Kind == PeftMethodKind.Full)
+        {
+            HfModel.Save(peft.Model, dir);
+            ModelFolder.CopyTokenizerFiles(baseDir, dir);
+        }
+        else peft.SaveAdapter(dir);
+    }
+
+    private static void RestoreBest(PeftModel peft, string dir)
+    {
+        if (peft.Method.Kind == PeftMethodKind.Full)
+        {
+            using var source = CheckpointSource.OpenModel(dir);
+            StrictLoader.Load(peft.Model, source);
+        }
+        else
+        {
+            using var source = CheckpointSource.OpenFile(Path.Combine(dir, PeftModel.WeightsFile));
+            peft.Method.LoadAdapterState(peft.Host, peft.Config, source);
+        }
+    }
+
+    // --- resumable checkpoints ------------------------------------------------------------------------
+
+    private sealed record LoopState
+    {
+        public int Step { get; init; }
+        public int Epoch { get; init; }
+        public int BatchIndex { get; init; }
+        public long Tokens { get; init; }
+        public int? BestStep { get; init; }
+        public double BestScore { get; init; } = double.NegativeInfinity;
+        public double WallSeconds { get; init; }
+        public List<double> Losses { get; init; } = [];
+    }
+
+    private static void WriteCheckpoint(RunFiles files, CausalLM model, AdamW optimizer, LoopState state, int keep)
+    {
+        var name = $"step-{state.Step:D8}";
+        AtomicFile.ReplaceDirectory(Path.Combine(files.Checkpoints, name), dir =>
+        {
+            using var scope = NewDisposeScope();
+            SafeTensorsWriter.Write(Path.Combine(dir, "trainable.safetensors"),
+                Injector.Trainable(model).Select(p => TensorConversions.FromTensor(p.Name, p.Parameter)).ToList());
+            var opt = optimizer.State().Select(s => TensorConversions.FromTensor(s.Key, s.Value)).ToList();
+            opt.Add(TensorConversions.FromTensor("rng", torch.get_rng_state()));
+            SafeTensorsWriter.Write(Path.Combine(dir, "optimizer.safetensors"), opt);
+            var json = new JsonObject
+            {
+                ["step"] = state.Step, ["epoch"] = state.Epoch, ["batch_index"] = state.BatchIndex, ["tokens"] = state.Tokens,
+                ["best_step"] = state.BestStep, ["best_score"] = double.IsFinite(state.BestScore) ? state.BestScore : null,
+                ["wall_s"] = state.WallSeconds, ["optimizer_steps"] = optimizer.StepCount,
+                ["losses"] = new JsonArray(state.Losses.Select(l => (JsonNode?)(double.IsFinite(l) ? l : null)).ToArray()),
+            };
+            File.WriteAllText(Path.Combine(dir, "state.json"), json.ToJsonString());
+        });
+        AtomicFile.WriteAllText(files.Latest, name);   // the pointer moves only after the folder is complete
+        foreach (var old in Directory.GetDirectories(files.Checkpoints, "step-*").Order(StringComparer.Ordinal).SkipLast(Math.Max(1, keep)))
+            Directory.Delete(old, recursive: true);
+    }
+
+    private static LoopState RestoreCheckpoint(RunFiles files, CausalLM model, AdamW optimizer)
+    {
+        var dir = Path.Combine(files.Checkpoints, File.ReadAllText(files.Latest).Trim());
+        if (!File.Exists(Path.Combine(dir, "state.json"))) throw new InvalidDataException($"checkpoint {dir} is incomplete (no state.json)");
+        using (var source = CheckpointSource.OpenFile(Path.Combine(dir, "trainable.safetensors")))
+            PeftState.LoadStrict(Injector.Trainable(model).ToDictionary(p => p.Name, p => (Tensor)p.Parameter), source);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "state.json")))!.AsObject();
+        using (var opt = SafeTensorsFile.Open(Path.Combine(dir, "optimizer.safetensors")))
+        {
+            optimizer.Load(k => opt.Contains(k) ? TensorConversions.ToTensor(opt, k) : null, json["optimizer_steps"]!.GetValue<long>());
+            torch.set_rng_state(TensorConversions.ToTensor(opt, "rng"));
+        }
+        return new LoopState
+        {
+            Step = json["step"]!.GetValue<int>(), Epoch = json["epoch"]!.GetValue<int>(), BatchIndex = json["batch_index"]!.GetValue<int>(),
+            Tokens = json["tokens"]!.GetValue<long>(), BestStep = json["best_step"]?.GetValue<int>(),
+            BestScore = json["best_score"]?.GetValue<double>() ?? double.NegativeInfinity, WallSeconds = json["wall_s"]!.GetValue<double>(),
+            Losses = json["losses"]!.AsArray().Select(x => x?.GetValue<double>() ?? double.NaN).ToList(),
+        };
+    }
+
+    // --- result -----------------------------------------------------------------------------------
+
+    private static void FinishResult(JsonObject result, TrainConfig cfg, RunFiles files, PeftModel peft, AdamW optimizer, LoopState state, double wallSeconds, IReadOnlyList<string> warnings)
+    {
+        var records = RunFiles.ReadMetrics(files.Metrics);
+        var steps = records.Where(r => r["type"]?.GetValue<string>() == "step").ToArray();
+        var evals = records.Where(r => r["type"]?.GetValue<string>() == "eval").ToArray();
+        var losses = steps.Select(r => (r["step"]!.GetValue<int>(), r["loss"]?.GetValue<double>() ?? double.NaN)).ToArray();
+        var spikes = LearningSignals.Spikes(losses, cfg.Stability.SpikeFactor);
+        string curveKey = evals.Any(e => e["val_rougeL"] is not null) ? "val_rougeL" : "val_loss";
+        var curve = evals.Where(e => e[curveKey] is not null)
+            .Select(e => (e["step"]!.GetValue<int>(), e["tokens"]!.GetValue<long>(), curveKey == "val_loss" ? -e[curveKey]!.GetValue<double>() : e[curveKey]!.GetValue<double>())).ToArray();
+        var speed = new JsonObject();
+        if (curveKey == "val_rougeL")
+        {
+            foreach (var (f, hit) in LearningSignals.StepsToFraction(curve, [0.5, 0.8, 0.95]))
+                speed[$"steps_to_{(int)(f * 100)}pct"] = hit?.Step;
+            speed["auc"] = LearningSignals.AreaUnderCurve(curve.Select(c => (c.Item1, c.Item3)).ToArray(), Math.Max(1, state.Step));
+        }
+        long ckptBytes = Directory.Exists(files.Best) ? Directory.GetFiles(files.Best, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) : 0;
+        result["method"] = peft.Method.Kind.ToString().ToLowerInvariant();
+        result["steps"] = state.Step;
+        result["tokens"] = state.Tokens;
+        result["best_step"] = state.BestStep;
+        result["best_metric"] = cfg.Eval.BestMetric.ToString();
+        result["best_score"] = double.IsFinite(state.BestScore) ? state.BestScore : null;
+        result["final_loss"] = losses.Length > 0 ? Finite(losses[^1].Item2) : null;
+        result["spikes"] = new JsonObject { ["count"] = spikes.Count, ["steps"] = new JsonArray(spikes.Select(s => (JsonNode)s).ToArray()) };
+        result["learning_speed"] = speed;
+        result["cost"] = new JsonObject
+        {
+            ["trainable_params"] = peft.TrainableParameters,
+            ["total_params"] = peft.TotalParameters,
+            ["optimizer_state_bytes"] = optimizer.StateBytes,
+            ["peak_rss_mib"] = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024),
+            ["wall_s"] = wallSeconds,
+            ["tokens_per_s"] = state.Tokens / Math.Max(1e-9, wallSeconds),
+            ["checkpoint_bytes"] = ckptBytes,
+        };
+        result["warnings"] = new JsonArray(warnings.Take(50).Select(w => (JsonNode)w).ToArray());
+        AtomicFile.WriteAllText(files.Result, result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+}
