@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+
+namespace PeftLab.Configuration;
+
+/// <summary>Overrides the snake_case key of a config property, or the spelling of an enum member.</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class ConfigKeyAttribute(string name) : Attribute
+{
+    /// <summary>The key as written in YAML.</summary>
+    public string Name { get; } = name;
+}
+
+/// <summary>Excludes a settable property from binding and writing.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ConfigIgnoreAttribute : Attribute;
+
+/// <summary>Lets a list-typed property accept a single item (scalar or mapping) as a one-item list.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ConfigAllowSingleAttribute : Attribute;
+
+/// <summary>Bounds a numeric property; checked on the resolved value (defaults included). Null values are not checked.</summary>
+/// <param name="min">Lower bound (<see cref="double.MinValue"/> for none).</param>
+/// <param name="max">Upper bound (<see cref="double.MaxValue"/> for none).</param>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ConfigRangeAttribute(double min, double max) : Attribute
+{
+    /// <summary>Lower bound.</summary>
+    public double Min { get; } = min;
+    /// <summary>Upper bound.</summary>
+    public double Max { get; } = max;
+    /// <summary>The value must be strictly greater than <see cref="Min"/>.</summary>
+    public bool MinExclusive { get; init; }
+    /// <summary>The value must be strictly less than <see cref="Max"/>.</summary>
+    public bool MaxExclusive { get; init; }
+
+    /// <summary>Null when <paramref name="v"/> is in range, else a message like "must be &gt; 0 (got 0)".</summary>
+    public string? Check(double v)
+    {
+        bool lowOk = Min == double.MinValue || (MinExclusive ? v > Min : v >= Min);
+        bool highOk = Max == double.MaxValue || (MaxExclusive ? v < Max : v <= Max);
+        if (lowOk && highOk && !double.IsNaN(v)) return null;
+        string F(double d) => d.ToString("R", CultureInfo.InvariantCulture);
+        string rule = Max == double.MaxValue ? $"must be {(MinExclusive ? ">" : ">=")} {F(Min)}"
+            : Min == double.MinValue ? $"must be {(MaxExclusive ? "<" : "<=")} {F(Max)}"
+            : $"must be in {(MinExclusive ? "(" : "[")}{F(Min)}, {F(Max)}{(MaxExclusive ? ")" : "]")}";
+        return $"{rule} (got {F(v)})";
+    }
+}
+
+/// <summary>A config record that checks itself after binding (cross-field rules, required values).</summary>
+public interface IValidatable
+{
+    /// <summary>Problems found, each with the key (relative to this record; "" for the record itself) and a message.</summary>
+    IEnumerable<(string Key, string Message)> Validate();
+}
+
+/// <summary>One config problem: the dotted key path, what is wrong, and where it was written (null when not written anywhere).</summary>
+public sealed record ConfigError(string Path, string Message, SourcePosition? Position)
+{
+    /// <summary>"key.path: message (file:line)".</summary>
+    public override string ToString()
+    {
+        var where = Position is null ? "" : $" ({Position.Brief})";
+        return Path.Length == 0 ? $"{Message}{where}" : $"{Path}: {Message}{where}";
+    }
+}
+
+/// <summary>An invalid configuration; <see cref="Errors"/> holds every problem found, the message lists them one per line.</summary>
+public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
+    : Exception(errors.Count == 1 ? "invalid configuration: " + errors[0]
+        : $"invalid configuration ({errors.Count} errors):" + string.Concat(errors.Select(e => "\n  " + e)))
+{
+    /// <summary>Every problem found.</summary>
+    public IReadOnlyList<ConfigError> Errors { get; } = errors;
+}
+
+/// <summary>Naming and reflection helpers shared by the binder and the writer.</summary>
+internal static class ConfigSchema
+{
+    /// <summary>A bindable property: public, settable (init included), not an indexer, not ignored.</summary>
+    internal sealed record Prop(PropertyInfo Info, string Key, NullabilityInfo Nullability, ConfigRangeAttribute? Range, bool AllowSingle);
+
+    private static readonly ConcurrentDictionary<Type, IReadOnlyList<Prop>> Props = new();
+    private static readonly NullabilityInfoContext Nullability = new();
+
+    internal static IReadOnlyList<Prop> PropsOf(Type t) => Props.GetOrAdd(t, static t =>
+    {
+        NullabilityInfo N(PropertyInfo p) { lock (Nullability) return Nullability.Create(p); }
+        var props = t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.SetMethod is { IsPublic: true } && p.GetIndexParameters().Length == 0 && p.GetCustomAttribute<ConfigIgnoreAttribute>() is null)
+            .Select(p => new Prop(p, p.GetCustomAttribute<ConfigKeyAttribute>()?.Name ?? SnakeCase(p.Name), N(p),
+                p.GetCustomAttribute<ConfigRangeAttribute>(), p.GetCustomAttribute<ConfigAllowSingleAttribute>() is not null))
+            .ToArray();
+        var dup = props.GroupBy(p => p.Key).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null)
+            throw new InvalidOperationException($"{t.Name}: properties {string.Join(", ", dup.Select(p => p.Info.Name))} share the config key '{dup.Key}'");
+        return props;
+    });
+
+    /// <summary>PascalCase to snake_case: NumVirtualTokens → num_virtual_tokens, IA3 → ia3, MaxLR → max_lr, Top5Acc → top5_acc.</summary>
+    internal static string SnakeCase(string name)
+    {
+        var sb = new StringBuilder(name.Length + 4);
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            if (char.IsUpper(c) && i > 0)
+            {
+                char prev = name[i - 1];
+                bool nextLower = i + 1 < name.Length && char.IsLower(name[i + 1]);
+                if (char.IsLower(prev) || char.IsDigit(prev) || (char.IsUpper(prev) && nextLower)) sb.Append('_');
+            }
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The YAML spelling of an enum member (snake_case, or its [ConfigKey]).</summary>
+    internal static string EnumName(Type enumType, object value)
+    {
+        var name = Enum.GetName(enumType, value) ?? throw new InvalidOperationException($"{value} is not a named {enumType.Name} value");
+        return enumType.GetField(name)!.GetCustomAttribute<ConfigKeyAttribute>()?.Name ?? SnakeCase(name);
+    }
+
+    /// <summary>Levenshtein distance (small strings only).</summary>
+    internal static int EditDistance(string a, string b)
+    {
+        var prev = new int[b.Length + 1];
+        var cur = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) prev[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            cur[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            (prev, cur) = (cur, prev);
+        }
+        return prev[b.Length];
+    }
+
+    /// <summary>" (did you mean 'x'?)" for the closest candidate within edit distance 2, else "".</summary>
+    internal static string DidYouMean(string given, IEnumerable<string> candidates)
+    {
+        var best = candidates.Select(c => (c, d: EditDistance(given.ToLowerInvariant(), c.ToLowerInvariant())))
+            .Where(x => x.d <= 2).OrderBy(x => x.d).FirstOrDefault();
+        return best.c is null ? "" : $" (did you mean '{best.c}'?)";
+    }
+}
