@@ -43,6 +43,8 @@ public static class CliApp
             c.AddCommand<GenerateCommand>("generate").WithDescription("Generate from token ids or a text prompt");
             c.AddCommand<InitModelCommand>("init-model").WithDescription("Create a model folder with random weights and a tokenizer");
             c.AddCommand<MergeCommand>("merge").WithDescription("Merge a LoRA / DoRA / IA3 adapter into the base weights");
+            c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune with any method from a YAML config plus key=value overrides");
+            c.AddCommand<PretrainCommand>("pretrain").WithDescription("Pretrain a built-in base model on a text corpus (same trainer, packing on)");
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });
         try
@@ -55,6 +57,11 @@ public static class CliApp
             return 2;
         }
         catch (CommandRuntimeException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        catch (PeftLab.Configuration.ConfigException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;

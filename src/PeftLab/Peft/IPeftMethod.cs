@@ -68,6 +68,18 @@ public static class PeftRegistry
     /// <summary>All registered methods.</summary>
     public static IReadOnlyList<IPeftMethod> All => Methods;
 
+    /// <summary>The name a method has in configs (<c>method.name</c>), e.g. lora, prompt_tuning.</summary>
+    public static string NameOf(PeftMethodKind kind) => kind switch
+    {
+        PeftMethodKind.PrefixTuning => "prefix_tuning",
+        PeftMethodKind.PromptTuning => "prompt_tuning",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>Config record type per method name, for config binding.</summary>
+    public static IReadOnlyDictionary<string, Type> ConfigTypes { get; } =
+        Methods.ToDictionary(m => NameOf(m.Kind), m => m.DefaultConfig.GetType());
+
     /// <summary>The method of a kind.</summary>
     public static IPeftMethod Get(PeftMethodKind kind) => Methods.First(m => m.Kind == kind);
 

@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using PeftLab.Data.Chat;
 using PeftLab.Data.SuperNi;
 using PeftLab.Peft;
@@ -15,8 +16,17 @@ public enum ComputeDtype
 }
 
 /// <summary>Which base model to train.</summary>
-public sealed record ModelSection
+public sealed record ModelSection : IValidatable
 {
+    /// <inheritdoc/>
+    public IEnumerable<(string Key, string Message)> Validate()
+    {
+        if ((Path is null) == (Preset is null)) yield return ("path", "give exactly one of model.path (a Hugging Face folder) or model.preset");
+        else if (Path is not null && !File.Exists(System.IO.Path.Combine(Path, "config.json"))) yield return ("path", $"'{Path}' is not a model folder (no config.json)");
+        else if (Preset is not null && !PeftLab.Models.Presets.Decoder.ContainsKey(Preset))
+            yield return ("preset", $"unknown preset '{Preset}'; known: {string.Join(", ", PeftLab.Models.Presets.Decoder.Keys)}");
+    }
+
     /// <summary>A Hugging Face model folder.</summary>
     public string? Path { get; init; }
     /// <summary>Or a built-in preset, created with random weights inside the run folder (tests, smoke runs).</summary>
@@ -29,6 +39,7 @@ public sealed record ModelSection
 public enum DataKind
 {
     /// <summary>A folder of task files in the SuperNI schema with split lists (SuperNI itself or <c>peftlab data synth</c> output).</summary>
+    [ConfigKey("superni")]
     SuperNi,
     /// <summary>Conversations (messages / Alpaca / ShareGPT JSON or JSONL) rendered through a chat template.</summary>
     Chat,
@@ -37,8 +48,18 @@ public enum DataKind
 }
 
 /// <summary>Training data and how it becomes token sequences.</summary>
-public sealed record DataSection
+public sealed record DataSection : IValidatable
 {
+    /// <inheritdoc/>
+    public IEnumerable<(string Key, string Message)> Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Path)) yield return ("path", "required: a folder of task files, a chat file or a text corpus");
+        else if (Kind == DataKind.SuperNi && !Directory.Exists(Path)) yield return ("path", $"folder '{Path}' does not exist");
+        else if (Kind != DataKind.SuperNi && !File.Exists(Path) && !Directory.Exists(Path)) yield return ("path", $"'{Path}' does not exist");
+        if (MaxSourceTokens + MaxTargetTokens + 2 > MaxLength && Kind == DataKind.SuperNi)
+            yield return ("max_length", $"must be at least max_source_tokens + max_target_tokens + 2 = {MaxSourceTokens + MaxTargetTokens + 2} (got {MaxLength})");
+    }
+
     /// <summary>Kind of data.</summary>
     public DataKind Kind { get; init; } = DataKind.SuperNi;
     /// <summary>Folder or file.</summary>
@@ -64,6 +85,7 @@ public sealed record DataSection
     /// <summary>Longest target in tokens.</summary>
     public int MaxTargetTokens { get; init; } = 128;
     /// <summary>Longest training sequence (packed rows have this length).</summary>
+    [ConfigRange(8, int.MaxValue)]
     public int MaxLength { get; init; } = 1152;
     /// <summary>Pack several examples per row (no attention across them).</summary>
     public bool Packing { get; init; }
@@ -77,18 +99,24 @@ public sealed record DataSection
 public sealed record OptimSection
 {
     /// <summary>Peak learning rate.</summary>
+    [ConfigRange(0, double.MaxValue, MinExclusive = true)]
     public double Lr { get; init; } = 1e-4;
     /// <summary>β₁.</summary>
+    [ConfigRange(0, 1, MaxExclusive = true)]
     public double Beta1 { get; init; } = 0.9;
     /// <summary>β₂.</summary>
+    [ConfigRange(0, 1, MaxExclusive = true)]
     public double Beta2 { get; init; } = 0.999;
     /// <summary>ε.</summary>
+    [ConfigRange(0, double.MaxValue, MinExclusive = true)]
     public double Eps { get; init; } = 1e-8;
     /// <summary>Decoupled weight decay λ.</summary>
+    [ConfigRange(0, double.MaxValue)]
     public double WeightDecay { get; init; }
     /// <summary>Also decay biases, norm gains and embeddings (off, as usual).</summary>
     public bool DecayAll { get; init; }
     /// <summary>Clip the global gradient norm to this (0 = off).</summary>
+    [ConfigRange(0, double.MaxValue)]
     public double ClipNorm { get; init; } = 1.0;
 }
 
@@ -98,8 +126,10 @@ public sealed record ScheduleSection
     /// <summary>Shape.</summary>
     public ScheduleKind Kind { get; init; } = ScheduleKind.Linear;
     /// <summary>Warmup steps (0: use the ratio).</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int WarmupSteps { get; init; }
     /// <summary>Warmup as a fraction of all steps (the reference study used 3%).</summary>
+    [ConfigRange(0, 1)]
     public double WarmupRatio { get; init; } = 0.03;
 }
 
@@ -107,12 +137,16 @@ public sealed record ScheduleSection
 public sealed record LoopSection
 {
     /// <summary>Passes over the training data.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int Epochs { get; init; } = 1;
     /// <summary>Stop after this many optimiser steps (overrides epochs when set).</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int? MaxSteps { get; init; }
     /// <summary>Sequences (rows) per micro-batch.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int BatchSize { get; init; } = 8;
     /// <summary>Micro-batches per optimiser step; the loss is normalised over all their target tokens.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int GradAccum { get; init; } = 1;
     /// <summary>Seed for initialisation, data order and dropout.</summary>
     public long Seed { get; init; } = 42;
@@ -124,6 +158,7 @@ public sealed record LoopSection
 public enum BestMetric
 {
     /// <summary>Validation ROUGE-L (higher is better).</summary>
+    [ConfigKey("rougeL")]
     RougeL,
     /// <summary>Validation exact match (higher is better).</summary>
     ExactMatch,
@@ -137,6 +172,7 @@ public sealed record EvalSection
     /// <summary>Evaluate every K optimiser steps (0: use <see cref="EvalsPerRun"/>).</summary>
     public int EverySteps { get; init; }
     /// <summary>Evaluations spread evenly over the run (the reference study used 8).</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int EvalsPerRun { get; init; } = 8;
     /// <summary>Generate and score on the validation split at each evaluation (slower; loss is always computed).</summary>
     public bool Generate { get; init; } = true;

@@ -116,7 +116,13 @@ public static class Trainer
         long tokensAtTimer = state.Tokens;
         while (state.Step < totalSteps)
         {
-            if (options.Cancel.IsCancellationRequested) { result["status"] = "interrupted"; break; }
+            if (options.Cancel.IsCancellationRequested)
+            {
+                // stop cleanly: a checkpoint at this step boundary makes --resume continue exactly here
+                if (state.Step > 0) WriteCheckpoint(files, model, optimizer, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
+                result["status"] = "interrupted";
+                break;
+            }
             // one optimiser step over GradAccum micro-batches, loss normalised over all their target tokens
             var window = new List<TokenBatch>();
             while (window.Count < cfg.Train.GradAccum)

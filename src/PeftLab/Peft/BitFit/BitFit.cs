@@ -16,6 +16,7 @@ public sealed record BitFitConfig : PeftConfig
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.BitFit;
     /// <summary>Linear layers whose bias trains (default: every projection in the blocks).</summary>
+    [PeftLab.Configuration.ConfigKey("target_modules")]
     public TargetSelector Targets { get; init; } = new() { Names = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] };
     /// <summary>Also train RMSNorm gains.</summary>
     public bool IncludeNorms { get; init; }

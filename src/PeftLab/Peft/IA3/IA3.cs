@@ -12,6 +12,7 @@ public sealed record IA3Config : PeftConfig
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.IA3;
     /// <summary>Modules to rescale (PEFT's Llama defaults).</summary>
+    [PeftLab.Configuration.ConfigKey("target_modules")]
     public TargetSelector Targets { get; init; } = new() { Names = ["k_proj", "v_proj", "down_proj"] };
     /// <summary>Targets whose input, not output, is scaled.</summary>
     public IReadOnlyList<string> FeedForwardModules { get; init; } = ["down_proj"];

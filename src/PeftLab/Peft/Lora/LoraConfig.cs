@@ -34,6 +34,7 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>Dropout on the LoRA branch input.</summary>
     public double Dropout { get; init; }
     /// <summary>Modules to wrap.</summary>
+    [PeftLab.Configuration.ConfigKey("target_modules")]
     public TargetSelector Targets { get; init; } = new() { Names = ["q_proj", "v_proj"] };
     /// <summary>Scale α/√r instead of α/r.</summary>
     public bool UseRslora { get; init; }

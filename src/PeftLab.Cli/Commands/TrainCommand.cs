@@ -1,0 +1,87 @@
+using System.ComponentModel;
+using System.Text.Json;
+using PeftLab.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace PeftLab.Cli.Commands;
+
+/// <summary>Settings of <c>peftlab train</c> and <c>peftlab pretrain</c>.</summary>
+public sealed class TrainSettings : CommandSettings
+{
+    /// <summary>YAML config.</summary>
+    [CommandOption("--config <FILE>")]
+    [Description("Training config (YAML); see docs/training.md")]
+    public string? Config { get; init; }
+
+    /// <summary>Resume from the newest checkpoint in the output folder.</summary>
+    [CommandOption("--resume")]
+    [Description("Continue an interrupted run from its newest checkpoint")]
+    public bool Resume { get; init; }
+
+    /// <summary>key=value overrides.</summary>
+    [CommandArgument(0, "[overrides]")]
+    [Description("Overrides such as optim.lr=3e-4 method.r=16 output=runs/x")]
+    public string[] Overrides { get; init; } = [];
+}
+
+/// <summary><c>peftlab train</c>: one run of any method, with a progress bar, metrics, checkpoints and a result.json.</summary>
+public sealed class TrainCommand : Command<TrainSettings>
+{
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, TrainSettings s, CancellationToken cancellationToken) => Run(s, [], cancellationToken);
+
+    /// <summary>Loads, validates and runs; prints the result summary.</summary>
+    public static int Run(TrainSettings s, IEnumerable<string> defaults, CancellationToken cancellationToken)
+    {
+        var bad = s.Overrides.FirstOrDefault(o => !o.Contains('='));
+        if (bad is not null) throw new ArgumentException($"'{bad}' is not a key=value override");
+        var config = TrainConfigLoader.Load(s.Config, defaults.Concat(s.Overrides));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            System.Text.Json.Nodes.JsonObject result = null!;
+            AnsiConsole.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("starting", maxValue: 1);
+                    result = Trainer.Run(config, new TrainOptions
+                    {
+                        Resume = s.Resume,
+                        ResolvedConfigText = TrainConfigLoader.ToYaml(config),
+                        Cancel = cts.Token,
+                        Progress = p =>
+                        {
+                            task.MaxValue = Math.Max(1, p.TotalSteps);
+                            task.Value = p.Step;
+                            task.Description = p.Loss is double l
+                                ? Markup.Escape($"{p.Phase} step {p.Step}/{p.TotalSteps} loss {l:F4} lr {p.Lr:G3} {p.TokensPerSecond:F0} tok/s")
+                                : Markup.Escape($"{p.Phase} {p.Step}/{p.TotalSteps}");
+                        },
+                    });
+                });
+            var status = result["status"]!.GetValue<string>();
+            Console.WriteLine($"{status}: {config.Output}");
+            if (result.ContainsKey("test")) Console.WriteLine($"test rougeL {result["test"]!["rougeL"]} exact_match {result["test"]!["exact_match"]}");
+            if (result.ContainsKey("reason")) Console.WriteLine($"reason: {result["reason"]}");
+            return status is "completed" ? 0 : status == "diverged" ? 3 : 130;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+}
+
+/// <summary><c>peftlab pretrain</c>: the same trainer with pretraining defaults (full finetuning, text data, packing).</summary>
+public sealed class PretrainCommand : Command<TrainSettings>
+{
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, TrainSettings s, CancellationToken cancellationToken) =>
+        TrainCommand.Run(s, ["method.name=full", "data.kind=text", "data.packing=true", "data.max_length=256", "eval.generate=false",
+            "eval.best_metric=loss", "eval.final=false", "schedule.kind=cosine", "optim.lr=1e-3"], cancellationToken);
+}

@@ -1,0 +1,87 @@
+using PeftLab.Configuration;
+using PeftLab.Peft;
+
+namespace PeftLab.Training;
+
+/// <summary>Target-module selection as written in YAML (mapping form).</summary>
+public sealed record TargetSpec
+{
+    /// <summary>Module names or name suffixes.</summary>
+    public IReadOnlyList<string> Modules { get; init; } = [];
+    /// <summary>Regex over full module names.</summary>
+    public string? Regex { get; init; }
+    /// <summary>Every linear layer except the head.</summary>
+    public bool AllLinear { get; init; }
+    /// <summary>Only these block indices.</summary>
+    public IReadOnlyList<int>? Layers { get; init; }
+}
+
+/// <summary>Loads <see cref="TrainConfig"/> from YAML plus <c>key=value</c> overrides, and writes the resolved config.</summary>
+public static class TrainConfigLoader
+{
+    private static readonly object Gate = new();
+    private static bool registered;
+
+    /// <summary>Registers how methods and target selectors bind (idempotent).</summary>
+    public static void Register()
+    {
+        lock (Gate)
+        {
+            if (registered) return;
+            ConfigBinder.RegisterPolymorphic<PeftConfig>("name", PeftRegistry.ConfigTypes);
+            ConfigBinder.RegisterConverter<TargetSelector>(ReadTargets, WriteTargets);
+            registered = true;
+        }
+    }
+
+    /// <summary>Defaults, then the YAML file (if any), then overrides; every problem reported by key path.</summary>
+    public static TrainConfig Load(string? yamlPath, IEnumerable<string>? overrides = null)
+    {
+        Register();
+        return ConfigBinder.Load<TrainConfig>(yamlPath, overrides);
+    }
+
+    /// <summary>Binds a config from an already merged node tree (studies build these).</summary>
+    public static TrainConfig Bind(ConfigNode node)
+    {
+        Register();
+        return ConfigBinder.Bind<TrainConfig>(node);
+    }
+
+    /// <summary>The resolved config as YAML (written into every run folder).</summary>
+    public static string ToYaml(TrainConfig config)
+    {
+        Register();
+        return ConfigWriter.ToYaml(config);
+    }
+
+    private static (TargetSelector?, string?) ReadTargets(ConfigNode node)
+    {
+        switch (node)
+        {
+            case ConfigScalar { IsNull: false } s when s.Value is "all-linear" or "all_linear":
+                return (new TargetSelector { AllLinear = true }, null);
+            case ConfigScalar { IsNull: false } s:
+                return (new TargetSelector { Regex = s.Value }, null);
+            case ConfigSequence seq:
+                var names = seq.Items.Select(i => i is ConfigScalar { IsNull: false } sc ? sc.Value : null).ToArray();
+                return names.Any(n => string.IsNullOrEmpty(n)) ? (null, "target modules must be names (strings)")
+                    : (new TargetSelector { Names = names! }, null);
+            case ConfigMapping:
+                var spec = ConfigBinder.Bind<TargetSpec>(node);
+                int forms = (spec.Modules.Count > 0 ? 1 : 0) + (spec.Regex is null ? 0 : 1) + (spec.AllLinear ? 1 : 0);
+                return forms != 1 ? (null, "give exactly one of modules, regex, all_linear")
+                    : (new TargetSelector { Names = spec.Modules, Regex = spec.Regex, AllLinear = spec.AllLinear, Layers = spec.Layers }, null);
+            default:
+                return (null, "expected a list of module names, a regex string, 'all-linear', or a mapping {modules|regex|all_linear, layers}");
+        }
+    }
+
+    private static ConfigNode WriteTargets(TargetSelector t) => t switch
+    {
+        { Layers: not null } => ConfigWriter.ToNode(new TargetSpec { Modules = t.Names, Regex = t.Regex, AllLinear = t.AllLinear, Layers = t.Layers }),
+        { AllLinear: true } => ConfigWriter.ToNode("all-linear"),
+        { Regex: { } regex } => ConfigWriter.ToNode(regex),
+        _ => ConfigWriter.ToNode(t.Names),
+    };
+}
