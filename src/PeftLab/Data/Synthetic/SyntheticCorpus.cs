@@ -33,7 +33,7 @@ public sealed record CorpusOptions(
 /// Free-text pretraining documents built from the same primitives as <see cref="SyntheticSuite"/> ("Reversing the
 /// letters of 'bakom' gives 'mokab'."), so a tiny base model can learn the operations before instruction tuning.
 /// Only train-task pipelines are verbalised, so no test-task composition is shown. Words are pseudo-words that the
-/// suite never uses, numbers come from other bands (0-99 becomes 100-199, for example), the random streams differ from the
+/// suite never uses, sequences start from other values or steps, the random streams differ from the
 /// suite's, and any sentence that still contains a suite input (instance or example, bounded by non-alphanumeric
 /// characters; see <see cref="IsExemptInput"/> for the one exemption) is discarded.
 /// </summary>

@@ -12,7 +12,7 @@ internal abstract class Vocabulary
 
     /// <summary>
     /// A number whose range is a vocabulary choice: the suite draws from [lo, hi]; the corpus draws from the next band of
-    /// the same width, [hi + 1, 2 hi - lo + 1], so corpus number lists and pairs do not repeat suite inputs.
+    /// the same width, [hi + 1, 2 hi - lo + 1], so corpus sequences do not repeat suite inputs.
     /// </summary>
     public abstract int Int(SplitMix64 rng, int lo, int hi);
 

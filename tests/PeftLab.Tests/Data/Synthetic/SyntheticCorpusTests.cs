@@ -26,6 +26,9 @@ public sealed class SyntheticCorpusTests
         foreach (var phrase in new[] { "spelled backwards", "Reversing the letters of", "The sum of", "in uppercase", "The even numbers in", "plus" })
             Assert.Contains(phrase, text);
         Assert.True(docs.Average(d => d.Length) > 100);
+        // Rule outcomes are not one-sided (numbers keep their ranges, so "greater than 50" is sometimes false).
+        Assert.Contains("above 50? 'no'", text);
+        Assert.Contains("above 50? 'yes'", text);
     }
 
     [Fact]
