@@ -1,0 +1,164 @@
+using System.Text;
+
+namespace PeftLab.Data.Synthetic;
+
+/// <summary>Options for <see cref="SyntheticCorpus"/>.</summary>
+/// <param name="Seed">Seed of the corpus streams (kept apart from the suite's streams by a stream label).</param>
+/// <param name="Documents">Number of documents (1..1000000).</param>
+/// <param name="MinSentencesPerDocument">Fewest sentences in a document (at least 1).</param>
+/// <param name="MaxSentencesPerDocument">Most sentences in a document (at least the minimum, at most 100).</param>
+/// <param name="Suite">The suite the corpus must stay disjoint from; null means the default <see cref="SyntheticSuiteOptions"/>.</param>
+public sealed record CorpusOptions(
+    ulong Seed = 977,
+    int Documents = 5000,
+    int MinSentencesPerDocument = 3,
+    int MaxSentencesPerDocument = 8,
+    SyntheticSuiteOptions? Suite = null)
+{
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the offending option.</summary>
+    public void Validate()
+    {
+        if (Documents is < 1 or > 1_000_000)
+            throw new ArgumentOutOfRangeException(nameof(Documents), Documents, "CorpusOptions.Documents must be between 1 and 1000000");
+        if (MinSentencesPerDocument < 1)
+            throw new ArgumentOutOfRangeException(nameof(MinSentencesPerDocument), MinSentencesPerDocument, "CorpusOptions.MinSentencesPerDocument must be at least 1");
+        if (MaxSentencesPerDocument < MinSentencesPerDocument || MaxSentencesPerDocument > 100)
+            throw new ArgumentOutOfRangeException(nameof(MaxSentencesPerDocument), MaxSentencesPerDocument,
+                $"CorpusOptions.MaxSentencesPerDocument must be between MinSentencesPerDocument ({MinSentencesPerDocument}) and 100");
+        (Suite ?? new SyntheticSuiteOptions()).Validate();
+    }
+}
+
+/// <summary>
+/// Free-text pretraining documents built from the same primitives as <see cref="SyntheticSuite"/> ("Reversing the
+/// letters of 'bakom' gives 'mokab'."), so a tiny base model can learn the operations before instruction tuning.
+/// Only train-task pipelines are verbalised, so no test-task composition is shown. Words are pseudo-words that the
+/// suite never uses, sequences start from other values or steps, the random streams differ from the
+/// suite's, and any sentence that still contains a suite input (instance or example, bounded by non-alphanumeric
+/// characters; see <see cref="IsExemptInput"/> for the one exemption) is discarded.
+/// </summary>
+public static class SyntheticCorpus
+{
+    private const ulong CorpusStream = 0xC0_4B05;
+    private const int SentenceAttempts = 30;
+
+    /// <summary>Generates the documents; none contains a newline.</summary>
+    public static IReadOnlyList<string> Generate(CorpusOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var guard = new ExclusionGuard(SuiteInputs(options.Suite ?? new SyntheticSuiteOptions()));
+        var sources = TaskCatalog.All.Where(s => s.Split == TaskSplit.Train).ToArray();
+        var rng = SplitMix64.Derive(options.Seed, CorpusStream);
+        var docs = new List<string>(options.Documents);
+        var sb = new StringBuilder();
+        while (docs.Count < options.Documents)
+        {
+            sb.Clear();
+            // A document dwells on one to three operations, as a paragraph about them would.
+            var topics = Enumerable.Range(0, rng.Range(1, 3)).Select(_ => rng.Pick(sources)).ToArray();
+            var sentences = rng.Range(options.MinSentencesPerDocument, options.MaxSentencesPerDocument);
+            for (var i = 0; i < sentences; i++)
+            {
+                var spec = rng.Pick(topics);
+                for (var attempt = 0; attempt < SentenceAttempts; attempt++)
+                {
+                    var trace = TaskGenerator.Draw(spec, rng, Vocabulary.Corpus, null, null);
+                    var sentence = Verbalise(spec, trace, rng);
+                    if (guard.Hits(sentence)) continue;
+                    if (sb.Length > 0) sb.Append(' ');
+                    sb.Append(sentence);
+                    break;
+                }
+            }
+            var doc = sb.ToString();
+            // Sentences were checked one by one; a match across a sentence boundary would need an input holding ". ".
+            if (doc.Length > 0 && !guard.Hits(doc)) docs.Add(doc);
+        }
+        return docs;
+    }
+
+    /// <summary>Writes the documents to <paramref name="path"/>, one per line, UTF-8 without BOM, "\n" line ends.</summary>
+    public static void Write(string path, CorpusOptions options)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var docs = Generate(options);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        File.WriteAllText(path, string.Concat(docs.Select(d => d + "\n")), new UTF8Encoding(false));
+    }
+
+    /// <summary>Every input of the suite (instances and examples) that the corpus must not contain.</summary>
+    internal static IEnumerable<string> SuiteInputs(SyntheticSuiteOptions suite) =>
+        SyntheticSuite.Generate(suite).SelectMany(t =>
+            t.Instances.Select(i => i.Input).Concat(t.PositiveExamples.Select(e => e.Input)).Concat(t.NegativeExamples.Select(e => e.Input)));
+
+    /// <summary>
+    /// True when an input is exempt from the disjointness rule: one or two bare numbers ("64", "31 30") are vocabulary,
+    /// not instances; every countdown or list of numbers contains such pairs.
+    /// </summary>
+    public static bool IsExemptInput(string input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var tokens = input.Split(' ');
+        return tokens.Length <= 2 && tokens.All(t => t.Length > 0 && t.All(char.IsAsciiDigit));
+    }
+
+    private static string Verbalise(TaskSpec spec, Trace t, SplitMix64 rng)
+    {
+        var endsInLabel = spec.Steps[^1].Labels is not null;
+        var choice = rng.Next(endsInLabel ? 2 : 3);
+        if (choice == 2)
+        {
+            var how = spec.Steps.Count == 1
+                ? spec.Steps[0].Instr
+                : "first " + string.Join(", then ", spec.Steps.Select(s => s.Instr));
+            return $"If you {how}, '{t.Input.Render()}' becomes '{t.Output.Render()}'.";
+        }
+        var parts = new List<string>(spec.Steps.Count);
+        var prev = t.Input;
+        for (var i = 0; i < spec.Steps.Count; i++)
+        {
+            var (a, b) = (prev.Render(), t.Values[i].Render());
+            parts.Add(choice == 0 ? spec.Steps[i].ExplainWith(a, b) : spec.Steps[i].FactWith(a, b));
+            prev = t.Values[i];
+        }
+        return string.Join(" ", parts.Select(CapitaliseSentence));
+    }
+
+    private static string CapitaliseSentence(string s) => s.Length > 0 && char.IsAsciiLetterLower(s[0]) ? char.ToUpperInvariant(s[0]) + s[1..] : s;
+
+    /// <summary>Finds suite inputs inside text, at positions bounded by non-alphanumeric characters.</summary>
+    private sealed class ExclusionGuard
+    {
+        private readonly HashSet<string> _inputs;
+        private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+        private readonly bool[] _lengths;
+        private readonly int _maxLen;
+
+        public ExclusionGuard(IEnumerable<string> inputs)
+        {
+            _inputs = new HashSet<string>(inputs.Where(i => !IsExemptInput(i)), StringComparer.Ordinal);
+            _lookup = _inputs.GetAlternateLookup<ReadOnlySpan<char>>();
+            _maxLen = _inputs.Count == 0 ? 0 : _inputs.Max(i => i.Length);
+            _lengths = new bool[_maxLen + 1];
+            foreach (var i in _inputs) _lengths[i.Length] = true;
+        }
+
+        public bool Hits(string text)
+        {
+            var span = text.AsSpan();
+            for (var a = 0; a < span.Length; a++)
+            {
+                if (a > 0 && char.IsAsciiLetterOrDigit(span[a - 1])) continue;
+                var limit = Math.Min(span.Length, a + _maxLen);
+                for (var b = a + 1; b <= limit; b++)
+                {
+                    if (b < span.Length && char.IsAsciiLetterOrDigit(span[b])) continue;
+                    if (_lengths[b - a] && _lookup.Contains(span[a..b])) return true;
+                }
+            }
+            return false;
+        }
+    }
+}

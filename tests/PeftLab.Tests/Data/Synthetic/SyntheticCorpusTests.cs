@@ -1,0 +1,154 @@
+using System.Text;
+using PeftLab.Data.Synthetic;
+
+namespace PeftLab.Tests.Data.Synthetic;
+
+public sealed class SyntheticCorpusTests
+{
+    private static readonly CorpusOptions Small = new(Documents: 1500, Suite: new SyntheticSuiteOptions(InstancesPerTask: 200));
+
+    private static readonly Lazy<IReadOnlyList<string>> SmallCorpus = new(() => SyntheticCorpus.Generate(Small));
+
+    [Fact]
+    public void Corpus_IsFreeTextBuiltFromThePrimitives()
+    {
+        var docs = SmallCorpus.Value;
+        Assert.Equal(Small.Documents, docs.Count);
+        Assert.All(docs, d =>
+        {
+            Assert.False(string.IsNullOrWhiteSpace(d));
+            Assert.DoesNotContain('\n', d);
+            Assert.All(d, c => Assert.True(c is >= ' ' and < (char)0x7F, $"non-printable or non-ASCII char {(int)c}"));
+            Assert.EndsWith(".", d);
+        });
+        var text = string.Join("\n", docs);
+        // Sentences about several kinds of primitive appear.
+        foreach (var phrase in new[] { "spelled backwards", "Reversing the letters of", "The sum of", "in uppercase", "The even numbers in", "plus" })
+            Assert.Contains(phrase, text);
+        Assert.True(docs.Average(d => d.Length) > 100);
+        // Rule outcomes are not one-sided (numbers keep their ranges, so "greater than 50" is sometimes false).
+        Assert.Contains("above 50? 'no'", text);
+        Assert.Contains("above 50? 'yes'", text);
+    }
+
+    [Fact]
+    public void Corpus_NeverContainsAnInstructionSuiteInput()
+    {
+        var docs = SmallCorpus.Value;
+        var corpus = string.Join("\n", docs);
+        // Index the starts of alphanumeric tokens that follow a non-alphanumeric character (or the start).
+        var starts = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (var i = 0; i < corpus.Length; i++)
+        {
+            if (!char.IsAsciiLetterOrDigit(corpus[i]) || (i > 0 && char.IsAsciiLetterOrDigit(corpus[i - 1]))) continue;
+            var j = i;
+            while (j < corpus.Length && char.IsAsciiLetterOrDigit(corpus[j])) j++;
+            var token = corpus[i..j];
+            if (!starts.TryGetValue(token, out var list)) starts[token] = list = [];
+            list.Add(i);
+        }
+
+        var checkedInputs = 0;
+        foreach (var task in SyntheticSuite.Generate(Small.Suite!))
+        {
+            var inputs = task.Instances.Select(i => i.Input).Concat(task.PositiveExamples.Select(e => e.Input));
+            foreach (var input in inputs)
+            {
+                // One or two bare numbers ("64", "31 30") are vocabulary, exempt by design: every countdown contains such pairs.
+                var tokens = input.Split(' ');
+                var exempt = tokens.Length <= 2 && tokens.All(t => t.Length > 0 && t.All(char.IsAsciiDigit));
+                Assert.Equal(exempt, SyntheticCorpus.IsExemptInput(input));
+                if (exempt) continue;
+                Assert.True(char.IsAsciiLetterOrDigit(input[0]), $"{task.Info.Name}: input '{input}' starts with punctuation; extend this check");
+                var j = 0;
+                while (j < input.Length && char.IsAsciiLetterOrDigit(input[j])) j++;
+                checkedInputs++;
+                if (!starts.TryGetValue(input[..j], out var positions)) continue;
+                foreach (var p in positions)
+                {
+                    var end = p + input.Length;
+                    var hit = end <= corpus.Length && string.CompareOrdinal(corpus, p, input, 0, input.Length) == 0
+                              && (end == corpus.Length || !char.IsAsciiLetterOrDigit(corpus[end]));
+                    Assert.False(hit, $"corpus repeats input '{input}' of {task.Info.Name} at offset {p}");
+                }
+            }
+        }
+        Assert.True(checkedInputs > 30_000, $"only {checkedInputs} inputs checked");
+    }
+
+    [Fact]
+    public void Corpus_NeverVerbalisesATestTaskComposition()
+    {
+        // Chains are verbalised as "If you first A, then B, ..." with the steps' instructions; no test-task pair may show up
+        // as one chain. A test task's definition gives its instruction sequence.
+        var text = string.Join("\n", SmallCorpus.Value);
+        var checkedChains = 0;
+        foreach (var t in SyntheticSuite.Describe(new SyntheticSuiteOptions()).Where(i => i.Split == TaskSplit.Test))
+        {
+            string chain;
+            var two = t.Definition.IndexOf(" First ", StringComparison.Ordinal);
+            var many = t.Definition.IndexOf("Apply these steps in order: first ", StringComparison.Ordinal);
+            if (two >= 0)
+                chain = t.Definition[(two + 7)..SentenceEnd(t.Definition, two)];
+            else
+            {
+                Assert.True(many >= 0, $"unexpected definition form: {t.Definition}");
+                var body = t.Definition[(many + 34)..SentenceEnd(t.Definition, many)];
+                chain = body.Replace("; then ", ", then ", StringComparison.Ordinal).Replace("; finally ", ", then ", StringComparison.Ordinal);
+            }
+            Assert.DoesNotContain("If you first " + chain + ",", text);
+            checkedChains++;
+        }
+        Assert.True(checkedChains >= 20);
+        // The check is meaningful: train-task chains are verbalised in exactly this form.
+        Assert.Contains("If you first ", text);
+    }
+
+    /// <summary>End of the sentence starting at <paramref name="from"/> (definitions end with a period).</summary>
+    private static int SentenceEnd(string text, int from)
+    {
+        var end = text.IndexOf(". ", from, StringComparison.Ordinal);
+        return end >= 0 ? end : text.Length - 1;
+    }
+
+    [Fact]
+    public void Corpus_IsDeterministicAndSeedDependent()
+    {
+        var a = SyntheticCorpus.Generate(Small with { Documents = 200 });
+        var b = SyntheticCorpus.Generate(Small with { Documents = 200 });
+        var c = SyntheticCorpus.Generate(Small with { Documents = 200, Seed = Small.Seed + 1 });
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+        Assert.Equal(a, SmallCorpus.Value.Take(200));
+    }
+
+    [Fact]
+    public void Write_PutsOneDocumentPerLine()
+    {
+        var dir = TestPaths.NewTempDir("peftlab-synth-corpus");
+        try
+        {
+            var path = Path.Combine(dir, "sub", "corpus.txt");
+            var options = Small with { Documents = 50 };
+            SyntheticCorpus.Write(path, options);
+            var bytes = File.ReadAllBytes(path);
+            Assert.NotEqual(0xEF, bytes[0]);
+            var text = Encoding.UTF8.GetString(bytes);
+            Assert.DoesNotContain('\r', text);
+            Assert.EndsWith("\n", text);
+            Assert.Equal(SmallCorpus.Value.Take(50), text.TrimEnd('\n').Split('\n'));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void Options_AreValidated()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => SyntheticCorpus.Generate(new CorpusOptions(Documents: 0)));
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => SyntheticCorpus.Generate(new CorpusOptions(MinSentencesPerDocument: 5, MaxSentencesPerDocument: 4)));
+        Assert.Contains("MaxSentencesPerDocument", ex.Message);
+    }
+}
