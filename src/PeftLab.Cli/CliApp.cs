@@ -45,6 +45,14 @@ public static class CliApp
             c.AddCommand<MergeCommand>("merge").WithDescription("Merge a LoRA / DoRA / IA3 adapter into the base weights");
             c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune with any method from a YAML config plus key=value overrides");
             c.AddCommand<PretrainCommand>("pretrain").WithDescription("Pretrain a built-in base model on a text corpus (same trainer, packing on)");
+            c.AddBranch("data", d =>
+            {
+                d.SetDescription("Built-in data: the synthetic instruction suite and pretraining corpus");
+                d.AddCommand<SynthCommand>("synth").WithDescription("Write the synthetic instruction suite (SuperNI schema) with its train/test split");
+                d.AddCommand<CorpusCommand>("corpus").WithDescription("Write the free-text pretraining corpus built from the suite's primitives");
+            });
+            c.AddCommand<ScoreCommand>("score").WithDescription("Score a predictions JSONL with the official SuperNI metric");
+            c.AddCommand<EvalCommand>("eval").WithDescription("Generate on a split (test, seen, validation) and score");
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });
         try

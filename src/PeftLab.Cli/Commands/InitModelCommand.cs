@@ -46,7 +46,8 @@ public sealed class InitModelCommand : Command<InitModelSettings>
     {
         s.ApplyRuntime();
         var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(File.ReadAllText(s.Config!), s.Config!);
-        IEnumerable<string> corpus = s.Corpus is not null ? File.ReadLines(s.Corpus) : [];
+        IEnumerable<string> corpus = s.Corpus is not null ? File.ReadLines(s.Corpus)
+            : PeftLab.Data.Synthetic.SyntheticCorpus.Generate(new PeftLab.Data.Synthetic.CorpusOptions(Documents: 2000));
         var written = ModelFolder.Create(s.Out!, config, s.Seed, corpus);
         var model = HfModel.Load(s.Out!);
         long parameters = model.parameters().Sum(p => p.numel());

@@ -63,6 +63,7 @@ public sealed class AdamW : IDisposable
     public void ScaleGradients(double factor)
     {
         using var noGrad = no_grad();
+        using var scope = NewDisposeScope();   // each .grad read makes a handle that must be released
         foreach (var s in slots) s.Param.grad?.mul_(factor);
     }
 
@@ -84,8 +85,8 @@ public sealed class AdamW : IDisposable
         using var noGrad = no_grad();
         foreach (var s in slots)
         {
+            using var scope = NewDisposeScope();   // .grad returns a new handle: create it inside the scope
             if (s.Param.grad is not { } grad) continue;
-            using var scope = NewDisposeScope();
             var g = grad.dtype == ScalarType.Float32 ? grad : grad.to_type(ScalarType.Float32);
             if (s.Decay && weightDecay > 0) s.Master.mul_(1 - lr * weightDecay);
             s.M.mul_(beta1).add_(g, alpha: 1 - beta1);

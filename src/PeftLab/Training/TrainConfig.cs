@@ -33,6 +33,9 @@ public sealed record ModelSection : IValidatable
     public string? Preset { get; init; }
     /// <summary>Compute precision.</summary>
     public ComputeDtype Dtype { get; init; } = ComputeDtype.Float32;
+    /// <summary>With a preset: pretrain it this many steps on the synthetic corpus first (cached across runs); 0 = random weights.</summary>
+    [ConfigRange(0, int.MaxValue)]
+    public int PretrainSteps { get; init; }
 }
 
 /// <summary>Kinds of training data.</summary>

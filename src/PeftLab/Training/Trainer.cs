@@ -67,7 +67,10 @@ public static class Trainer
         if (cfg.Model.Path is null)
         {
             if (cfg.Model.Preset is null) throw new ArgumentException("model: give model.path (a Hugging Face folder) or model.preset");
-            if (!File.Exists(Path.Combine(modelDir, "config.json"))) ModelFolder.Create(modelDir, Presets.Get(cfg.Model.Preset), cfg.Train.Seed, []);
+            if (cfg.Model.PretrainSteps > 0)
+                modelDir = BaseModels.EnsurePretrained(cfg.Model.Preset, cfg.Model.PretrainSteps, seed: 0,
+                    p => options.Progress?.Invoke(p with { Phase = "pretrain base" }));
+            else if (!File.Exists(Path.Combine(modelDir, "config.json"))) ModelFolder.Create(modelDir, Presets.Get(cfg.Model.Preset), cfg.Train.Seed, []);
         }
         var tokenizer = HfTokenizer.Load(modelDir);
         manual_seed(cfg.Train.Seed);

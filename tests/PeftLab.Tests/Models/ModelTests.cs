@@ -18,14 +18,20 @@ public sealed class ModelTests
     {
         var model = TinyModels.Create(TinyModels.Llama);
         var ids = TinyModels.Tokens(2, 12, TinyModels.Llama.VocabSize).DetachFromDisposeScope();
-        var opt = optim.AdamW(model.parameters(), lr: 1e-3);
+        using var opt = new PeftLab.Training.AdamW(model.named_parameters().Select(x => (x.name, x.parameter)), _ => true, 0.9, 0.999, 1e-8, 0.01);
         void Step()
         {
+            // as in the trainer: forward/backward in a scope, optimiser calls outside any scope
+            using (NewDisposeScope())
+            {
+                model.train();
+                TinyModels.LmLoss(model.Forward(ids), ids).backward();
+            }
+            opt.GradNorm();
+            opt.ScaleGradients(0.5);
+            opt.Step(1e-3);
+            opt.ZeroGrad();
             using var scope = NewDisposeScope();
-            model.train();
-            opt.zero_grad();
-            TinyModels.LmLoss(model.Forward(ids), ids).backward();
-            opt.step();
             using (no_grad()) model.eval();
             _ = model.Forward(ids);
             TextGenerator.Generate(model, [[4, 5, 6], [7]], new SamplingConfig(MaxNewTokens: 5), [], 0);
