@@ -1,0 +1,81 @@
+using System.ComponentModel;
+using PeftLab.Training;
+using Spectre.Console.Cli;
+
+namespace PeftLab.Cli.Commands;
+
+/// <summary>Settings of <c>peftlab bench</c> (flags named as in ../shared/peer/peer_bench.py).</summary>
+public sealed class BenchSettings : CommandSettings
+{
+    /// <summary>train, generate or matmul.</summary>
+    [CommandOption("--mode <MODE>")]
+    public string Mode { get; init; } = "train";
+    /// <summary>Shape.</summary>
+    [CommandOption("--preset <NAME>")]
+    public string Preset { get; init; } = "tiny";
+    /// <summary>Method.</summary>
+    [CommandOption("--method <NAME>")]
+    public string Method { get; init; } = "full";
+    /// <summary>LoRA rank.</summary>
+    [CommandOption("--lora-r <N>")]
+    public int LoraR { get; init; } = 8;
+    /// <summary>LoRA alpha.</summary>
+    [CommandOption("--lora-alpha <A>")]
+    public double LoraAlpha { get; init; } = 16;
+    /// <summary>LoRA targets.</summary>
+    [CommandOption("--lora-targets <LIST>")]
+    public string LoraTargets { get; init; } = "q,v";
+    /// <summary>Adapter size.</summary>
+    [CommandOption("--adapter-size <N>")]
+    public int AdapterSize { get; init; } = 64;
+    /// <summary>bf16 weights.</summary>
+    [CommandOption("--bf16")]
+    public bool Bf16 { get; init; }
+    /// <summary>Warm-up steps.</summary>
+    [CommandOption("--warmup <N>")]
+    public int Warmup { get; init; } = 2;
+    /// <summary>Timed steps.</summary>
+    [CommandOption("--steps <N>")]
+    public int Steps { get; init; } = 10;
+    /// <summary>Threads.</summary>
+    [CommandOption("--threads <N>")]
+    public int Threads { get; init; } = 2;
+    /// <summary>Prompt length.</summary>
+    [CommandOption("--prompt-len <N>")]
+    public int PromptLen { get; init; } = 64;
+    /// <summary>Generated tokens.</summary>
+    [CommandOption("--gen-tokens <N>")]
+    public int GenTokens { get; init; } = 128;
+    /// <summary>Generation reps.</summary>
+    [CommandOption("--gen-reps <N>")]
+    public int GenReps { get; init; } = 3;
+    /// <summary>Matmul size.</summary>
+    [CommandOption("--mm-n <N>")]
+    public int MmN { get; init; } = 1024;
+    /// <summary>Seed.</summary>
+    [CommandOption("--seed <N>")]
+    public int Seed { get; init; }
+}
+
+/// <summary><c>peftlab bench</c>: one JSON line, the same fields as the PyTorch peer benchmark.</summary>
+public sealed class BenchCommand : Command<BenchSettings>
+{
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, BenchSettings s, CancellationToken cancellationToken)
+    {
+        var o = new BenchOptions
+        {
+            Preset = s.Preset, Method = s.Method, LoraR = s.LoraR, LoraAlpha = s.LoraAlpha, LoraTargets = s.LoraTargets, AdapterSize = s.AdapterSize,
+            Bf16 = s.Bf16, Warmup = s.Warmup, Steps = s.Steps, Threads = s.Threads, Seed = s.Seed,
+        };
+        var result = s.Mode switch
+        {
+            "train" => Bench.Train(o),
+            "generate" => Bench.Generate(o, s.PromptLen, s.GenTokens, s.GenReps),
+            "matmul" => Bench.Matmul(s.MmN, 50, s.Threads),
+            _ => throw new ArgumentException($"unknown --mode '{s.Mode}'; known: train, generate, matmul"),
+        };
+        Console.WriteLine(result.ToJsonString());
+        return 0;
+    }
+}
