@@ -12,8 +12,10 @@ namespace PeftLab.Models;
 /// <summary>Per-forward state shared by every attention layer.</summary>
 public sealed class AttentionContext
 {
-    /// <summary>Additive mask [B, 1, T, K] (0 = attend, dtype minimum = blocked), or null for plain causal attention.</summary>
+    /// <summary>Additive mask [B, 1, T, K] (0 = attend, dtype minimum = blocked), or null when <see cref="IsCausal"/> or no mask is needed.</summary>
     public Tensor? Mask { get; init; }
+    /// <summary>Plain causal attention over exactly T keys (lets SDPA use its fused causal path).</summary>
+    public bool IsCausal { get; init; }
     /// <summary>Rotary cos/sin [B, 1, T, hd].</summary>
     public required Tensor Cos { get; init; }
     /// <summary>See <see cref="Cos"/>.</summary>
@@ -67,7 +69,7 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
             k = k.repeat_interleave(heads / kvHeads, dim: 1);                   // [B, H, K, hd]
             v = v.repeat_interleave(heads / kvHeads, dim: 1);
         }
-        var y = nn.functional.scaled_dot_product_attention(q, k, v, ctx.Mask, is_casual: ctx.Mask is null); // [B, H, T, hd]
+        var y = nn.functional.scaled_dot_product_attention(q, k, v, ctx.Mask, is_casual: ctx.IsCausal); // [B, H, T, hd]
         y = y.transpose(1, 2).reshape(b, t, heads * headDim);                   // [B, T, H*hd]
         return o_proj.forward(y);
     }
@@ -339,8 +341,8 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
             throw new ArgumentException("explicit position_ids cannot be combined with prompt tuning");
 
         var (cos, sin) = rotary.CosSin(positionIds);
-        var mask = BuildMask(b, tq, keys, keyMask, segmentIds, dtype, device);
-        var ctx = new AttentionContext { Mask = mask, Cos = cos, Sin = sin, Cache = cache, Prefix = uncachedPrefix ? adapter : null };
+        var (mask, causal) = BuildMask(b, tq, keys, keyMask, segmentIds, dtype, device);
+        var ctx = new AttentionContext { Mask = mask, IsCausal = causal, Cos = cos, Sin = sin, Cache = cache, Prefix = uncachedPrefix ? adapter : null };
 
         h = model.Body(h, ctx);                                                      // [B, n + T, d]
         cache?.Advance(tq);
@@ -350,15 +352,20 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     }
 
     /// <summary>
-    /// Additive mask [B, 1, T, K], or null when plain causal attention over exactly T keys applies.
+    /// Additive mask [B, 1, T, K] — or no mask: plain causal attention when T = K, nothing at all for a single
+    /// query at the end (decoding) — when there is no padding, packing or active window.
     /// Query i sits at key position K - T + i; it sees key j when j is not after it, the key is not padding,
     /// both are in the same packed segment, and j is inside the sliding window.
     /// </summary>
-    private Tensor? BuildMask(long b, long tq, long keys, Tensor? keyMask, Tensor? segmentIds, ScalarType dtype, Device device)
+    private (Tensor? Mask, bool Causal) BuildMask(long b, long tq, long keys, Tensor? keyMask, Tensor? segmentIds, ScalarType dtype, Device device)
     {
         bool window = Config.SlidingWindow is int w && keys > w;
         bool anyPadding = keyMask is not null && keyMask.min().item<long>() == 0;
-        if (keys == tq && !anyPadding && segmentIds is null && !window) return null;
+        if (!anyPadding && segmentIds is null && !window)
+        {
+            if (keys == tq) return (null, true);
+            if (tq == 1) return (null, false);
+        }
 
         var qPos = arange(keys - tq, keys, device: device).view(tq, 1);             // [T, 1]
         var kPos = arange(0, keys, device: device).view(1, keys);                    // [1, K]
@@ -369,7 +376,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         allowed = allowed.expand(b, 1, tq, keys);
         // A large negative rather than -inf keeps fully padded query rows finite (they are ignored anyway).
         double blocked = dtype == ScalarType.BFloat16 ? -3.0e38 : float.MinValue;
-        return zeros(1, dtype: dtype, device: device).masked_fill(allowed.logical_not(), blocked);
+        return (zeros(1, dtype: dtype, device: device).masked_fill(allowed.logical_not(), blocked), false);
     }
 
     /// <inheritdoc/>
