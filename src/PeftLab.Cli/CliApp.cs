@@ -53,6 +53,7 @@ public static class CliApp
             });
             c.AddCommand<ScoreCommand>("score").WithDescription("Score a predictions JSONL with the official SuperNI metric");
             c.AddCommand<EvalCommand>("eval").WithDescription("Generate on a split (test, seen, validation) and score");
+            c.AddCommand<DescribeCommand>("describe").WithDescription("Trainable and total parameters of a method (or a sweep of methods and knobs) on a model");
             c.AddCommand<BenchCommand>("bench").WithDescription("Throughput benchmark with the PyTorch peer's workload and JSON fields");
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });

@@ -87,9 +87,9 @@ public sealed record DataSection : IValidatable
     public int MaxSourceTokens { get; init; } = 1024;
     /// <summary>Longest target in tokens.</summary>
     public int MaxTargetTokens { get; init; } = 128;
-    /// <summary>Longest training sequence (packed rows have this length).</summary>
+    /// <summary>Longest training sequence (packed rows have this length): BOS + source + target + EOS.</summary>
     [ConfigRange(8, int.MaxValue)]
-    public int MaxLength { get; init; } = 1152;
+    public int MaxLength { get; init; } = 1154;
     /// <summary>Pack several examples per row (no attention across them).</summary>
     public bool Packing { get; init; }
     /// <summary>Group similar lengths into batches to reduce padding.</summary>

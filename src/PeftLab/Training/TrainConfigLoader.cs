@@ -48,6 +48,14 @@ public static class TrainConfigLoader
         return ConfigBinder.Bind<TrainConfig>(node);
     }
 
+    /// <summary>A method config from <c>name=...</c> and knob <c>key=value</c> pairs, with the same rules as <c>method:</c>.</summary>
+    public static PeftConfig BindMethod(string name, IEnumerable<string> knobs)
+    {
+        Register();
+        var node = ConfigOverrides.Apply(ConfigNode.Parse("{}", "method"), knobs.Prepend($"name={name}"));
+        return ConfigBinder.BindPolymorphic<PeftConfig>(node, "name", PeftRegistry.ConfigTypes);
+    }
+
     /// <summary>The resolved config as YAML (written into every run folder).</summary>
     public static string ToYaml(TrainConfig config)
     {

@@ -1,0 +1,99 @@
+using System.ComponentModel;
+using PeftLab.Configuration;
+using PeftLab.Models;
+using PeftLab.Peft;
+using PeftLab.Peft.Adapter;
+using PeftLab.Peft.Lora;
+using PeftLab.Peft.PrefixTuning;
+using PeftLab.Peft.PromptTuning;
+using PeftLab.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using static TorchSharp.torch;
+
+namespace PeftLab.Cli.Commands;
+
+/// <summary>Settings of <c>peftlab describe</c>.</summary>
+public sealed class DescribeSettings : CommonSettings
+{
+    /// <summary>Model folder.</summary>
+    [CommandOption("--model <DIR>")]
+    public string? Model { get; init; }
+
+    /// <summary>Or a preset (no weights needed).</summary>
+    [CommandOption("--preset <NAME>")]
+    public string? Preset { get; init; }
+
+    /// <summary>Method name.</summary>
+    [CommandOption("--method <NAME>")]
+    [Description("full, lora, adapter, prefix_tuning, prompt_tuning, ia3, bitfit")]
+    public string? Method { get; init; }
+
+    /// <summary>Table over every method and the knob values the reference study sweeps.</summary>
+    [CommandOption("--sweep")]
+    public bool Sweep { get; init; }
+
+    /// <summary>Method knobs.</summary>
+    [CommandArgument(0, "[knobs]")]
+    [Description("Method knobs as key=value, e.g. r=16 target_modules=all-linear")]
+    public string[] Knobs { get; init; } = [];
+
+    /// <inheritdoc/>
+    public override ValidationResult Validate() =>
+        (Model is null) == (Preset is null) ? ValidationResult.Error("give exactly one of --model DIR or --preset NAME")
+        : Method is null && !Sweep ? ValidationResult.Error("give --method NAME (with optional knobs) or --sweep")
+        : base.Validate();
+}
+
+/// <summary><c>peftlab describe</c>: trainable and total parameters of a method on a model.</summary>
+public sealed class DescribeCommand : Command<DescribeSettings>
+{
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, DescribeSettings s, CancellationToken cancellationToken)
+    {
+        s.ApplyRuntime();
+        var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Load(s.Model!);
+        var table = new Table().AddColumns("method", "knobs", "trainable", "total", "trainable %");
+        var cases = s.Sweep ? SweepCases() : [(Describe(s.Method!, s.Knobs), ParseMethod(s.Method!, s.Knobs))];
+        foreach (var (knobs, methodConfig) in cases)
+        {
+            using var scope = NewDisposeScope();
+            // weights are irrelevant to counting: build on the meta-free CPU path without loading the checkpoint
+            var model = new CausalLM(config, CPU, ScalarType.Float32);
+            var peft = PeftModel.Apply(model, methodConfig);
+            table.AddRow(PeftRegistry.NameOf(methodConfig.Kind), Markup.Escape(knobs), $"{peft.TrainableParameters:N0}", $"{peft.TotalParameters:N0}",
+                $"{100.0 * peft.TrainableParameters / peft.TotalParameters:F4}");
+        }
+        AnsiConsole.Write(table);
+        return 0;
+    }
+
+    private static string Describe(string method, string[] knobs) => knobs.Length == 0 ? "defaults" : string.Join(" ", knobs);
+
+    /// <summary>Binds a method and its knobs with the same rules as <c>method:</c> in a training config.</summary>
+    public static PeftConfig ParseMethod(string method, IEnumerable<string> knobs)
+    {
+        var bad = knobs.FirstOrDefault(k => !k.Contains('='));
+        if (bad is not null) throw new ArgumentException($"'{bad}' is not a key=value knob");
+        return TrainConfigLoader.BindMethod(method, knobs);
+    }
+
+    private static IEnumerable<(string, PeftConfig)> SweepCases()
+    {
+        yield return ("", new Peft.Full.FullConfig());
+        foreach (var r in new[] { 8, 32, 64, 128, 256, 512 })
+        {
+            yield return ($"r={r} q,v", new LoraConfig { R = r });
+            yield return ($"r={r} all-linear", new LoraConfig { R = r, Targets = new TargetSelector { AllLinear = true } });
+        }
+        foreach (var m in new[] { 8, 32, 64, 128, 256, 512 }) yield return ($"size={m}", new AdapterConfig { Size = m });
+        foreach (var n in new[] { 10, 20, 50, 100 })
+        {
+            yield return ($"num_virtual_tokens={n}", new PrefixTuningConfig { NumVirtualTokens = n });
+            yield return ($"num_virtual_tokens={n}", new PromptTuningConfig { NumVirtualTokens = n });
+        }
+        yield return ("k,v,down", new Peft.IA3.IA3Config());
+        yield return ("all projections", new Peft.BitFit.BitFitConfig());
+        yield return ("all projections + norms", new Peft.BitFit.BitFitConfig { IncludeNorms = true });
+    }
+}
