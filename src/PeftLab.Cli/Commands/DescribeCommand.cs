@@ -33,6 +33,11 @@ public sealed class DescribeSettings : CommonSettings
     [CommandOption("--sweep")]
     public bool Sweep { get; init; }
 
+    /// <summary>Machine-readable output.</summary>
+    [CommandOption("--json")]
+    [Description("One JSON object per line instead of a table")]
+    public bool Json { get; init; }
+
     /// <summary>Method knobs.</summary>
     [CommandArgument(0, "[knobs]")]
     [Description("Method knobs as key=value, e.g. r=16 target_modules=all-linear")]
@@ -61,10 +66,17 @@ public sealed class DescribeCommand : Command<DescribeSettings>
             // weights are irrelevant to counting: build on the meta-free CPU path without loading the checkpoint
             var model = new CausalLM(config, CPU, ScalarType.Float32);
             var peft = PeftModel.Apply(model, methodConfig);
-            table.AddRow(PeftRegistry.NameOf(methodConfig.Kind), Markup.Escape(knobs), $"{peft.TrainableParameters:N0}", $"{peft.TotalParameters:N0}",
-                $"{100.0 * peft.TrainableParameters / peft.TotalParameters:F4}");
+            if (s.Json)
+                Console.WriteLine(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["method"] = PeftRegistry.NameOf(methodConfig.Kind), ["knobs"] = knobs,
+                    ["trainable"] = peft.TrainableParameters, ["total"] = peft.TotalParameters,
+                }.ToJsonString());
+            else
+                table.AddRow(PeftRegistry.NameOf(methodConfig.Kind), Markup.Escape(knobs), $"{peft.TrainableParameters:N0}", $"{peft.TotalParameters:N0}",
+                    $"{100.0 * peft.TrainableParameters / peft.TotalParameters:F4}");
         }
-        AnsiConsole.Write(table);
+        if (!s.Json) AnsiConsole.Write(table);
         return 0;
     }
 

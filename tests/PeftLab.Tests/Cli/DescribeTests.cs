@@ -9,17 +9,10 @@ public sealed class DescribeTests
 
     private static Dictionary<(string, string), (long Trainable, long Total)> Sweep()
     {
-        var stdout = CliRunner.Ok("describe", "--preset", "small", "--sweep");
-        var rows = new Dictionary<(string, string), (long, long)>();
-        string? method = null;
-        foreach (var line in stdout.Split('\n').Where(l => l.StartsWith('│')))
-        {
-            var cells = line.Trim('│').Split('│').Select(c => c.Trim()).ToArray();
-            if (cells[0] == "method") continue;
-            if (cells[0] != "") method = cells[0];
-            rows[(method!, cells[1])] = (long.Parse(cells[2].Replace(",", "")), long.Parse(cells[3].Replace(",", "")));
-        }
-        return rows;
+        var stdout = CliRunner.Ok("describe", "--preset", "small", "--sweep", "--json");
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
+            .ToDictionary(o => (o["method"]!.GetValue<string>(), o["knobs"]!.GetValue<string>()), o => (o["trainable"]!.GetValue<long>(), o["total"]!.GetValue<long>()));
     }
 
     [Fact]
