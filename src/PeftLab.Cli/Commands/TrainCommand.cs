@@ -19,6 +19,11 @@ public sealed class TrainSettings : CommandSettings
     [Description("Continue an interrupted run from its newest checkpoint")]
     public bool Resume { get; init; }
 
+    /// <summary>Print the resolved config and exit.</summary>
+    [CommandOption("--print-config")]
+    [Description("Print the resolved config (defaults + file + overrides) as YAML and exit")]
+    public bool PrintConfig { get; init; }
+
     /// <summary>key=value overrides.</summary>
     [CommandArgument(0, "[overrides]")]
     [Description("Overrides such as optim.lr=3e-4 method.r=16 output=runs/x")]
@@ -37,6 +42,11 @@ public sealed class TrainCommand : Command<TrainSettings>
         var bad = s.Overrides.FirstOrDefault(o => !o.Contains('='));
         if (bad is not null) throw new ArgumentException($"'{bad}' is not a key=value override");
         var config = TrainConfigLoader.Load(s.Config, defaults.Concat(s.Overrides));
+        if (s.PrintConfig)
+        {
+            Console.Write(TrainConfigLoader.ToYaml(config));
+            return 0;
+        }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;
