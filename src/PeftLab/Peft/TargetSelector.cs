@@ -19,17 +19,18 @@ public sealed record TargetSelector
     /// <summary>Only these block indices (null = all).</summary>
     public IReadOnlyList<int>? Layers { get; init; }
     /// <summary>
-    /// Unresolved: the model decides (its <see cref="PeftLab.Models.PeftTargetDefaults"/> for the method, as PEFT maps
-    /// target_modules = None per model_type). Methods call <see cref="Resolve"/> before matching.
+    /// An empty selector (no names, no regex, not all-linear) defers to the model: its
+    /// <see cref="PeftLab.Models.PeftTargetDefaults"/> for the method, as PEFT maps target_modules = None per
+    /// model_type. Methods call <see cref="Resolve"/> before matching; adapter files always hold resolved names.
     /// </summary>
-    public bool UseModelDefaults { get; init; }
+    public bool UseModelDefaults => Names.Count == 0 && Regex is null && !AllLinear;
 
     /// <summary>The model's default targets for the method (see <see cref="UseModelDefaults"/>).</summary>
-    public static TargetSelector ModelDefaults { get; } = new() { UseModelDefaults = true };
+    public static TargetSelector ModelDefaults { get; } = new();
 
     /// <summary>This selector, or, when it defers to the model, the model's <paramref name="defaults"/> (keeping <see cref="Layers"/>).</summary>
     public TargetSelector Resolve(IReadOnlyList<string> defaults) =>
-        UseModelDefaults ? this with { Names = defaults, UseModelDefaults = false } : this;
+        UseModelDefaults ? this with { Names = defaults } : this;
 
     /// <summary>From the PEFT JSON forms: a list, a regex string, or "all-linear"; absent (null) means the model's defaults.</summary>
     public static TargetSelector FromPeft(IReadOnlyList<string>? list, bool wasString, IReadOnlyList<int>? layers)

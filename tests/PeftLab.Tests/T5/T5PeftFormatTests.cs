@@ -52,6 +52,20 @@ public sealed class T5PeftFormatTests
     }
 
     [Fact]
+    public void EmptyTargetSelectorDefersToTheModelKeepingLayers()
+    {
+        var (_, json, tensors) = SaveAndRead(new LoraConfig { R = 2, Targets = new TargetSelector { Layers = [1] } });
+        Assert.Equal(["q", "v"], Strings(json["target_modules"]));
+        Assert.Equal([1], json["layers_to_transform"]!.AsArray().Select(x => x!.GetValue<int>()));
+        Assert.Equal(["base_model.model.encoder.block.1.layer.0.SelfAttention.q.lora_A.weight", "base_model.model.encoder.block.1.layer.0.SelfAttention.q.lora_B.weight",
+            "base_model.model.encoder.block.1.layer.0.SelfAttention.v.lora_A.weight", "base_model.model.encoder.block.1.layer.0.SelfAttention.v.lora_B.weight"],
+            tensors.Keys.OrderBy(k => k, StringComparer.Ordinal));
+        // the same empty selector on a Llama model means q_proj, v_proj
+        var llama = PeftModel.Apply(TinyModels.Create(TinyModels.Llama), new LoraConfig { R = 2 });
+        Assert.Contains(llama.Model.named_parameters(), p => p.name.EndsWith("self_attn.v_proj.lora_A.weight", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void IA3UsesPeftT5Defaults()
     {
         var (_, json, tensors) = SaveAndRead(new IA3Config());
