@@ -198,17 +198,17 @@ public sealed class AdapterMethod : IPeftMethod
         var w = model.EmbeddingWeight;
         Bottleneck New() => new(model.HiddenSize, c, context.Generator, w.device, w.dtype);
         bool Is(ModuleSlot slot, IReadOnlyList<string> names) => PeftTargetDefaults.Matches(slot.Name, names);
-        bool attention(ModuleSlot slot, IReadOnlyList<string> self, IReadOnlyList<string> cross) =>
+        bool AttentionSlot(ModuleSlot slot, IReadOnlyList<string> self, IReadOnlyList<string> cross) =>
             (c.AfterAttention && Is(slot, self)) || (c.AfterCrossAttention && Is(slot, cross));
         // Serial: wrap each sublayer's last projection (the model names them: o_proj, down_proj; T5's o, wo);
         // parallel: wrap the sublayer module itself (self_attn, mlp; T5's SelfAttention, EncDecAttention, DenseReluDense).
         Injector.Replace(model.Module, slot => (c.Placement, slot.Module) switch
         {
-            (AdapterPlacement.Serial, nn.Module<Tensor, Tensor> m) when attention(slot, d.AttentionOutputs, d.CrossAttentionOutputs)
+            (AdapterPlacement.Serial, nn.Module<Tensor, Tensor> m) when AttentionSlot(slot, d.AttentionOutputs, d.CrossAttentionOutputs)
                 || (c.AfterMlp && Is(slot, d.MlpOutputs)) => new SerialAdapter(m, New()),
-            (AdapterPlacement.Parallel, nn.Module<Tensor, AttentionContext, Tensor> m) when attention(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
+            (AdapterPlacement.Parallel, nn.Module<Tensor, AttentionContext, Tensor> m) when AttentionSlot(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
                 => new ParallelAttentionAdapter<AttentionContext>(m, New()),
-            (AdapterPlacement.Parallel, nn.Module<Tensor, T5AttentionContext, Tensor> m) when attention(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
+            (AdapterPlacement.Parallel, nn.Module<Tensor, T5AttentionContext, Tensor> m) when AttentionSlot(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
                 => new ParallelAttentionAdapter<T5AttentionContext>(m, New()),
             (AdapterPlacement.Parallel, nn.Module<Tensor, Tensor> m) when c.AfterMlp && Is(slot, d.MlpSublayers) => new ParallelMlpAdapter(m, New()),
             _ => null,
