@@ -79,6 +79,7 @@ public sealed class LogitsCommand : Command<LogitsSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, LogitsSettings s, CancellationToken cancellationToken)
     {
+        if (Seq2SeqCommands.Handles(s)) return Seq2SeqCommands.Logits(s); // model_type t5
         var model = s.LoadModel(ScalarType.Float32);
         using var scope = NewDisposeScope();
         using var input = SafeTensorsFile.Open(s.Input!);
@@ -151,6 +152,7 @@ public sealed class GenerateCommand : Command<GenerateSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, GenerateSettings s, CancellationToken cancellationToken)
     {
+        if (Seq2SeqCommands.Handles(s)) return Seq2SeqCommands.Generate(s); // model_type t5
         var model = s.LoadModel();
         var tokenizer = s.Prompt is not null || s.OutputFormat == "text" ? Tokenization.HfTokenizer.Load(s.Model!) : null;
         int[] prompt = s.InputIds is not null

@@ -28,6 +28,10 @@ public sealed class PeftModel
 
     /// <summary>The (modified) model as a decoder-only LM.</summary>
     public CausalLM Model => Host as CausalLM ?? throw new InvalidOperationException($"the model is a {Host.GetType().Name}, not a decoder-only CausalLM");
+
+    /// <summary>The (modified) model as a T5 encoder-decoder LM.</summary>
+    public T5ForConditionalGeneration Seq2Seq => Host as T5ForConditionalGeneration
+        ?? throw new InvalidOperationException($"the model is a {Host.GetType().Name}, not an encoder-decoder T5ForConditionalGeneration");
     /// <summary>The attached method.</summary>
     public IPeftMethod Method { get; }
     /// <summary>Its configuration.</summary>

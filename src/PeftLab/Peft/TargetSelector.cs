@@ -18,11 +18,24 @@ public sealed record TargetSelector
     public bool AllLinear { get; init; }
     /// <summary>Only these block indices (null = all).</summary>
     public IReadOnlyList<int>? Layers { get; init; }
+    /// <summary>
+    /// An empty selector (no names, no regex, not all-linear) defers to the model: its
+    /// <see cref="PeftLab.Models.PeftTargetDefaults"/> for the method, as PEFT maps target_modules = None per
+    /// model_type. Methods call <see cref="Resolve"/> before matching; adapter files always hold resolved names.
+    /// </summary>
+    public bool UseModelDefaults => Names.Count == 0 && Regex is null && !AllLinear;
 
-    /// <summary>From the PEFT JSON forms: a list, a regex string, or "all-linear".</summary>
+    /// <summary>The model's default targets for the method (see <see cref="UseModelDefaults"/>).</summary>
+    public static TargetSelector ModelDefaults { get; } = new();
+
+    /// <summary>This selector, or, when it defers to the model, the model's <paramref name="defaults"/> (keeping <see cref="Layers"/>).</summary>
+    public TargetSelector Resolve(IReadOnlyList<string> defaults) =>
+        UseModelDefaults ? this with { Names = defaults } : this;
+
+    /// <summary>From the PEFT JSON forms: a list, a regex string, or "all-linear"; absent (null) means the model's defaults.</summary>
     public static TargetSelector FromPeft(IReadOnlyList<string>? list, bool wasString, IReadOnlyList<int>? layers)
     {
-        if (list is null) return new TargetSelector { Layers = layers };
+        if (list is null) return ModelDefaults with { Layers = layers };
         if (wasString && list.Count == 1)
             return list[0] == "all-linear" ? new TargetSelector { AllLinear = true, Layers = layers } : new TargetSelector { Regex = list[0], Layers = layers };
         return new TargetSelector { Names = list, Layers = layers };
@@ -40,6 +53,7 @@ public sealed record TargetSelector
     /// <summary>Does the module called <paramref name="name"/> (a linear layer when <paramref name="isLinear"/>) match?</summary>
     public bool Matches(string name, bool isLinear)
     {
+        if (UseModelDefaults) throw new InvalidOperationException("resolve the model's default targets (TargetSelector.Resolve) before matching");
         bool hit = AllLinear ? isLinear && !name.EndsWith("lm_head", StringComparison.Ordinal)
             : Regex is not null ? System.Text.RegularExpressions.Regex.IsMatch(name, "^(?:" + Regex + ")$")
             : Names.Any(t => name == t || name.EndsWith("." + t, StringComparison.Ordinal));
@@ -49,10 +63,12 @@ public sealed record TargetSelector
     }
 
     /// <summary>The PEFT JSON form.</summary>
-    public System.Text.Json.Nodes.JsonNode ToPeftJson() => AllLinear ? "all-linear"
+    public System.Text.Json.Nodes.JsonNode ToPeftJson() => UseModelDefaults
+        ? throw new InvalidOperationException("resolve the model's default targets (TargetSelector.Resolve) before writing them")
+        : AllLinear ? "all-linear"
         : Regex is not null ? Regex
         : new System.Text.Json.Nodes.JsonArray(Names.OrderBy(n => n, StringComparer.Ordinal).Select(n => (System.Text.Json.Nodes.JsonNode)n).ToArray());
 
     /// <summary>Human-readable description for error messages.</summary>
-    public override string ToString() => AllLinear ? "all-linear" : Regex is not null ? $"regex '{Regex}'" : $"[{string.Join(", ", Names)}]";
+    public override string ToString() => UseModelDefaults ? "the model's default targets" : AllLinear ? "all-linear" : Regex is not null ? $"regex '{Regex}'" : $"[{string.Join(", ", Names)}]";
 }

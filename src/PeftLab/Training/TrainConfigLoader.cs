@@ -78,7 +78,7 @@ public static class TrainConfigLoader
             case ConfigMapping:
                 var spec = ConfigBinder.Bind<TargetSpec>(node);
                 int forms = (spec.Modules.Count > 0 ? 1 : 0) + (spec.Regex is null ? 0 : 1) + (spec.AllLinear ? 1 : 0);
-                return forms != 1 ? (null, "give exactly one of modules, regex, all_linear")
+                return forms > 1 ? (null, "give at most one of modules, regex, all_linear (none: the model's default targets)")
                     : (new TargetSelector { Names = spec.Modules, Regex = spec.Regex, AllLinear = spec.AllLinear, Layers = spec.Layers }, null);
             default:
                 return (null, "expected a list of module names, a regex string, 'all-linear', or a mapping {modules|regex|all_linear, layers}");

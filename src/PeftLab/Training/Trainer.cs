@@ -57,7 +57,7 @@ public static class Trainer
         Directory.CreateDirectory(files.Dir);
         if (options.ResolvedConfigText is { } text) AtomicFile.WriteAllText(files.Config, text);
         TorchRuntime.EnsureInitialised();
-        TorchRuntime.SetThreads(cfg.Train.Threads);
+        if (cfg.Train.Threads is int threads) TorchRuntime.SetThreads(threads);   // null: leave the process setting alone
         var wall = Stopwatch.StartNew();
         using var outer = NewDisposeScope();
 

@@ -39,8 +39,10 @@ public sealed record AdapterConfig : PeftConfig
     public AdapterPlacement Placement { get; init; } = AdapterPlacement.Serial;
     /// <summary>Adapter after the attention sublayer.</summary>
     public bool AfterAttention { get; init; } = true;
-    /// <summary>Adapter after the MLP sublayer.</summary>
+    /// <summary>Adapter after the MLP (feed-forward) sublayer.</summary>
     public bool AfterMlp { get; init; } = true;
+    /// <summary>Encoder-decoder models: also an adapter after each decoder cross-attention sublayer.</summary>
+    public bool AfterCrossAttention { get; init; }
     /// <summary>Std of the down-projection's truncated-normal init; the up-projection starts at zero (identity at start).</summary>
     public double InitStd { get; init; } = 1e-3;
 }
@@ -123,14 +125,14 @@ public sealed class ParallelMlpAdapter : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => base_layer.forward(x) + adapter.forward(x);
 }
 
-/// <summary>Parallel adapter around an attention sublayer: attn(x, ctx) + a(x).</summary>
-public sealed class ParallelAttentionAdapter : nn.Module<Tensor, AttentionContext, Tensor>
+/// <summary>Parallel adapter around an attention sublayer: attn(x, ctx) + a(x), for any attention context type.</summary>
+public sealed class ParallelAttentionAdapter<TContext> : nn.Module<Tensor, TContext, Tensor>
 {
-    private readonly nn.Module<Tensor, AttentionContext, Tensor> base_layer;
+    private readonly nn.Module<Tensor, TContext, Tensor> base_layer;
     private readonly Bottleneck adapter;
 
     /// <summary>Wraps the attention.</summary>
-    public ParallelAttentionAdapter(nn.Module<Tensor, AttentionContext, Tensor> baseLayer, Bottleneck bottleneck) : base(nameof(ParallelAttentionAdapter))
+    public ParallelAttentionAdapter(nn.Module<Tensor, TContext, Tensor> baseLayer, Bottleneck bottleneck) : base("ParallelAttentionAdapter")
     {
         base_layer = baseLayer;
         adapter = bottleneck;
@@ -138,7 +140,7 @@ public sealed class ParallelAttentionAdapter : nn.Module<Tensor, AttentionContex
     }
 
     /// <summary>x [B, T, d] -> [B, T, d].</summary>
-    public override Tensor forward(Tensor x, AttentionContext ctx) => base_layer.forward(x, ctx) + adapter.forward(x);
+    public override Tensor forward(Tensor x, TContext ctx) => base_layer.forward(x, ctx) + adapter.forward(x);
 }
 
 /// <summary>Bottleneck adapters; files use PeftLab's own peft_type <c>PEFTLAB_BOTTLENECK</c> (see docs/adapter-format.md).</summary>
@@ -163,6 +165,7 @@ public sealed class AdapterMethod : IPeftMethod
             : throw new PeftConfigException($"{j.Source}: placement '{j.String("placement")}' is not supported; supported: serial, parallel"),
         AfterAttention = j.Bool("after_attention", true),
         AfterMlp = j.Bool("after_mlp", true),
+        AfterCrossAttention = j.Bool("after_cross_attention", false),
         InitStd = j.Double("init_std", 1e-3),
     };
 
@@ -175,6 +178,7 @@ public sealed class AdapterMethod : IPeftMethod
             ["activation"] = c.Activation.ToString().ToLowerInvariant(),
             ["adapter_size"] = c.Size,
             ["after_attention"] = c.AfterAttention,
+            ["after_cross_attention"] = c.AfterCrossAttention,
             ["after_mlp"] = c.AfterMlp,
             ["init_std"] = c.InitStd,
             ["placement"] = c.Placement.ToString().ToLowerInvariant(),
@@ -186,16 +190,27 @@ public sealed class AdapterMethod : IPeftMethod
     {
         var c = (AdapterConfig)config;
         if (c.Size <= 0) throw new PeftConfigException($"adapter size must be > 0 (got {c.Size})");
-        if (!c.AfterAttention && !c.AfterMlp) throw new PeftConfigException("adapter: at least one of after_attention, after_mlp must be true");
+        if (!c.AfterAttention && !c.AfterMlp && !c.AfterCrossAttention)
+            throw new PeftConfigException("adapter: at least one of after_attention, after_cross_attention, after_mlp must be true");
+        var d = model.TargetDefaults;
+        if (c.AfterCrossAttention && d.CrossAttentionOutputs.Count == 0)
+            throw new PeftConfigException("adapter: after_cross_attention needs an encoder-decoder model (this model has no cross-attention)");
         var w = model.EmbeddingWeight;
         Bottleneck New() => new(model.HiddenSize, c, context.Generator, w.device, w.dtype);
-        // Serial: wrap the sublayer's last projection (o_proj, down_proj); parallel: wrap the sublayer itself.
-        Injector.Replace(model.Module, slot => (c.Placement, slot.ChildName, slot.Module) switch
+        bool Is(ModuleSlot slot, IReadOnlyList<string> names) => PeftTargetDefaults.Matches(slot.Name, names);
+        bool AttentionSlot(ModuleSlot slot, IReadOnlyList<string> self, IReadOnlyList<string> cross) =>
+            (c.AfterAttention && Is(slot, self)) || (c.AfterCrossAttention && Is(slot, cross));
+        // Serial: wrap each sublayer's last projection (the model names them: o_proj, down_proj; T5's o, wo);
+        // parallel: wrap the sublayer module itself (self_attn, mlp; T5's SelfAttention, EncDecAttention, DenseReluDense).
+        Injector.Replace(model.Module, slot => (c.Placement, slot.Module) switch
         {
-            (AdapterPlacement.Serial, "o_proj", nn.Module<Tensor, Tensor> m) when c.AfterAttention => new SerialAdapter(m, New()),
-            (AdapterPlacement.Serial, "down_proj", nn.Module<Tensor, Tensor> m) when c.AfterMlp => new SerialAdapter(m, New()),
-            (AdapterPlacement.Parallel, "self_attn", nn.Module<Tensor, AttentionContext, Tensor> m) when c.AfterAttention => new ParallelAttentionAdapter(m, New()),
-            (AdapterPlacement.Parallel, "mlp", nn.Module<Tensor, Tensor> m) when c.AfterMlp => new ParallelMlpAdapter(m, New()),
+            (AdapterPlacement.Serial, nn.Module<Tensor, Tensor> m) when AttentionSlot(slot, d.AttentionOutputs, d.CrossAttentionOutputs)
+                || (c.AfterMlp && Is(slot, d.MlpOutputs)) => new SerialAdapter(m, New()),
+            (AdapterPlacement.Parallel, nn.Module<Tensor, AttentionContext, Tensor> m) when AttentionSlot(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
+                => new ParallelAttentionAdapter<AttentionContext>(m, New()),
+            (AdapterPlacement.Parallel, nn.Module<Tensor, T5AttentionContext, Tensor> m) when AttentionSlot(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
+                => new ParallelAttentionAdapter<T5AttentionContext>(m, New()),
+            (AdapterPlacement.Parallel, nn.Module<Tensor, Tensor> m) when c.AfterMlp && Is(slot, d.MlpSublayers) => new ParallelMlpAdapter(m, New()),
             _ => null,
         }, "adapter placements");
         foreach (var (name, p) in model.Module.named_parameters())

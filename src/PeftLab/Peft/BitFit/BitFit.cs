@@ -15,10 +15,10 @@ public sealed record BitFitConfig : PeftConfig
 {
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.BitFit;
-    /// <summary>Linear layers whose bias trains (default: every projection in the blocks).</summary>
+    /// <summary>Linear layers whose bias trains (default: the model's, every projection in the blocks).</summary>
     [PeftLab.Configuration.ConfigKey("target_modules")]
-    public TargetSelector Targets { get; init; } = new() { Names = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] };
-    /// <summary>Also train RMSNorm gains.</summary>
+    public TargetSelector Targets { get; init; } = TargetSelector.ModelDefaults;
+    /// <summary>Also train RMSNorm (T5LayerNorm) gains.</summary>
     public bool IncludeNorms { get; init; }
 }
 
@@ -38,10 +38,9 @@ public sealed class BitFitMethod : IPeftMethod
     public PeftConfig ReadAdapterConfig(AdapterJson j)
     {
         var node = j.Node("target_modules");
-        var d = new BitFitConfig();
         return new BitFitConfig
         {
-            Targets = node is null ? d.Targets : TargetSelector.FromPeft(j.StringList("target_modules"), node is JsonValue, null),
+            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), node is JsonValue, null),
             IncludeNorms = j.Bool("include_norms", false),
         };
     }
@@ -50,15 +49,16 @@ public sealed class BitFitMethod : IPeftMethod
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (BitFitConfig)config;
-        return new JsonObject { ["include_norms"] = c.IncludeNorms, ["target_modules"] = c.Targets.ToPeftJson() };
+        return new JsonObject { ["include_norms"] = c.IncludeNorms, ["target_modules"] = c.Targets.Resolve(model.TargetDefaults.BitFit).ToPeftJson() };
     }
 
     /// <inheritdoc/>
     public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (BitFitConfig)config;
-        var targets = Injector.Slots(model.Module).Where(s => s.Module is Linear && c.Targets.Matches(s.Name, true)).ToArray();
-        if (targets.Length == 0) throw new PeftConfigException($"no module matched BitFit target_modules {c.Targets}");
+        var selector = c.Targets.Resolve(model.TargetDefaults.BitFit);
+        var targets = Injector.Slots(model.Module).Where(s => s.Module is Linear && selector.Matches(s.Name, true)).ToArray();
+        if (targets.Length == 0) throw new PeftConfigException($"no module matched BitFit target_modules {selector}");
         foreach (var slot in targets)
         {
             var lin = (Linear)slot.Module;

@@ -11,14 +11,23 @@ public sealed record IA3Config : PeftConfig
 {
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.IA3;
-    /// <summary>Modules to rescale (PEFT's Llama defaults).</summary>
+    /// <summary>Modules to rescale (default: the model's, as in PEFT: k_proj, v_proj, down_proj for Llama; k, v, wo for T5).</summary>
     [PeftLab.Configuration.ConfigKey("target_modules")]
-    public TargetSelector Targets { get; init; } = new() { Names = ["k_proj", "v_proj", "down_proj"] };
-    /// <summary>Targets whose input, not output, is scaled.</summary>
-    public IReadOnlyList<string> FeedForwardModules { get; init; } = ["down_proj"];
+    public TargetSelector Targets { get; init; } = TargetSelector.ModelDefaults;
+    /// <summary>Targets whose input, not output, is scaled (null: the model's, as in PEFT: down_proj for Llama; wo for T5).</summary>
+    public IReadOnlyList<string>? FeedForwardModules { get; init; }
 
-    /// <summary>Is a module (full name) a feed-forward target?</summary>
-    public bool IsFeedForward(string name) => FeedForwardModules.Any(f => name == f || name.EndsWith("." + f, StringComparison.Ordinal));
+    /// <summary>This config with the model's defaults filled in.</summary>
+    public IA3Config Resolve(IPeftHost model) => this with
+    {
+        Targets = Targets.Resolve(model.TargetDefaults.IA3),
+        FeedForwardModules = FeedForwardModules ?? model.TargetDefaults.IA3FeedForward,
+    };
+
+    /// <summary>Is a module (full name) a feed-forward target? Call on a resolved config.</summary>
+    public bool IsFeedForward(string name) =>
+        (FeedForwardModules ?? throw new InvalidOperationException("resolve the model's default feed-forward modules (IA3Config.Resolve) first"))
+        .Any(f => name == f || name.EndsWith("." + f, StringComparison.Ordinal));
 }
 
 /// <summary>A linear layer rescaled by a learned vector <c>ia3_l</c> (ones at start: the model is unchanged).</summary>
@@ -77,22 +86,21 @@ public sealed class IA3Method : IPeftMethod
         j.Known("modules_to_save");
         if (j.StringList("modules_to_save") is { Count: > 0 })
             throw new PeftConfigException($"{j.Source}: modules_to_save is not supported for IA3");
-        var d = new IA3Config();
         return new IA3Config
         {
-            Targets = targetsNode is null ? d.Targets : TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, null),
-            FeedForwardModules = j.StringList("feedforward_modules") ?? d.FeedForwardModules,
+            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, null),
+            FeedForwardModules = j.StringList("feedforward_modules"),
         };
     }
 
     /// <inheritdoc/>
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
-        var c = (IA3Config)config;
+        var c = ((IA3Config)config).Resolve(model);
         return new JsonObject
         {
             ["fan_in_fan_out"] = false,
-            ["feedforward_modules"] = new JsonArray(c.FeedForwardModules.OrderBy(x => x, StringComparer.Ordinal).Select(x => (JsonNode)x).ToArray()),
+            ["feedforward_modules"] = new JsonArray(c.FeedForwardModules!.OrderBy(x => x, StringComparer.Ordinal).Select(x => (JsonNode)x).ToArray()),
             ["init_ia3_weights"] = true,
             ["modules_to_save"] = null,
             ["target_modules"] = c.Targets.ToPeftJson(),
@@ -102,7 +110,7 @@ public sealed class IA3Method : IPeftMethod
     /// <inheritdoc/>
     public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
-        var c = (IA3Config)config;
+        var c = ((IA3Config)config).Resolve(model);
         Injector.Replace(model.Module,
             slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new IA3Linear(lin, c.IsFeedForward(slot.Name)) : null,
             $"IA3 target_modules {c.Targets}");

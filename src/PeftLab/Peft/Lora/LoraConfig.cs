@@ -33,9 +33,9 @@ public sealed record LoraConfig : PeftConfig
     public double Alpha { get; init; } = 16;
     /// <summary>Dropout on the LoRA branch input.</summary>
     public double Dropout { get; init; }
-    /// <summary>Modules to wrap.</summary>
+    /// <summary>Modules to wrap (default: the model's, e.g. q_proj, v_proj for Llama and q, v for T5, as in PEFT).</summary>
     [PeftLab.Configuration.ConfigKey("target_modules")]
-    public TargetSelector Targets { get; init; } = new() { Names = ["q_proj", "v_proj"] };
+    public TargetSelector Targets { get; init; } = TargetSelector.ModelDefaults;
     /// <summary>Scale α/√r instead of α/r.</summary>
     public bool UseRslora { get; init; }
     /// <summary>Weight-decomposed LoRA (learned per-row magnitude).</summary>

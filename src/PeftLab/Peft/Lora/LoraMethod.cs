@@ -75,6 +75,7 @@ public sealed class LoraMethod : IPeftMethod
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (LoraConfig)config;
+        c = c with { Targets = c.Targets.Resolve(model.TargetDefaults.Lora) };
         if (c.Init == LoraInit.Pissa)  // saved converted to plain LoRA of rank 2r (see AdapterState)
             c = c with { R = 2 * c.R, Alpha = c.UseRslora ? c.Alpha * Math.Sqrt(2) : 2 * c.Alpha, Init = LoraInit.Default };
         return new JsonObject
@@ -101,6 +102,7 @@ public sealed class LoraMethod : IPeftMethod
     {
         var c = (LoraConfig)config;
         if (c.R <= 0) throw new PeftConfigException($"lora r must be > 0 (got {c.R})");
+        c = c with { Targets = c.Targets.Resolve(model.TargetDefaults.Lora) };
         var wrapped = Injector.Replace(model.Module,
             slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new LoraLinear(lin, c, context.Generator) : null,
             $"LoRA target_modules {c.Targets}");

@@ -9,6 +9,8 @@ namespace PeftLab.Peft.PrefixTuning;
 /// <summary>
 /// Prefix tuning: every layer attends to n learned key/value pairs before the real tokens,
 /// attention(q, [P_k; K], [P_v; V]). With reparameterisation, P = MLP(E) (Linear-tanh-Linear) during training.
+/// On encoder-decoder models every self-attention layer of the encoder and of the decoder gets its own prefix (the
+/// prefixes take relative positions 0..n-1, the tokens follow); cross-attention gets none.
 /// </summary>
 public sealed record PrefixTuningConfig : PeftConfig
 {
@@ -20,19 +22,25 @@ public sealed record PrefixTuningConfig : PeftConfig
     public bool PrefixProjection { get; init; }
     /// <summary>Hidden width of the reparameterisation MLP (null = model width).</summary>
     public int? EncoderHiddenSize { get; init; }
+    /// <summary>PEFT's <c>num_transformer_submodules</c> as read from a file (1 decoder-only, 2 encoder-decoder); null = the model's.</summary>
+    public int? NumTransformerSubmodules { get; init; }
 }
 
-/// <summary>Learned prefixes for every layer; the model's input adapter.</summary>
+/// <summary>
+/// Learned prefixes for every self-attention layer; the model's input adapter. Layers are numbered decoder-only
+/// models' blocks, or for encoder-decoder models the encoder's blocks followed by the decoder's.
+/// </summary>
 public sealed class PrefixEncoder : nn.Module, IInputAdapter
 {
     private readonly Embedding embedding;                 // [n, L·2·Hkv·hd], or [n, d] with projection
     private readonly Sequential? transform;               // d -> hidden -> L·2·Hkv·hd
-    private readonly int layers, kvHeads, headDim, n;
+    private readonly int layers, encoderLayers, kvHeads, headDim, n;
 
     /// <summary>Creates the prefixes for a model config.</summary>
     public PrefixEncoder(IPeftHost c, PrefixTuningConfig p, Device device, ScalarType dtype) : base(nameof(PrefixEncoder))
     {
-        layers = c.NumLayers;
+        encoderLayers = c.NumLayers;
+        layers = c.NumLayers + (c.NumDecoderLayers ?? 0);
         kvHeads = c.NumKeyValueHeads;
         headDim = c.HeadDim;
         n = p.NumVirtualTokens;
@@ -69,6 +77,16 @@ public sealed class PrefixEncoder : nn.Module, IInputAdapter
         return (k.to_type(dtype), v.to_type(dtype));
     }
 
+    /// <inheritdoc/>
+    public int VirtualTokens(ModelStack stack) => n;
+
+    /// <inheritdoc/>
+    public Tensor? VirtualEmbeddings(ModelStack stack, long batch, ScalarType dtype) => null;
+
+    /// <inheritdoc/>
+    public (Tensor Key, Tensor Value)? LayerPrefix(ModelStack stack, int layer, long batch, ScalarType dtype) =>
+        LayerPrefix(stack == ModelStack.Encoder ? layer : encoderLayers + layer, batch, dtype);
+
     /// <summary>Replaces the prefixes with saved flat values (inference form: no projection afterwards).</summary>
     public void LoadFlat(Tensor flat)
     {
@@ -78,7 +96,11 @@ public sealed class PrefixEncoder : nn.Module, IInputAdapter
     }
 }
 
-/// <summary>Prefix tuning in the Python PEFT library's PREFIX_TUNING format (<c>prompt_embeddings</c> [n, L·2·Hkv·hd]).</summary>
+/// <summary>
+/// Prefix tuning in the Python PEFT library's PREFIX_TUNING format (<c>prompt_embeddings</c> [n, L·2·Hkv·hd]).
+/// Encoder-decoder adapters (num_transformer_submodules 2) hold [n, (L_enc + L_dec)·2·H·d_kv], encoder layers first:
+/// PeftLab's own layout, because the Python PEFT library feeds T5 prefixes to the decoder only (as past key values).
+/// </summary>
 public sealed class PrefixTuningMethod : IPeftMethod
 {
     /// <inheritdoc/>
@@ -94,8 +116,8 @@ public sealed class PrefixTuningMethod : IPeftMethod
     public PeftConfig ReadAdapterConfig(AdapterJson j)
     {
         int submodules = j.Int("num_transformer_submodules", 1);
-        if (submodules != 1)
-            throw new PeftConfigException($"{j.Source}: num_transformer_submodules={submodules} is not supported for decoder-only models (expected 1)");
+        if (submodules is not (1 or 2))
+            throw new PeftConfigException($"{j.Source}: num_transformer_submodules={submodules} is not valid (1 for decoder-only, 2 for encoder-decoder models)");
         j.Known("num_attention_heads", "num_layers", "token_dim", "modules_to_save", "prefix_projection");
         return new PrefixTuningConfig
         {
@@ -103,6 +125,7 @@ public sealed class PrefixTuningMethod : IPeftMethod
             // Saved adapters hold the projected prefixes, so they load without the MLP (as PEFT does in inference mode).
             PrefixProjection = false,
             EncoderHiddenSize = j.Node("encoder_hidden_size") is null ? null : j.Int("encoder_hidden_size", 0),
+            NumTransformerSubmodules = submodules,
         };
     }
 
@@ -115,7 +138,7 @@ public sealed class PrefixTuningMethod : IPeftMethod
             ["encoder_hidden_size"] = c.EncoderHiddenSize ?? model.HiddenSize,
             ["num_attention_heads"] = model.NumKeyValueHeads,
             ["num_layers"] = model.NumLayers,
-            ["num_transformer_submodules"] = 1,
+            ["num_transformer_submodules"] = Submodules(model),
             ["num_virtual_tokens"] = c.NumVirtualTokens,
             ["prefix_projection"] = c.PrefixProjection,
             ["token_dim"] = model.NumKeyValueHeads * model.HeadDim,
@@ -127,6 +150,8 @@ public sealed class PrefixTuningMethod : IPeftMethod
     {
         var c = (PrefixTuningConfig)config;
         if (c.NumVirtualTokens <= 0) throw new PeftConfigException($"num_virtual_tokens must be > 0 (got {c.NumVirtualTokens})");
+        if (c.NumTransformerSubmodules is int s && s != Submodules(model))
+            throw new PeftConfigException($"num_transformer_submodules={s} does not fit this {model.TaskType} model (expected {Submodules(model)})");
         var w = model.EmbeddingWeight;
         var encoder = new PrefixEncoder(model, c, w.device, w.dtype);
         using (no_grad())
@@ -139,6 +164,9 @@ public sealed class PrefixTuningMethod : IPeftMethod
         model.SetInputAdapter(encoder);
         foreach (var p in encoder.parameters()) p.requires_grad = true;
     }
+
+    // Encoder-decoder models prefix both stacks.
+    private static int Submodules(IPeftHost model) => model.NumDecoderLayers is null ? 1 : 2;
 
     private static PrefixEncoder Encoder(IPeftHost model) =>
         model.InputAdapter as PrefixEncoder ?? throw new InvalidOperationException("prefix tuning is not attached to this model");
@@ -155,7 +183,13 @@ public sealed class PrefixTuningMethod : IPeftMethod
     {
         if (((PrefixTuningConfig)config).PrefixProjection)
             throw new PeftConfigException($"{source.Description}: prefix adapters load with prefix_projection=false (the file holds the projected prefixes)");
-        PeftState.LoadStrict(new Dictionary<string, Tensor> { ["prompt_embeddings"] = Encoder(model).Weight }, source);
+        var weight = Encoder(model).Weight;
+        if (model.NumDecoderLayers is not null && source.Names.Contains("prompt_embeddings") && !source.Shape("prompt_embeddings").SequenceEqual(weight.shape))
+            throw new CheckpointMismatchException(
+                $"{source.Description}: prompt_embeddings has shape {StrictLoader.Fmt(source.Shape("prompt_embeddings"))}, but PeftLab's encoder-decoder prefixes are " +
+                $"{StrictLoader.Fmt(weight.shape)} = [n, (L_enc + L_dec)·2·H·d_kv] (encoder and decoder self-attention); prefix adapters of the " +
+                "Python PEFT library for T5 (decoder-only prefixes, [n, L·2·d_model]) are not supported");
+        PeftState.LoadStrict(new Dictionary<string, Tensor> { ["prompt_embeddings"] = weight }, source);
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,47 @@
+using System.Text.Json;
+using PeftLab.Checkpoints;
+using static TorchSharp.torch;
+
+namespace PeftLab.Models;
+
+/// <summary>Loading and saving T5 models in the Hugging Face folder layout (config.json + safetensors).</summary>
+public static class HfT5
+{
+    /// <summary>
+    /// Builds the model from config.json and loads its weights strictly, converted to <paramref name="dtype"/>.
+    /// The tied copies <c>encoder.embed_tokens.weight</c> / <c>decoder.embed_tokens.weight</c> (and <c>lm_head.weight</c>
+    /// of a tied model) may be present or absent; when present they must equal <c>shared.weight</c>.
+    /// </summary>
+    public static T5ForConditionalGeneration Load(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"model folder not found: {dir}");
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
+            throw new ArgumentException($"compute dtype must be float32 or bfloat16 (got {dtype})");
+        var config = T5Config.Load(dir);
+        device ??= Runtime.TorchRuntime.Device;
+        var model = new T5ForConditionalGeneration(config, device, dtype);
+        using var source = CheckpointSource.OpenModel(dir);
+        StrictLoader.Load(model, source, model.TiedKeys);
+        return model;
+    }
+
+    /// <summary>
+    /// Writes config.json and the weights (sharded above <paramref name="maxShardBytes"/>), storing <c>shared.weight</c>
+    /// once as save_pretrained does. The model must hold no PEFT modules (merge first).
+    /// </summary>
+    public static void Save(T5ForConditionalGeneration model, string dir, long maxShardBytes = 5L << 30, ScalarType? saveDtype = null)
+    {
+        var state = model.state_dict();
+        var foreign = state.Keys.FirstOrDefault(k => k.Contains(".base_layer.") || k.Contains("lora_") || k.StartsWith("prompt_encoder", StringComparison.Ordinal) || k.Contains("ia3_l") || k.Contains(".adapter."));
+        if (foreign is not null) throw new InvalidOperationException($"the model still holds PEFT modules ('{foreign}'); merge the adapter before saving a checkpoint");
+        Directory.CreateDirectory(dir);
+        var json = model.Config.ToHfJson();
+        if (saveDtype == ScalarType.BFloat16) json["torch_dtype"] = "bfloat16";
+        File.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        using var scope = NewDisposeScope();
+        var entries = state.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => TensorConversions.FromTensor(kv.Key, saveDtype is { } dt ? kv.Value.to_type(dt) : kv.Value))
+            .ToList();
+        CheckpointDirectory.WriteSharded(dir, entries, maxShardBytes);
+    }
+}
