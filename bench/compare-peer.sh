@@ -39,7 +39,7 @@ cell() {  # cell NAME "peer args" "peftlab args"
   done
 }
 
-if (( quick )); then shapes="small"; steps="--warmup 1 --steps 4"; else shapes="small medium"; steps="--warmup 2 --steps 8"; fi
+if (( quick )); then shapes="small"; steps="--warmup 1 --steps 4"; else shapes="small medium"; steps="${BENCH_STEPS:---warmup 2 --steps 8}"; fi
 cell "matmul" "--mode matmul" "--mode matmul"
 for s in $shapes; do
   cell "$s full fp32"          "--preset $s --method full $steps"                              "--preset $s --method full $steps"
