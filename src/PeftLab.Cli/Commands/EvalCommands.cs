@@ -106,7 +106,11 @@ public sealed class EvalCommand : Command<EvalSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, EvalSettings s, CancellationToken cancellationToken)
     {
-        var model = s.LoadModel();
+        s.ApplyRuntime();
+        var lm = Training.TrainableModels.Load(s.Model!, s.ComputeDType, PeftLab.Runtime.TorchRuntime.Device);   // decoder-only or T5
+        if (s.Adapter is not null)
+            foreach (var w in PeftLab.Peft.PeftModel.LoadAdapter(lm.Host, s.Adapter).Warnings) Console.Error.WriteLine($"warning: {w}");
+        lm.Host.Module.eval();
         var tokenizer = HfTokenizer.Load(s.Model!);
         var data = Training.TrainingData.Build(new Training.DataSection
         {
@@ -121,7 +125,7 @@ public sealed class EvalCommand : Command<EvalSettings>
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"generating {split.Examples.Count} {s.Split} instances", maxValue: split.Examples.Count);
-                run = GenerationEvaluator.Evaluate(model, tokenizer, s.Split, split.Examples, s.MaxNewTokens, s.BatchSize, (d, _) => task.Value = d);
+                run = GenerationEvaluator.Evaluate(lm.Generate, tokenizer, s.Split, split.Examples, s.MaxNewTokens, s.BatchSize, (d, _) => task.Value = d);
             });
         if (s.Out is not null) GenerationEvaluator.Write(run, s.Out);
         Console.WriteLine(run.Report.ToJson());

@@ -20,7 +20,12 @@ public static class GenerationEvaluator
     /// decoded predictions. <paramref name="progress"/> receives (done, total).
     /// </summary>
     public static EvalRun Evaluate(CausalLM model, ITokenizer tokenizer, string split, IReadOnlyList<PromptedExample> examples,
-        int maxNewTokens, int batchSize, Action<int, int>? progress = null)
+        int maxNewTokens, int batchSize, Action<int, int>? progress = null) =>
+        Evaluate((prompts, cfg, eos, pad) => TextGenerator.Generate(model, prompts, cfg, eos, pad), tokenizer, split, examples, maxNewTokens, batchSize, progress);
+
+    /// <summary>As above, for any model: <paramref name="generate"/> maps (prompts, sampling, eos ids, pad id) to generated ids.</summary>
+    public static EvalRun Evaluate(Func<IReadOnlyList<int[]>, SamplingConfig, IReadOnlyCollection<int>, int, IReadOnlyList<int[]>> generate,
+        ITokenizer tokenizer, string split, IReadOnlyList<PromptedExample> examples, int maxNewTokens, int batchSize, Action<int, int>? progress = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var prompts = examples.Select(e => (Ids: PromptIds(tokenizer, e.Source), Example: e)).ToArray();
@@ -32,7 +37,7 @@ public static class GenerationEvaluator
         for (int start = 0; start < order.Length; start += batchSize)
         {
             var batch = order.Skip(start).Take(batchSize).ToArray();
-            var outputs = TextGenerator.Generate(model, batch.Select(i => prompts[i].Ids).ToArray(), new SamplingConfig(maxNewTokens), eos, pad);
+            var outputs = generate(batch.Select(i => prompts[i].Ids).ToArray(), new SamplingConfig(maxNewTokens), eos, pad);
             for (int j = 0; j < batch.Length; j++)
             {
                 generated += outputs[j].Length;

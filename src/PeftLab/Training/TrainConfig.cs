@@ -23,8 +23,10 @@ public sealed record ModelSection : IValidatable
     {
         if ((Path is null) == (Preset is null)) yield return ("path", "give exactly one of model.path (a Hugging Face folder) or model.preset");
         else if (Path is not null && !File.Exists(System.IO.Path.Combine(Path, "config.json"))) yield return ("path", $"'{Path}' is not a model folder (no config.json)");
-        else if (Preset is not null && !PeftLab.Models.Presets.Decoder.ContainsKey(Preset))
-            yield return ("preset", $"unknown preset '{Preset}'; known: {string.Join(", ", PeftLab.Models.Presets.Decoder.Keys)}");
+        else if (Preset is not null && !TrainableModels.PresetNames.Contains(Preset))
+            yield return ("preset", $"unknown preset '{Preset}'; known: {string.Join(", ", TrainableModels.PresetNames)}");
+        else if (Preset is not null && PretrainSteps > 0 && !PeftLab.Models.Presets.Decoder.ContainsKey(Preset))
+            yield return ("pretrain_steps", $"built-in pretraining is for decoder-only presets ({string.Join(", ", PeftLab.Models.Presets.Decoder.Keys)}); '{Preset}' starts from random weights");
     }
 
     /// <summary>A Hugging Face model folder.</summary>

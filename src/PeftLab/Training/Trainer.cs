@@ -70,12 +70,14 @@ public static class Trainer
             if (cfg.Model.PretrainSteps > 0)
                 modelDir = BaseModels.EnsurePretrained(cfg.Model.Preset, cfg.Model.PretrainSteps, seed: 0,
                     p => options.Progress?.Invoke(p with { Phase = "pretrain base" }));
-            else if (!File.Exists(Path.Combine(modelDir, "config.json"))) ModelFolder.Create(modelDir, Presets.Get(cfg.Model.Preset), cfg.Train.Seed, []);
+            else if (!File.Exists(Path.Combine(modelDir, "config.json"))) TrainableModels.CreatePreset(modelDir, cfg.Model.Preset, cfg.Train.Seed, []);
         }
         var tokenizer = HfTokenizer.Load(modelDir);
         manual_seed(cfg.Train.Seed);
-        var model = HfModel.Load(modelDir, dtype, TorchRuntime.Device);
-        var peft = PeftModel.Apply(model, cfg.Method, cfg.Train.Seed, s => tokenizer.Encode(s));
+        var lm = TrainableModels.Load(modelDir, dtype, TorchRuntime.Device);
+        var model = lm.Host.Module;
+        var peft = PeftModel.Apply(lm.Host, cfg.Method, cfg.Train.Seed, s => tokenizer.Encode(s));
+        if (cfg.Data.Packing && !lm.SupportsPacking) throw new ArgumentException($"data.packing: not supported for {lm.Host.TaskType} models");
         var data = TrainingData.Build(cfg.Data, tokenizer, cfg.Train.Seed);
         if (data.Train.Count == 0) throw new ArgumentException($"data.path: no training examples in {cfg.Data.Path}");
 
@@ -148,7 +150,7 @@ public static class Trainer
             foreach (var batch in window)
             {
                 using var scope = NewDisposeScope();
-                var loss = BatchLoss(model, batch, out _);
+                var loss = lm.BatchLoss(batch, out _);
                 (loss / Math.Max(1, targetTokens)).backward();
                 lossSum += loss.item<float>();
             }
@@ -185,14 +187,14 @@ public static class Trainer
             bool last = state.Step == totalSteps;
             if (state.Step % evalEvery == 0 || last)
             {
-                var ev = Evaluate(cfg, model, tokenizer, data, state, options, wall.Elapsed);
+                var ev = Evaluate(cfg, lm, tokenizer, data, state, options, wall.Elapsed);
                 metrics.Write(ev);
                 foreach (var (k, v) in ev) if (v is JsonValue jv && jv.TryGetValue<double>(out var d) && k != "step") tb.Scalar("eval/" + k, d, state.Step);
                 double score = BestScore(cfg.Eval.BestMetric, ev);
                 if (state.BestStep is null || score > state.BestScore)
                 {
                     state = state with { BestStep = state.Step, BestScore = score };
-                    AtomicFile.ReplaceDirectory(files.Best, dir => SaveWeights(peft, tokenizer, modelDir, dir));
+                    AtomicFile.ReplaceDirectory(files.Best, dir => SaveWeights(lm, peft, modelDir, dir));
                 }
             }
             if (state.Step % ckptEvery == 0 && !last)
@@ -206,11 +208,11 @@ public static class Trainer
         var status = result["status"]!.GetValue<string>();
         if (status == "completed" && cfg.Eval.Final && state.BestStep is not null)
         {
-            RestoreBest(peft, files.Best);
+            RestoreBest(lm, peft, files.Best);
             foreach (var split in new[] { data.Test, data.HeldOut })
             {
                 if (split is null) continue;
-                var run = GenerationEvaluator.Evaluate(model, tokenizer, split.Name, split.Take(cfg.Eval.MaxFinalInstances).Examples,
+                var run = GenerationEvaluator.Evaluate(lm.Generate, tokenizer, split.Name, split.Take(cfg.Eval.MaxFinalInstances).Examples,
                     cfg.Eval.MaxNewTokens, cfg.Eval.BatchSize, (d, n) => options.Progress?.Invoke(new TrainProgress("eval " + split.Name, d, n, null, 0, 0, wall.Elapsed)));
                 GenerationEvaluator.Write(run, files.Eval);
                 result[split.Name] = JsonNode.Parse(run.Report.ToJson());
@@ -249,10 +251,10 @@ public static class Trainer
         return n;
     }
 
-    private static JsonObject Evaluate(TrainConfig cfg, CausalLM model, ITokenizer tokenizer, TrainingData data, LoopState state, TrainOptions options, TimeSpan elapsed)
+    private static JsonObject Evaluate(TrainConfig cfg, ITrainableModel lm, ITokenizer tokenizer, TrainingData data, LoopState state, TrainOptions options, TimeSpan elapsed)
     {
         var ev = new JsonObject { ["type"] = "eval", ["step"] = state.Step, ["tokens"] = state.Tokens };
-        model.eval();
+        lm.Host.Module.eval();
         if (data.ValidationSequences.Count > 0)
         {
             var batcher = new Batcher(new BatchingConfig { MaxLength = cfg.Data.MaxLength, BatchSize = cfg.Eval.BatchSize, PadId = tokenizer.PadId ?? 0, Shuffle = false });
@@ -262,14 +264,14 @@ public static class Trainer
                 foreach (var batch in batcher.Batches(data.ValidationSequences.Take(Math.Max(cfg.Eval.MaxValidationInstances, 1)).ToArray()).Batches)
                 {
                     using var scope = NewDisposeScope();
-                    sum += BatchLoss(model, batch, out var n).item<float>();
+                    sum += lm.BatchLoss(batch, out var n).item<float>();
                     count += n;
                 }
             ev["val_loss"] = Finite(sum / Math.Max(1, count));
         }
         if (cfg.Eval.Generate && data.Validation is { } val)
         {
-            var run = GenerationEvaluator.Evaluate(model, tokenizer, "validation", val.Take(cfg.Eval.MaxValidationInstances).Examples, cfg.Eval.MaxNewTokens, cfg.Eval.BatchSize,
+            var run = GenerationEvaluator.Evaluate(lm.Generate, tokenizer, "validation", val.Take(cfg.Eval.MaxValidationInstances).Examples, cfg.Eval.MaxNewTokens, cfg.Eval.BatchSize,
                 (d, n) => options.Progress?.Invoke(new TrainProgress("validate", d, n, null, 0, 0, elapsed)));
             ev["val_rougeL"] = run.Report.RougeL;
             ev["val_exact_match"] = run.Report.ExactMatch;
@@ -289,23 +291,19 @@ public static class Trainer
     }
 
     /// <summary>Best weights: an adapter folder, or a complete checkpoint for full finetuning.</summary>
-    private static void SaveWeights(PeftModel peft, ITokenizer tokenizer, string baseDir, string dir)
+    private static void SaveWeights(ITrainableModel lm, PeftModel peft, string baseDir, string dir)
     {
         if (peft.Method.Kind == PeftMethodKind.Full)
         {
-            HfModel.Save(peft.Model, dir);
+            lm.SaveFull(dir);
             ModelFolder.CopyTokenizerFiles(baseDir, dir);
         }
         else peft.SaveAdapter(dir);
     }
 
-    private static void RestoreBest(PeftModel peft, string dir)
+    private static void RestoreBest(ITrainableModel lm, PeftModel peft, string dir)
     {
-        if (peft.Method.Kind == PeftMethodKind.Full)
-        {
-            using var source = CheckpointSource.OpenModel(dir);
-            StrictLoader.Load(peft.Model, source);
-        }
+        if (peft.Method.Kind == PeftMethodKind.Full) lm.LoadFull(dir);
         else
         {
             using var source = CheckpointSource.OpenFile(Path.Combine(dir, PeftModel.WeightsFile));
@@ -327,7 +325,7 @@ public static class Trainer
         public List<double> Losses { get; init; } = [];
     }
 
-    private static void WriteCheckpoint(RunFiles files, CausalLM model, AdamW optimizer, LoopState state, int keep)
+    private static void WriteCheckpoint(RunFiles files, nn.Module model, AdamW optimizer, LoopState state, int keep)
     {
         var name = $"step-{state.Step:D8}";
         AtomicFile.ReplaceDirectory(Path.Combine(files.Checkpoints, name), dir =>
@@ -352,7 +350,7 @@ public static class Trainer
             Directory.Delete(old, recursive: true);
     }
 
-    private static LoopState RestoreCheckpoint(RunFiles files, CausalLM model, AdamW optimizer)
+    private static LoopState RestoreCheckpoint(RunFiles files, nn.Module model, AdamW optimizer)
     {
         var dir = Path.Combine(files.Checkpoints, File.ReadAllText(files.Latest).Trim());
         if (!File.Exists(Path.Combine(dir, "state.json"))) throw new InvalidDataException($"checkpoint {dir} is incomplete (no state.json)");
