@@ -1,0 +1,312 @@
+using PeftLab.Training;
+
+namespace PeftLab.Studies.Report;
+
+/// <summary>
+/// The reference study's analyses, each a pure function of a <see cref="StudyView"/> giving tables and plot specs.
+/// Comparisons across methods use the comparison context (<see cref="StudyView.MainContextLabel"/>) and each method's
+/// best setting there; an analysis without enough data still appears, saying why.
+/// </summary>
+public static class Analyses
+{
+    /// <summary>Analysis ids in report order.</summary>
+    public static readonly IReadOnlyList<string> Ids =
+        ["lr_sensitivity", "capacity", "cost", "model_scaling", "task_scaling", "memorization", "learning_speed", "stability", "categories"];
+
+    private const string Score = "test ROUGE-L (unseen tasks)";
+
+    /// <summary>Runs one analysis by id.</summary>
+    /// <exception cref="ArgumentException">Unknown id.</exception>
+    public static AnalysisResult Run(string id, StudyView v) => id switch
+    {
+        "lr_sensitivity" => LrSensitivity(v),
+        "capacity" => Capacity(v),
+        "cost" => Cost(v),
+        "model_scaling" => ModelScaling(v),
+        "task_scaling" => TaskScaling(v),
+        "memorization" => Memorization(v),
+        "learning_speed" => LearningSpeed(v),
+        "stability" => Stability(v),
+        "categories" => Categories(v),
+        _ => throw new ArgumentException($"unknown analysis '{id}'; known: {string.Join(", ", Ids)}", nameof(id)),
+    };
+
+    /// <summary>Test score against learning rate, one line per method (best rank/size at each learning rate).</summary>
+    public static AnalysisResult LrSensitivity(StudyView v)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        var series = new List<PlotSeries>();
+        foreach (var m in v.Methods)
+        {
+            var points = new List<PlotPoint>();
+            foreach (var g in v.SettingsOf(m).GroupBy(s => s.Lr).OrderBy(g => g.Key ?? 0))
+            {
+                var best = StudyView.BestOf(g);
+                rows.Add([m, Fmt.Lr(g.Key), best?.KnobLabel ?? "–", Fmt.Score(best?.Mean), Fmt.Score(best?.Std), Fmt.Int(g.Sum(s => s.Runs.Count)), Fmt.Int(g.Sum(s => s.DivergedCount))]);
+                if (best?.Mean is double y && g.Key is double x && x > 0) points.Add(new(x, y));
+            }
+            if (points.Count > 0) series.Add(new(m, m, points));
+        }
+        var enough = series.Any(s => s.Points.Count >= 2);
+        var why = enough ? null : "needs at least two learning rates with finished runs for one method";
+        return Result("lr_sensitivity", "Learning-rate sensitivity",
+            $"Mean {Score} over seeds at each learning rate, taking the best rank/size at that rate; {v.MainContextLabel}.",
+            why,
+            [new ReportTable("Score by learning rate", ["method", "lr", "best rank/size", "mean", "std", "runs", "diverged"], rows)],
+            [new PlotSpec { Name = "lr_sensitivity", Title = "Learning-rate sensitivity", XLabel = "learning rate", YLabel = Score, XScale = AxisScale.Log10, Series = series }]);
+    }
+
+    /// <summary>Test score against LoRA rank / adapter size / virtual tokens, one line per method and learning rate.</summary>
+    public static AnalysisResult Capacity(StudyView v)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        var series = new List<PlotSeries>();
+        foreach (var m in v.Methods.Where(ReportData.CapacityKnobs.ContainsKey))
+        {
+            foreach (var byLr in v.SettingsOf(m).Where(s => s.Capacity is not null).GroupBy(s => s.Lr).OrderBy(g => g.Key ?? 0))
+            {
+                var points = new List<PlotPoint>();
+                foreach (var g in byLr.GroupBy(s => s.Capacity!.Value).OrderBy(g => g.Key))
+                {
+                    var best = StudyView.BestOf(g) ?? g.First();
+                    rows.Add([m, Fmt.Lr(byLr.Key), best.CapacityAxis ?? "–", Fmt.Int(g.Key), Fmt.Score(best.Mean), Fmt.Score(best.Std), Fmt.Int(g.Sum(s => s.Runs.Count))]);
+                    if (best.Mean is double y && g.Key > 0) points.Add(new(g.Key, y));
+                }
+                if (points.Count > 0) series.Add(new($"{m} lr {Fmt.Lr(byLr.Key)}", m, points));
+            }
+        }
+        var enough = series.Any(s => s.Points.Count >= 2);
+        var why = enough ? null
+            : rows.Count == 0 ? "no finished run of a method with a rank/size axis (lora_r, adapter_size, prefix_tokens, prompt_tokens)"
+            : "needs at least two ranks/sizes at one learning rate";
+        return Result("capacity", "Rank / adapter size",
+            $"Mean {Score} against the method's size knob (LoRA rank, adapter bottleneck, virtual tokens), one line per learning rate; {v.MainContextLabel}.",
+            why,
+            [new ReportTable("Score by rank/size", ["method", "lr", "knob", "size", "mean", "std", "runs"], rows)],
+            [new PlotSpec { Name = "capacity", Title = "Score vs LoRA rank / adapter size", XLabel = "rank / size", YLabel = Score, XScale = AxisScale.Log10, Series = series }]);
+    }
+
+    /// <summary>Trainable parameters against test score at each method's best setting, with the other costs.</summary>
+    public static AnalysisResult Cost(StudyView v)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        var series = new List<PlotSeries>();
+        foreach (var m in v.Methods)
+        {
+            if (v.Best(m) is not { } best) continue;
+            var trainable = best.MeanOf(r => r.TrainableParams);
+            var total = best.MeanOf(r => r.TotalParams);
+            rows.Add([m, best.Label, Fmt.Count(trainable), trainable is double t && total is double tt && tt > 0 ? $"{100 * t / tt:0.###}%" : "–",
+                Fmt.Score(best.Mean), Fmt.Count(best.MeanOf(r => r.OptimizerStateBytes) / (1024.0 * 1024)), Fmt.Num(best.MeanOf(r => r.WallSeconds)),
+                Fmt.Num(best.MeanOf(r => r.CheckpointBytes) / (1024.0 * 1024))]);
+            if (trainable is double x && x > 0) series.Add(new(m, m, [new PlotPoint(x, best.Mean!.Value)]));
+        }
+        var why = series.Count >= 2 ? null : "needs at least two methods with a scored run reporting trainable parameters";
+        return Result("cost", "Trainable parameters vs score",
+            $"Each method at its best setting ({v.MainContextLabel}): trainable parameters, share of all parameters, score and training costs.",
+            why,
+            [new ReportTable("Best settings and their cost", ["method", "best setting", "trainable params", "% of all", "mean test", "optimizer state MiB", "wall s", "checkpoint MiB"], rows)],
+            [new PlotSpec { Name = "cost", Title = "Trainable parameters vs score (best settings)", XLabel = "trainable parameters", YLabel = Score, Kind = PlotKind.Points, XScale = AxisScale.Log10, Series = series }]);
+    }
+
+    /// <summary>Best test score against base model size, one line per method, at the comparison task count.</summary>
+    public static AnalysisResult ModelScaling(StudyView v)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        var series = new List<PlotSeries>();
+        var sizes = v.Models.Select(v.BaseParams).ToArray();
+        var numeric = sizes.All(s => s is > 0);
+        foreach (var m in v.Methods)
+        {
+            var points = new List<PlotPoint>();
+            for (int i = 0; i < v.Models.Count; i++)
+            {
+                if (v.Best(m, v.Models[i], v.MainTaskCount) is not { } best) continue;
+                rows.Add([m, v.Models[i] ?? "(not varied)", Fmt.Count(sizes[i]), best.Label, Fmt.Score(best.Mean), Fmt.Score(best.Std)]);
+                points.Add(new(numeric ? sizes[i]!.Value : i, best.Mean!.Value));
+            }
+            if (points.Count > 0) series.Add(new(m, m, points));
+        }
+        var why = series.Any(s => s.Points.Count >= 2) ? null : "needs at least two base models with scored runs for one method";
+        return Result("model_scaling", "Model-size scaling",
+            $"Best {Score} per base model (size = smallest total parameter count its runs report), task count {Fmt.Tasks(v.MainTaskCount)}.",
+            why,
+            [new ReportTable("Score by base model", ["method", "model", "base params", "best setting", "mean", "std"], rows)],
+            [new PlotSpec
+            {
+                Name = "model_scaling", Title = "Model-size scaling", XLabel = numeric ? "base model parameters" : "base model", YLabel = Score,
+                XScale = numeric ? AxisScale.Log10 : AxisScale.Ordinal, XCategories = v.Models.Select(m => m ?? "(not varied)").ToArray(), Series = series,
+            }]);
+    }
+
+    /// <summary>Best unseen-task score against the number of training tasks, one line per method, on the comparison model.</summary>
+    public static AnalysisResult TaskScaling(StudyView v)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        var series = new List<PlotSeries>();
+        foreach (var m in v.Methods)
+        {
+            var points = new List<PlotPoint>();
+            for (int i = 0; i < v.TaskCounts.Count; i++)
+            {
+                if (v.Best(m, v.MainModel, v.TaskCounts[i]) is not { } best) continue;
+                rows.Add([m, Fmt.Tasks(v.TaskCounts[i]), best.Label, Fmt.Score(best.Mean), Fmt.Score(best.Std)]);
+                points.Add(new(i, best.Mean!.Value));
+            }
+            if (points.Count > 0) series.Add(new(m, m, points));
+        }
+        var why = series.Any(s => s.Points.Count >= 2) ? null : "needs at least two training-task counts with scored runs for one method";
+        return Result("task_scaling", "Number of training tasks",
+            $"Best {Score} per number of training tasks, model {v.MainModel ?? "(not varied)"}.",
+            why,
+            [new ReportTable("Unseen-task score by training tasks", ["method", "training tasks", "best setting", "mean", "std"], rows)],
+            [new PlotSpec
+            {
+                Name = "task_scaling", Title = "Training tasks vs unseen-task score", XLabel = "training tasks", YLabel = Score,
+                XScale = AxisScale.Ordinal, XCategories = v.TaskCounts.Select(Fmt.Tasks).ToArray(), Series = series,
+            }]);
+    }
+
+    /// <summary>Seen-task held-out score against unseen-task score at each method's best setting per task count.</summary>
+    public static AnalysisResult Memorization(StudyView v)
+    {
+        var rows = new List<IReadOnlyList<string>>();
+        var series = new List<PlotSeries>();
+        foreach (var m in v.Methods)
+        {
+            var points = new List<PlotPoint>();
+            foreach (var tc in v.TaskCounts)
+            {
+                if (v.Best(m, v.MainModel, tc) is not { } best) continue;
+                var heldout = best.MeanOf(r => r.HeldoutRougeL);
+                rows.Add([m, Fmt.Tasks(tc), best.Label, Fmt.Score(heldout), Fmt.Score(best.Mean), Fmt.Score(heldout - best.Mean)]);
+                if (heldout is double h) points.Add(new(h, best.Mean!.Value));
+            }
+            if (points.Count > 0) series.Add(new(m, m, points));
+        }
+        var why = series.Count > 0 ? null : "no scored run has a held-out (seen-task) evaluation";
+        return Result("memorization", "Memorization",
+            $"ROUGE-L on held-out instances of the training tasks against ROUGE-L on unseen tasks, best setting per method and task count, model {v.MainModel ?? "(not varied)"}. A large gap (held-out minus test) means memorising the training tasks.",
+            why,
+            [new ReportTable("Seen vs unseen tasks", ["method", "training tasks", "best setting", "held-out (seen tasks)", "test (unseen tasks)", "gap"], rows)],
+            [new PlotSpec { Name = "memorization", Title = "Seen-task vs unseen-task score", XLabel = "held-out ROUGE-L (seen tasks)", YLabel = Score, Kind = PlotKind.Points, IdentityLine = true, Series = series }]);
+    }
+
+    /// <summary>Validation curves at each method's best setting and the steps to reach 50/80/95% of the final score.</summary>
+    public static AnalysisResult LearningSpeed(StudyView v)
+    {
+        var bests = v.Methods.Select(m => (Method: m, Best: v.Best(m))).Where(x => x.Best is not null).ToArray();
+        var useRouge = bests.Any(b => b.Best!.Runs.Any(r => r.EvalCurve.Any(p => p.ValRougeL is not null)));
+        Func<EvalPoint, double?> pick = useRouge ? p => p.ValRougeL : p => p.ValLoss;
+        var rows = new List<IReadOnlyList<string>>();
+        var series = new List<PlotSeries>();
+        foreach (var (m, best) in bests)
+        {
+            var curve = MeanCurve(best!, pick);
+            var fractions = useRouge ? LearningSignals.StepsToFraction(curve.Select(c => (c.Step, 0L, c.Value)).ToArray(), [0.5, 0.8, 0.95]) : null;
+            string Steps(Func<TrialRow, double?> fromResult, double f) =>
+                Fmt.Num(best!.MeanOf(fromResult) ?? (fractions?[f] is { } hit ? hit.Step : null));
+            rows.Add([m, best!.Label, Steps(r => r.StepsTo50, 0.5), Steps(r => r.StepsTo80, 0.8), Steps(r => r.StepsTo95, 0.95),
+                Fmt.Num(best.MeanOf(r => r.Auc)), Fmt.Score(curve.Count > 0 ? curve[^1].Value : null)]);
+            if (curve.Count > 0) series.Add(new(m, m, curve.Select(c => new PlotPoint(c.Step, c.Value)).ToArray()));
+        }
+        var why = series.Any(s => s.Points.Count >= 2) ? null : "needs validation curves with at least two evaluations";
+        var metric = useRouge ? "validation ROUGE-L" : "validation loss";
+        return Result("learning_speed", "Learning speed",
+            $"Mean {metric} curve over seeds at each method's best setting ({v.MainContextLabel}); steps to reach 50/80/95% of the final validation score (from result.json, else from the curve).",
+            why,
+            [new ReportTable("Steps to a share of the final score", ["method", "best setting", "steps to 50%", "steps to 80%", "steps to 95%", "AUC", "final " + metric], rows)],
+            [new PlotSpec { Name = "learning_speed", Title = "Validation curves (best settings)", XLabel = "step", YLabel = metric, Series = series }]);
+    }
+
+    /// <summary>Share of diverged or spiking runs and the seed spread, per method × learning rate × rank/size.</summary>
+    public static AnalysisResult Stability(StudyView v)
+    {
+        int minSpikes = v.Thresholds.SpikeMinCount;
+        var rows = new List<IReadOnlyList<string>>();
+        var shareSeries = new List<PlotSeries>();
+        var stdSeries = new List<PlotSeries>();
+        foreach (var m in v.Methods)
+        {
+            var sharePoints = new List<PlotPoint>();
+            var stdPoints = new List<PlotPoint>();
+            foreach (var g in v.SettingsOf(m).GroupBy(s => s.Lr).OrderBy(g => g.Key ?? 0))
+            {
+                foreach (var s in g.OrderBy(s => s.Capacity ?? 0).ThenBy(s => s.Key, StringComparer.Ordinal))
+                    rows.Add([m, Fmt.Lr(s.Lr), s.KnobLabel, Fmt.Int(s.Runs.Count), Fmt.Int(s.DivergedCount), Fmt.Int(s.SpikingCount(minSpikes)),
+                        Fmt.Share(s.UnstableShare(minSpikes)), Fmt.Score(s.Std), Fmt.Score(s.Mean)]);
+                if (g.Key is not double lr || lr <= 0) continue;
+                int runs = g.Sum(s => s.Runs.Count);
+                sharePoints.Add(new(lr, g.Sum(s => s.DivergedCount + s.SpikingCount(minSpikes)) / (double)runs));
+                if (Stats.Mean(g.Select(s => s.Std).OfType<double>().ToArray()) is double std) stdPoints.Add(new(lr, std));
+            }
+            if (sharePoints.Count > 0) shareSeries.Add(new(m, m, sharePoints));
+            if (stdPoints.Count > 0) stdSeries.Add(new(m, m, stdPoints));
+        }
+        var shareWhy = shareSeries.Any(s => s.Points.Count >= 2) ? null : "needs finished runs at two or more learning rates for one method";
+        var stdWhy = stdSeries.Count > 0 ? null : "needs at least two scored seeds of one setting";
+        var notes = new List<string>();
+        if (shareWhy is not null) notes.Add("unstable share: not enough data: " + shareWhy);
+        if (stdWhy is not null) notes.Add("seed spread: not enough data: " + stdWhy);
+        return new AnalysisResult
+        {
+            Id = "stability",
+            Title = "Stability",
+            Description = $"A run is unstable when it diverged or had at least {minSpikes} loss spike(s); seed spread is the standard deviation of test ROUGE-L across seeds of one setting; {v.MainContextLabel}.",
+            EnoughData = shareWhy is null && stdWhy is null,
+            Notes = notes,
+            Tables = [new ReportTable("Stability by setting", ["method", "lr", "rank/size", "runs", "diverged", "spiking", "unstable share", "seed std", "mean"], rows)],
+            Plots =
+            [
+                new PlotSpec { Name = "stability_share", Title = "Share of diverged or spiking runs", XLabel = "learning rate", YLabel = "unstable share of runs", XScale = AxisScale.Log10, Series = shareSeries, Message = NotEnough(shareWhy) },
+                new PlotSpec { Name = "stability_seed_std", Title = "Spread across seeds", XLabel = "learning rate", YLabel = "std of test ROUGE-L over seeds", XScale = AxisScale.Log10, Series = stdSeries, Message = NotEnough(stdWhy) },
+            ],
+        };
+    }
+
+    /// <summary>Test score per evaluation category at each method's best setting; harder categories are marked.</summary>
+    public static AnalysisResult Categories(StudyView v)
+    {
+        var bests = v.Methods.Select(m => (Method: m, Best: v.Best(m))).Where(x => x.Best is not null).ToArray();
+        var categories = bests.SelectMany(b => b.Best!.Runs.Where(r => r.Scored).SelectMany(r => r.TestCategories.Keys))
+            .Distinct().OrderBy(c => IsHard(c) ? 1 : 0).ThenBy(c => c, StringComparer.Ordinal).ToArray();
+        var rows = categories.Select(c => (IReadOnlyList<string>)[IsHard(c) ? c + " (hard)" : c, .. bests.Select(b => Fmt.Score(CategoryScoreOf(b.Best!, c)))]).ToList();
+        var series = bests.Select(b => new PlotSeries(b.Method, b.Method, categories.Select((c, i) => (c, i))
+            .Where(x => CategoryScoreOf(b.Best!, x.c) is not null).Select(x => new PlotPoint(x.i, CategoryScoreOf(b.Best!, x.c)!.Value)).ToArray()))
+            .Where(s => s.Points.Count > 0).ToArray();
+        var why = series.Length > 0 ? null : "no scored run reports test scores per category";
+        return Result("categories", "Scores by category",
+            $"Test ROUGE-L per evaluation category at each method's best setting ({v.MainContextLabel}). Categories whose names contain {string.Join(", ", FindingThresholds.HardCategoryKeywords.Select(k => $"\"{k}\""))} are the harder ones (reasoning, long-form, open generation).",
+            why,
+            [new ReportTable("Test ROUGE-L by category", ["category", .. bests.Select(b => b.Method)], rows)],
+            [new PlotSpec { Name = "categories", Title = "Test ROUGE-L by category (best settings)", XLabel = "category", YLabel = "test ROUGE-L", Kind = PlotKind.Bars, XScale = AxisScale.Ordinal, XCategories = categories, Series = series }]);
+    }
+
+    /// <summary>Whether a category is one of the harder ones (see <see cref="FindingThresholds.HardCategoryKeywords"/>).</summary>
+    public static bool IsHard(string category) =>
+        FindingThresholds.HardCategoryKeywords.Any(k => category.Contains(k, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Mean ROUGE-L of one category over a setting's scored runs.</summary>
+    public static double? CategoryScoreOf(Setting s, string category) =>
+        s.MeanOf(r => r.TestCategories.TryGetValue(category, out var c) ? c.RougeL : null);
+
+    /// <summary>Mean curve over a setting's scored runs, at the steps they share.</summary>
+    public static IReadOnlyList<(int Step, double Value)> MeanCurve(Setting s, Func<EvalPoint, double?> pick) =>
+        s.Runs.Where(r => r.Scored)
+            .SelectMany(r => r.EvalCurve.Where(p => pick(p) is not null).Select(p => (p.Step, Value: pick(p)!.Value)))
+            .GroupBy(p => p.Step).OrderBy(g => g.Key)
+            .Select(g => (g.Key, g.Average(p => p.Value))).ToArray();
+
+    private static string? NotEnough(string? why) => why is null ? null : "not enough data: " + why;
+
+    private static AnalysisResult Result(string id, string title, string description, string? why, IReadOnlyList<ReportTable> tables, IReadOnlyList<PlotSpec> plots) => new()
+    {
+        Id = id,
+        Title = title,
+        Description = description,
+        EnoughData = why is null,
+        Notes = why is null ? [] : [NotEnough(why)!],
+        Tables = tables,
+        Plots = plots.Select(p => p with { Message = p.Message ?? NotEnough(why) }).ToArray(),
+    };
+}

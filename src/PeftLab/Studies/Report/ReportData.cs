@@ -1,0 +1,322 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PeftLab.Configuration;
+using PeftLab.Training;
+
+namespace PeftLab.Studies.Report;
+
+/// <summary>Where a trial stands (trial.json <c>state</c>).</summary>
+public enum TrialState
+{
+    /// <summary>Not started.</summary>
+    Pending,
+    /// <summary>Started, not finished.</summary>
+    Running,
+    /// <summary>Finished normally.</summary>
+    Done,
+    /// <summary>Stopped by the divergence guard.</summary>
+    Diverged,
+    /// <summary>Crashed (error message in trial.json).</summary>
+    Failed,
+}
+
+/// <summary>One validation point of a trial's learning curve (an <c>eval</c> line of metrics.jsonl).</summary>
+public sealed record EvalPoint(int Step, long Tokens, double? ValLoss, double? ValRougeL, double? ValExactMatch);
+
+/// <summary>Scores of one evaluation category (result.json <c>test.per_category</c>), in percent.</summary>
+public sealed record CategoryScore(double? RougeL, double? ExactMatch, double? Primary, int Count);
+
+/// <summary>
+/// One trial of a study: its axes, its state and the numbers of its result.json and metrics.jsonl. Scores are percent
+/// (0-100) as the evaluator writes them; a number the trial did not produce is null.
+/// </summary>
+public sealed record TrialRow
+{
+    /// <summary>Trial id (12 hex digits).</summary>
+    public required string Id { get; init; }
+    /// <summary>Position in the plan.</summary>
+    public int Index { get; init; }
+    /// <summary>All axis values as plan.json gives them (invariant text; null for a JSON null).</summary>
+    public IReadOnlyDictionary<string, string?> Axes { get; init; } = new Dictionary<string, string?>();
+    /// <summary>State from trial.json (or inferred from result.json when trial.json is missing).</summary>
+    public TrialState State { get; init; }
+    /// <summary>Error message of a failed trial.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>PEFT method name (full, lora, adapter, ...).</summary>
+    public required string Method { get; init; }
+    /// <summary>Peak learning rate.</summary>
+    public double? Lr { get; init; }
+    /// <summary>The method's size knob: LoRA rank, adapter size or number of virtual tokens.</summary>
+    public int? Capacity { get; init; }
+    /// <summary>Axis name of <see cref="Capacity"/> (lora_r, adapter_size, prefix_tokens, prompt_tokens).</summary>
+    public string? CapacityAxis { get; init; }
+    /// <summary>Base model (preset name or folder); null when the study does not vary it.</summary>
+    public string? Model { get; init; }
+    /// <summary>Number of training tasks; null when all tasks are used or the study does not vary it.</summary>
+    public int? TaskCount { get; init; }
+    /// <summary>Training seed.</summary>
+    public long? Seed { get; init; }
+    /// <summary>Other axes (generic overrides), part of the hyperparameter setting.</summary>
+    public IReadOnlyDictionary<string, string?> OtherAxes { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>Whether result.json exists.</summary>
+    public bool HasResult { get; init; }
+    /// <summary>The run diverged (trial state or result status).</summary>
+    public bool Diverged { get; init; }
+    /// <summary>Unseen-task (test split) ROUGE-L.</summary>
+    public double? TestRougeL { get; init; }
+    /// <summary>Unseen-task exact match.</summary>
+    public double? TestExactMatch { get; init; }
+    /// <summary>Seen-task held-out ROUGE-L.</summary>
+    public double? HeldoutRougeL { get; init; }
+    /// <summary>Seen-task held-out exact match.</summary>
+    public double? HeldoutExactMatch { get; init; }
+    /// <summary>Test scores per evaluation category.</summary>
+    public IReadOnlyDictionary<string, CategoryScore> TestCategories { get; init; } = new Dictionary<string, CategoryScore>();
+    /// <summary>Optimizer steps run.</summary>
+    public int? Steps { get; init; }
+    /// <summary>Loss spikes counted by the trainer.</summary>
+    public int? SpikeCount { get; init; }
+    /// <summary>First step reaching 50% of the final validation score.</summary>
+    public int? StepsTo50 { get; init; }
+    /// <summary>First step reaching 80% of the final validation score.</summary>
+    public int? StepsTo80 { get; init; }
+    /// <summary>First step reaching 95% of the final validation score.</summary>
+    public int? StepsTo95 { get; init; }
+    /// <summary>Area under the validation curve.</summary>
+    public double? Auc { get; init; }
+    /// <summary>Trainable parameters.</summary>
+    public long? TrainableParams { get; init; }
+    /// <summary>All parameters (base model plus added ones).</summary>
+    public long? TotalParams { get; init; }
+    /// <summary>Training wall time in seconds.</summary>
+    public double? WallSeconds { get; init; }
+    /// <summary>Optimizer state in bytes.</summary>
+    public long? OptimizerStateBytes { get; init; }
+    /// <summary>Size of the saved best weights in bytes.</summary>
+    public long? CheckpointBytes { get; init; }
+    /// <summary>Validation curve, in step order.</summary>
+    public IReadOnlyList<EvalPoint> EvalCurve { get; init; } = [];
+    /// <summary>Every numeric leaf of result.json by dotted path (per-task scores left out), e.g. <c>test.rougeL</c>.</summary>
+    public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Finished, normally or by divergence: the trial counts in the analyses.</summary>
+    public bool Finished => HasResult || State == TrialState.Diverged;
+    /// <summary>Finished normally with a test score.</summary>
+    public bool Scored => Finished && !Diverged && TestRougeL is not null;
+}
+
+/// <summary>A study folder read into rows, plus problems met while reading (a bad trial never stops the report).</summary>
+/// <param name="StudyName">Name from plan.json.</param>
+/// <param name="Rows">One row per planned trial, in plan order.</param>
+/// <param name="Warnings">Files that could not be read, each naming the file.</param>
+public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, IReadOnlyList<string> Warnings)
+{
+    /// <summary>Axis names with a meaning of their own; any other axis is a generic override.</summary>
+    public static readonly IReadOnlySet<string> KnownAxes = new HashSet<string>(StringComparer.Ordinal)
+        { "method", "lr", "lora_r", "adapter_size", "prefix_tokens", "prompt_tokens", "model", "task_count", "seed" };
+
+    /// <summary>The size knob of each method: axis name and the training key it sets.</summary>
+    public static readonly IReadOnlyDictionary<string, (string Axis, string ConfigKey)> CapacityKnobs = new Dictionary<string, (string, string)>
+    {
+        ["lora"] = ("lora_r", "method.r"),
+        ["adapter"] = ("adapter_size", "method.size"),
+        ["prefix_tuning"] = ("prefix_tokens", "method.num_virtual_tokens"),
+        ["prompt_tuning"] = ("prompt_tokens", "method.num_virtual_tokens"),
+    };
+
+    /// <summary>
+    /// Reads <c>plan.json</c> and every <c>trials/&lt;id&gt;/</c> folder of a study. A missing or malformed plan.json is an
+    /// error; an unreadable trial file becomes a warning and the trial counts as not finished.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">plan.json is missing or malformed.</exception>
+    public static ReportData Load(string studyDir)
+    {
+        if (!Directory.Exists(studyDir)) throw new DirectoryNotFoundException($"study folder not found: {studyDir}");
+        var planPath = Path.Combine(studyDir, "plan.json");
+        if (!File.Exists(planPath)) throw new InvalidDataException($"{planPath}: not found; is {studyDir} a study folder (run 'peftlab study run' first)?");
+        JsonObject plan;
+        try { plan = JsonNode.Parse(File.ReadAllText(planPath)) as JsonObject ?? throw new InvalidDataException($"{planPath}: not a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"{planPath}: invalid JSON: {e.Message}"); }
+        var name = plan["study"] is JsonValue v && v.TryGetValue(out string? s) ? s : Path.GetFileName(Path.GetFullPath(studyDir));
+        if (plan["trials"] is not JsonArray trials) throw new InvalidDataException($"{planPath}: 'trials' list missing");
+        var warnings = new List<string>();
+        var rows = new List<TrialRow>();
+        for (int i = 0; i < trials.Count; i++)
+        {
+            if (trials[i] is not JsonObject t || t["id"] is not JsonValue idv || !idv.TryGetValue(out string? id) || string.IsNullOrEmpty(id))
+                throw new InvalidDataException($"{planPath}: trial #{i} has no 'id'");
+            rows.Add(LoadTrial(Path.Combine(studyDir, "trials", id), id, t["index"] is JsonValue iv && iv.TryGetValue(out int ix) ? ix : i, AxesOf(t["axes"]), warnings));
+        }
+        return new ReportData(name ?? "study", rows, warnings);
+    }
+
+    /// <summary>Reads one trial folder (exposed for tests); <paramref name="planAxes"/> are used when trial.json is absent.</summary>
+    public static TrialRow LoadTrial(string dir, string id, int index, IReadOnlyDictionary<string, string?> planAxes, List<string> warnings)
+    {
+        var axes = planAxes;
+        var state = TrialState.Pending;
+        string? error = null;
+        var trialJson = ReadObject(Path.Combine(dir, "trial.json"), warnings);
+        if (trialJson is not null)
+        {
+            if (trialJson["axes"] is JsonObject) axes = AxesOf(trialJson["axes"]);
+            var st = Str(trialJson["state"]);
+            if (st is not null && !Enum.TryParse(st, ignoreCase: true, out state))
+                warnings.Add($"{Path.Combine(dir, "trial.json")}: unknown state '{st}', read as pending");
+            error = Str(trialJson["error"]);
+        }
+        var result = ReadObject(Path.Combine(dir, "result.json"), warnings);
+        var config = ReadConfig(Path.Combine(dir, "config.yaml"), warnings);
+        var status = Str(result?["status"]);
+        if (trialJson is null && result is not null) state = status == "diverged" ? TrialState.Diverged : TrialState.Done;
+
+        var method = axes.GetValueOrDefault("method") ?? ConfigValue(config, "method.name") ?? Str(result?["method"]) ?? "unknown";
+        int? capacity = null;
+        string? capacityAxis = null;
+        if (CapacityKnobs.TryGetValue(method, out var knob))
+        {
+            capacityAxis = knob.Axis;
+            capacity = ParseInt(axes.GetValueOrDefault(knob.Axis)) ?? ParseInt(ConfigValue(config, knob.ConfigKey));
+        }
+        var test = result?["test"] as JsonObject;
+        var heldout = result?["heldout"] as JsonObject;
+        var speed = result?["learning_speed"] as JsonObject;
+        var cost = result?["cost"] as JsonObject;
+        return new TrialRow
+        {
+            Id = id,
+            Index = index,
+            Axes = axes,
+            State = state,
+            Error = error,
+            Method = method,
+            Lr = ParseDouble(axes.GetValueOrDefault("lr")) ?? ParseDouble(ConfigValue(config, "optim.lr")),
+            Capacity = capacity,
+            CapacityAxis = capacityAxis,
+            Model = axes.GetValueOrDefault("model"),
+            TaskCount = ParseInt(axes.GetValueOrDefault("task_count")),
+            Seed = long.TryParse(axes.GetValueOrDefault("seed"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : null,
+            OtherAxes = axes.Where(kv => !KnownAxes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value),
+            HasResult = result is not null,
+            Diverged = state == TrialState.Diverged || status == "diverged",
+            TestRougeL = Num(test?["rougeL"]),
+            TestExactMatch = Num(test?["exact_match"]),
+            HeldoutRougeL = Num(heldout?["rougeL"]),
+            HeldoutExactMatch = Num(heldout?["exact_match"]),
+            TestCategories = Categories(test?["per_category"] as JsonObject),
+            Steps = (int?)Num(result?["steps"]),
+            SpikeCount = (int?)Num(result?["spikes"]?["count"]),
+            StepsTo50 = (int?)Num(speed?["steps_to_50pct"]),
+            StepsTo80 = (int?)Num(speed?["steps_to_80pct"]),
+            StepsTo95 = (int?)Num(speed?["steps_to_95pct"]),
+            Auc = Num(speed?["auc"]),
+            TrainableParams = (long?)Num(cost?["trainable_params"]),
+            TotalParams = (long?)Num(cost?["total_params"]),
+            WallSeconds = Num(cost?["wall_s"]),
+            OptimizerStateBytes = (long?)Num(cost?["optimizer_state_bytes"]),
+            CheckpointBytes = (long?)Num(cost?["checkpoint_bytes"]),
+            EvalCurve = ReadCurve(Path.Combine(dir, "metrics.jsonl")),
+            Metrics = result is null ? new Dictionary<string, double>() : Flatten(result),
+        };
+    }
+
+    private static IReadOnlyDictionary<string, string?> AxesOf(JsonNode? node)
+    {
+        var axes = new Dictionary<string, string?>(StringComparer.Ordinal);
+        if (node is not JsonObject o) return axes;
+        foreach (var (key, value) in o)
+            axes[key] = value switch
+            {
+                null => null,
+                JsonValue jv when jv.TryGetValue(out string? text) => text,
+                JsonValue jv when jv.TryGetValue(out double d) => d.ToString("R", CultureInfo.InvariantCulture),
+                _ => value.ToJsonString(),
+            };
+        return axes;
+    }
+
+    private static JsonObject? ReadObject(string path, List<string> warnings)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(path)) is JsonObject o) return o;
+            warnings.Add($"{path}: not a JSON object; ignored");
+        }
+        catch (JsonException e) { warnings.Add($"{path}: invalid JSON ({e.Message}); ignored"); }
+        catch (IOException e) { warnings.Add($"{path}: unreadable ({e.Message}); ignored"); }
+        return null;
+    }
+
+    private static ConfigMapping? ReadConfig(string path, List<string> warnings)
+    {
+        if (!File.Exists(path)) return null;
+        try { return ConfigNode.Load(path) as ConfigMapping; }
+        catch (ConfigException e) { warnings.Add($"{path}: {e.Message}; ignored"); return null; }
+    }
+
+    /// <summary>A scalar of the resolved training config by dotted key path, or null.</summary>
+    private static string? ConfigValue(ConfigMapping? config, string keyPath)
+    {
+        ConfigNode? node = config;
+        foreach (var part in keyPath.Split('.'))
+            node = node is ConfigMapping m ? m[part] : null;
+        return node is ConfigScalar s ? s.Value : null;
+    }
+
+    private static IReadOnlyList<EvalPoint> ReadCurve(string path) =>
+        RunFiles.ReadMetrics(path)
+            .Where(o => Str(o["type"]) == "eval" && Num(o["step"]) is not null)
+            .Select(o => new EvalPoint((int)Num(o["step"])!.Value, (long)(Num(o["tokens"]) ?? 0), Num(o["val_loss"]), Num(o["val_rougeL"]), Num(o["val_exact_match"])))
+            .OrderBy(p => p.Step)
+            .ToArray();
+
+    private static IReadOnlyDictionary<string, CategoryScore> Categories(JsonObject? perCategory)
+    {
+        var result = new Dictionary<string, CategoryScore>(StringComparer.Ordinal);
+        if (perCategory is null) return result;
+        foreach (var (name, node) in perCategory)
+            if (node is JsonObject c)
+                result[name] = new CategoryScore(Num(c["rougeL"]), Num(c["exact_match"]), Num(c["primary"]), (int)(Num(c["count"]) ?? 0));
+        return result;
+    }
+
+    /// <summary>Numeric leaves by dotted path; per-task scores are left out (hundreds of tasks would drown the rest).</summary>
+    private static IReadOnlyDictionary<string, double> Flatten(JsonObject root)
+    {
+        var flat = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        void Walk(JsonNode? node, string prefix)
+        {
+            switch (node)
+            {
+                case JsonObject o:
+                    foreach (var (k, child) in o)
+                        if (k != "per_task") Walk(child, prefix.Length == 0 ? k : $"{prefix}.{k}");
+                    break;
+                case JsonValue v when Num(v) is double d:
+                    flat[prefix] = d;
+                    break;
+            }
+        }
+        Walk(root, "");
+        return flat;
+    }
+
+    private static string? Str(JsonNode? node) => node is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+
+    private static double? Num(JsonNode? node)
+    {
+        if (node is not JsonValue v || v.GetValueKind() != JsonValueKind.Number) return null;
+        return v.TryGetValue(out double d) ? d : null;
+    }
+
+    private static int? ParseInt(string? text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue ? (int)d : null;
+
+    private static double? ParseDouble(string? text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : null;
+}

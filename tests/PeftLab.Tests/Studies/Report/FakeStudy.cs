@@ -1,0 +1,163 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PeftLab.Studies.Report;
+
+namespace PeftLab.Tests.Studies.Report;
+
+/// <summary>What a fake trial produced; null fields are left out of result.json.</summary>
+internal sealed record FakeOutcome
+{
+    public bool Diverged { get; init; }
+    public double? Test { get; init; }
+    public double? Heldout { get; init; }
+    public IReadOnlyDictionary<string, double> Categories { get; init; } = new Dictionary<string, double>();
+    public int Spikes { get; init; }
+    public int? StepsTo80 { get; init; }
+    public long Trainable { get; init; } = 1000;
+    public long Total { get; init; } = 1_000_000;
+    /// <summary>Validation ROUGE-L per eval step.</summary>
+    public IReadOnlyList<(int Step, double Rouge)> Curve { get; init; } = [];
+}
+
+/// <summary>Writes a study folder by hand, following the study results contract.</summary>
+internal sealed class FakeStudy : IDisposable
+{
+    private readonly JsonArray _plan = [];
+    public string Dir { get; } = TestPaths.NewTempDir("peftlab-report");
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>Adds a trial; <paramref name="outcome"/> null leaves it pending (no result.json).</summary>
+    public string Add(IReadOnlyDictionary<string, object?> axes, FakeOutcome? outcome, string? state = null, string? error = null)
+    {
+        int index = _plan.Count;
+        var id = index.ToString("x12");
+        var axesJson = ToJson(axes);
+        _plan.Add(new JsonObject { ["id"] = id, ["index"] = index, ["axes"] = axesJson.DeepClone() });
+        var dir = Path.Combine(Dir, "trials", id);
+        Directory.CreateDirectory(dir);
+        state ??= outcome is null ? "pending" : outcome.Diverged ? "diverged" : "done";
+        Write(Path.Combine(dir, "trial.json"), new JsonObject { ["id"] = id, ["index"] = index, ["axes"] = axesJson, ["state"] = state, ["error"] = error });
+        if (outcome is null) return id;
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), $"method:\n  name: {axes["method"]}\noptim:\n  lr: {axes.GetValueOrDefault("lr") ?? 1e-4}\n");
+        var lines = new List<string>();
+        for (int s = 1; s <= 4; s++)
+            lines.Add(new JsonObject { ["type"] = "step", ["step"] = s, ["epoch"] = 0, ["tokens"] = s * 100, ["loss"] = 2.0 / s, ["lr"] = 1e-4, ["grad_norm"] = 1.0, ["tokens_per_s"] = 1000.0, ["wall_s"] = s * 0.1 }.ToJsonString());
+        foreach (var (step, rouge) in outcome.Curve)
+            lines.Add(new JsonObject { ["type"] = "eval", ["step"] = step, ["tokens"] = step * 100, ["val_loss"] = 1.0, ["val_rougeL"] = rouge, ["val_exact_match"] = rouge / 2 }.ToJsonString());
+        lines.Add("{\"type\":\"step\",\"step\":99,"); // a torn last line, as a killed run leaves it
+        File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Join("\n", lines) + "\n");
+        Write(Path.Combine(dir, "result.json"), Result(axes["method"]!.ToString()!, outcome));
+        return id;
+    }
+
+    /// <summary>Writes plan.json (and study.yaml when given).</summary>
+    public FakeStudy Save(string? studyYaml = null)
+    {
+        Write(Path.Combine(Dir, "plan.json"), new JsonObject { ["study"] = "fake-study", ["trials"] = _plan.DeepClone() });
+        if (studyYaml is not null) File.WriteAllText(Path.Combine(Dir, "study.yaml"), studyYaml);
+        return this;
+    }
+
+    private static JsonObject Result(string method, FakeOutcome o)
+    {
+        var r = new JsonObject { ["status"] = o.Diverged ? "diverged" : "completed", ["method"] = method, ["steps"] = 400, ["tokens"] = 40000 };
+        if (o.Diverged) { r["reason"] = "loss is NaN"; r["diverged_at_step"] = 120; }
+        if (o.Test is double t && !o.Diverged)
+        {
+            var perCategory = new JsonObject();
+            foreach (var (cat, score) in o.Categories)
+                perCategory[cat] = new JsonObject { ["exact_match"] = score / 2, ["rougeL"] = score, ["primary_metric"] = "rougeL", ["primary"] = score, ["count"] = 10 };
+            r["test"] = new JsonObject
+            {
+                ["exact_match"] = t / 2, ["rougeL"] = t, ["per_task"] = new JsonObject { ["task1"] = new JsonObject { ["exact_match"] = 1.0, ["rougeL"] = t, ["count"] = 10 } },
+                ["per_category"] = perCategory, ["missing"] = 0, ["count"] = 10,
+            };
+        }
+        if (o.Heldout is double h && !o.Diverged)
+            r["heldout"] = new JsonObject { ["exact_match"] = h / 2, ["rougeL"] = h, ["per_task"] = new JsonObject(), ["per_category"] = new JsonObject(), ["missing"] = 0, ["count"] = 10 };
+        r["spikes"] = new JsonObject { ["count"] = o.Spikes, ["steps"] = new JsonArray(Enumerable.Range(0, o.Spikes).Select(i => (JsonNode)(10 + i)).ToArray()) };
+        r["learning_speed"] = new JsonObject { ["steps_to_50pct"] = o.StepsTo80 / 2, ["steps_to_80pct"] = o.StepsTo80, ["steps_to_95pct"] = o.StepsTo80 * 2, ["auc"] = 10.0 };
+        r["cost"] = new JsonObject
+        {
+            ["trainable_params"] = o.Trainable, ["total_params"] = o.Total, ["optimizer_state_bytes"] = o.Trainable * 8, ["peak_rss_mib"] = 100.0,
+            ["wall_s"] = 12.5, ["tokens_per_s"] = 3200.0, ["checkpoint_bytes"] = o.Trainable * 4,
+        };
+        r["warnings"] = new JsonArray();
+        return r;
+    }
+
+    private static JsonObject ToJson(IReadOnlyDictionary<string, object?> axes)
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in axes)
+            o[k] = v switch
+            {
+                null => null,
+                string text => JsonValue.Create(text),
+                int i => JsonValue.Create(i),
+                long l => JsonValue.Create(l),
+                double d => JsonValue.Create(d),
+                _ => throw new ArgumentException($"axis {k}: unsupported value type {v.GetType()}"),
+            };
+        return o;
+    }
+
+    private static void Write(string path, JsonNode node) => File.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+
+    /// <summary>
+    /// A study shaped like the reference study's results, where every finding holds: all seven methods, three learning
+    /// rates, two ranks/sizes, two task counts, two models, two seeds, one diverged LoRA trial, spiking adapter runs.
+    /// </summary>
+    public static FakeStudy Reference(string? studyYaml = null)
+    {
+        var study = new FakeStudy();
+        string[] methods = ["full", "lora", "adapter", "prefix_tuning", "prompt_tuning", "ia3", "bitfit"];
+        double[] lrs = [1e-5, 1e-4, 1e-3];
+        foreach (var model in new[] { "mini", "small" })
+            foreach (var tasks in new[] { 8, 64 })
+                foreach (var method in methods)
+                    foreach (var lr in lrs)
+                        foreach (var cap in method is "lora" or "adapter" ? new int?[] { 8, 64 } : [null])
+                            foreach (var seed in new[] { 1, 2 })
+                            {
+                                var axes = new Dictionary<string, object?> { ["method"] = method, ["lr"] = lr, ["model"] = model, ["task_count"] = tasks, ["seed"] = seed };
+                                if (cap is int c) axes[method == "lora" ? "lora_r" : "adapter_size"] = c;
+                                study.Add(axes, ReferenceOutcome(method, lr, cap, model, tasks, seed));
+                            }
+        return study.Save(studyYaml);
+    }
+
+    private static FakeOutcome ReferenceOutcome(string method, double lr, int? cap, string model, int tasks, int seed)
+    {
+        double bestLr = method == "full" ? 1e-5 : 1e-4;
+        bool atBest = lr == bestLr && (cap ?? 64) == 64;
+        if (method == "lora" && lr == 1e-3 && cap == 64 && seed == 1) return new FakeOutcome { Diverged = true };
+        double score = method switch { "full" => 40, "lora" => 39.5, "adapter" => 39, "prefix_tuning" => 25, "prompt_tuning" => 20, "ia3" => 28, _ => 30 };
+        score -= Math.Abs(Math.Log10(lr / bestLr)) * (method == "full" ? 2 : 5);
+        if (cap == 8) score -= 2;
+        if (tasks == 8) score -= method switch { "lora" => 6, "adapter" => 4, _ => 2 };
+        if (model == "small") score += 5;
+        bool peft = method is "lora" or "adapter";
+        score += (seed == 1 ? 1 : -1) * (peft && !atBest ? 2 : 0.1);
+        double tau = method == "lora" ? 120 : 50;
+        return new FakeOutcome
+        {
+            Test = score,
+            Heldout = score + (method == "full" ? 15 : 5),
+            Categories = new Dictionary<string, double>
+            {
+                ["Arithmetic"] = score,
+                ["Multi-step Reasoning"] = score - method switch { "full" => 5, "lora" => 10, "adapter" => 12, _ => 15 },
+            },
+            Spikes = method == "adapter" && lr == 1e-3 ? 3 : 0,
+            StepsTo80 = method == "lora" ? 200 : 100,
+            Trainable = method switch { "full" => 1_000_000, "lora" => cap!.Value * 1000L, "adapter" => cap!.Value * 1200L, "prefix_tuning" => 5000, "prompt_tuning" => 1000, "ia3" => 500, _ => 2000 },
+            Total = (model == "small" ? 4_000_000 : 1_000_000) + (method == "full" ? 0 : 5000),
+            Curve = Enumerable.Range(1, 8).Select(i => (i * 50, score * (1 - Math.Exp(-i * 50 / tau)))).ToArray(),
+        };
+    }
+}
