@@ -45,6 +45,11 @@ public static class CliApp
             c.AddCommand<MergeCommand>("merge").WithDescription("Merge a LoRA / DoRA / IA3 adapter into the base weights");
             c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune with any method from a YAML config plus key=value overrides");
             c.AddCommand<PretrainCommand>("pretrain").WithDescription("Pretrain a built-in base model on a text corpus (same trainer, packing on)");
+            c.AddBranch<CommandSettings>("study", study =>
+            {
+                study.SetDescription("The reference study as an experiment matrix: plan, run, submit, status, results");
+                StudyCommands.Register(study);
+            });
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });
         try
