@@ -4,7 +4,10 @@
 # missing (needs root and apt). Every failure says why on stderr and exits non-zero.
 set -uo pipefail
 
-say() { echo "start-slurm: $*" >&2; }
+# what happened, for the Slurm test to quote when Slurm is not usable
+LOG="${TMPDIR:-/tmp}/peftlab-start-slurm.log"
+: > "$LOG" 2>/dev/null || LOG=/dev/null
+say() { echo "start-slurm: $*" | tee -a "$LOG" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
 node_state() { timeout 10 sinfo -h -N -o '%T' 2>/dev/null | head -n1; }
@@ -22,8 +25,8 @@ if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1
   command -v apt-get >/dev/null 2>&1 || fail "slurm is not installed and apt-get is not available (install slurm-wlm and munge)"
   say "installing slurm-wlm and munge (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/tmp/start-slurm-apt.log 2>&1 || { tail -n 20 /tmp/start-slurm-apt.log >&2; fail "apt-get update failed"; }
-  apt-get install -y -qq slurm-wlm munge >>/tmp/start-slurm-apt.log 2>&1 || { tail -n 20 /tmp/start-slurm-apt.log >&2; fail "apt-get install slurm-wlm munge failed"; }
+  apt-get update -qq >/tmp/start-slurm-apt.log 2>&1 || { tail -n 20 /tmp/start-slurm-apt.log | tee -a "$LOG" >&2; fail "apt-get update failed"; }
+  apt-get install -y -qq slurm-wlm munge >>/tmp/start-slurm-apt.log 2>&1 || { tail -n 20 /tmp/start-slurm-apt.log | tee -a "$LOG" >&2; fail "apt-get install slurm-wlm munge failed"; }
 fi
 
 host=$(hostname -s)
@@ -44,7 +47,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   if id munge >/dev/null 2>&1; then runuser -u munge -- munged >/var/log/munge/start.log 2>&1 || munged --force >>/var/log/munge/start.log 2>&1
   else munged --force >/var/log/munge/start.log 2>&1; fi
   for _ in $(seq 1 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
-  munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || { cat /var/log/munge/start.log >&2; fail "munged did not start (munge -n | unmunge fails)"; }
+  munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || { tee -a "$LOG" </var/log/munge/start.log >&2; fail "munged did not start (munge -n | unmunge fails)"; }
 fi
 
 # --- slurm.conf for this host: one node, one partition, no cgroups, root daemons ------------------------
@@ -86,10 +89,10 @@ mv "$conf.new" "$conf"
 
 # --- daemons ---------------------------------------------------------------------------------------------
 if ! pgrep -x slurmctld >/dev/null 2>&1; then
-  slurmctld -i >/var/log/slurm/slurmctld.start.log 2>&1 || { tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmctld.start.log >&2; fail "slurmctld did not start"; }
+  slurmctld -i >/var/log/slurm/slurmctld.start.log 2>&1 || { tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmctld.start.log 2>&1 | tee -a "$LOG" >&2; fail "slurmctld did not start"; }
 fi
 if ! pgrep -x slurmd >/dev/null 2>&1; then
-  slurmd >/var/log/slurm/slurmd.start.log 2>&1 || { tail -n 20 /var/log/slurm/slurmd.log /var/log/slurm/slurmd.start.log >&2; fail "slurmd did not start"; }
+  slurmd >/var/log/slurm/slurmd.start.log 2>&1 || { tail -n 20 /var/log/slurm/slurmd.log /var/log/slurm/slurmd.start.log 2>&1 | tee -a "$LOG" >&2; fail "slurmd did not start"; }
 fi
 
 for _ in $(seq 1 60); do
@@ -101,5 +104,5 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 say "sinfo: $(timeout 10 sinfo 2>&1)"
-tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log >&2 2>/dev/null
+tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log 2>&1 | tee -a "$LOG" >&2
 fail "the node did not become idle within 30 s"

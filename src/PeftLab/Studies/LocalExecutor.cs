@@ -109,6 +109,9 @@ public static class LocalExecutor
         int skippedFailed = 0;
         foreach (var s in store.ObserveAll(study.Plan))
         {
+            // finished, but killed before trial.json said so: settle it (the runner skips it, fixes trial.json, tidies up)
+            if (s.View is TrialView.Done or TrialView.Diverged && s.Record?.State is not (TrialState.Done or TrialState.Diverged))
+                TrialRunner.Run(study, s.Entry.Index, new TrialRunOptions { LockWait = TimeSpan.Zero });
             views[s.Entry.Index] = s.View;
             if (s.View is TrialView.Pending or TrialView.Interrupted or TrialView.Running || (s.View == TrialView.Failed && options.RetryFailed))
                 queue.Add(study.Trials[s.Entry.Index]);

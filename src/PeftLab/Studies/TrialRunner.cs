@@ -71,6 +71,7 @@ public static class TrialRunner
         }
         using (claim)
         {
+            RemoveLeftovers(new RunFiles(trial.Config.Output));   // we hold the trial: nobody else writes here
             var previous = store.ReadTrial(trial.Id);
             var record = (previous ?? new TrialRecord { Id = trial.Id, Index = trial.Index, Axes = trial.Entry.AxesJson() }) with { Axes = trial.Entry.AxesJson(), Index = trial.Index };
             if (store.ReadResult(trial.Id) is { } existing)
@@ -162,8 +163,27 @@ public static class TrialRunner
             if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
         foreach (var f in new[] { files.Metrics, files.Config })
             if (File.Exists(f)) File.Delete(f);
-        foreach (var leftover in Directory.EnumerateDirectories(files.Dir, ".*.tmp").Concat(Directory.EnumerateDirectories(files.Dir, "*.old*")).ToArray())
-            Directory.Delete(leftover, recursive: true);
+    }
+
+    /// <summary>
+    /// Deletes what a kill left mid-write: temp files and folders of atomic writes (the real files are intact), and the
+    /// old copy of a replaced folder (put back when the kill fell between its two renames).
+    /// </summary>
+    private static void RemoveLeftovers(RunFiles files)
+    {
+        foreach (var dir in new[] { files.Dir, files.Checkpoints })
+        {
+            if (!Directory.Exists(dir)) continue;
+            foreach (var f in Directory.GetFiles(dir, ".*.tmp")) File.Delete(f);
+            foreach (var d in Directory.GetDirectories(dir, ".*.tmp")) Directory.Delete(d, recursive: true);
+            foreach (var old in Directory.GetDirectories(dir, "*.old*"))
+            {
+                var name = Path.GetFileName(old);
+                var original = Path.Combine(dir, name[..name.LastIndexOf(".old", StringComparison.Ordinal)]);
+                if (!Directory.Exists(original)) Directory.Move(old, original);
+                else Directory.Delete(old, recursive: true);
+            }
+        }
     }
 
     private static string? SlurmJobId()
