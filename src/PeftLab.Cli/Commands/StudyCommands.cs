@@ -426,6 +426,11 @@ public sealed class StudySubmitSettings : StudyFileSettings
     [Description("Compute device of the trials: cpu (default) or cuda")]
     public string? Device { get; init; }
 
+    /// <summary>Most array tasks per job.</summary>
+    [CommandOption("--max-array-size <N>")]
+    [Description("Most array tasks per job (Slurm's MaxArraySize, 1001 by default, bounds it); more trials are submitted as several jobs")]
+    public int MaxArraySize { get; init; } = 1000;
+
     /// <summary>Write the script only.</summary>
     [CommandOption("--no-submit")]
     [Description("Write slurm/submit.sh without calling sbatch")]
@@ -449,7 +454,7 @@ public sealed class StudySubmitCommand : Command<StudySubmitSettings>
         {
             Launcher = WorkerLauncher.ForCurrentProcess(),
             Partition = s.Partition, GpusPerTask = s.GpusPerTask, Time = s.Time, CpusPerTask = s.CpusPerTask,
-            RetryFailed = s.RetryFailed, NoSubmit = s.NoSubmit,
+            RetryFailed = s.RetryFailed, NoSubmit = s.NoSubmit, MaxArrayTasks = s.MaxArraySize,
             WorkerArgs = s.Device is { } dev ? ["--device", dev] : [],
         });
         if (submission.Trials.Count == 0)
@@ -458,11 +463,10 @@ public sealed class StudySubmitCommand : Command<StudySubmitSettings>
             return 0;
         }
         Console.WriteLine($"wrote {submission.Script} ({submission.Trials.Count} array tasks)");
-        if (submission.JobId is { } job)
-        {
-            Console.WriteLine($"submitted job {job}: {submission.Trials.Count} trial(s) of study {study.Spec.Name}");
-            Console.WriteLine($"follow with: peftlab study status {study.OutputDir}");
-        }
+        foreach (var job in submission.Jobs)
+            Console.WriteLine($"submitted job {job.JobId}: {job.Count} trial(s) of study {study.Spec.Name}"
+                + (submission.Jobs.Count > 1 ? $" (array tasks {job.Offset}-{job.Offset + job.Count - 1} of the list in the script)" : ""));
+        if (submission.Jobs.Count > 0) Console.WriteLine($"follow with: peftlab study status {study.OutputDir}");
         return 0;
     }
 }

@@ -27,13 +27,21 @@ public sealed record SlurmSubmitOptions
     public bool NoSubmit { get; init; }
     /// <summary>The sbatch executable.</summary>
     public string Sbatch { get; init; } = "sbatch";
+    /// <summary>Most array tasks per job (Slurm's MaxArraySize is 1001 by default); more trials become several jobs.</summary>
+    public int MaxArrayTasks { get; init; } = 1000;
 }
 
 /// <summary>What was submitted.</summary>
 /// <param name="Script">slurm/submit.sh.</param>
 /// <param name="Trials">Trial indices in array order (array task i runs trial Trials[i]).</param>
-/// <param name="JobId">The Slurm job id (null when nothing was submitted).</param>
-public sealed record SlurmSubmission(string Script, IReadOnlyList<int> Trials, string? JobId);
+/// <param name="Jobs">The Slurm jobs: id, and the offset and count of their array tasks in <paramref name="Trials"/> (empty when nothing was submitted).</param>
+public sealed record SlurmSubmission(string Script, IReadOnlyList<int> Trials, IReadOnlyList<SlurmJob> Jobs);
+
+/// <summary>One submitted job array: array task i runs trial Trials[Offset + i].</summary>
+/// <param name="JobId">Slurm job id.</param>
+/// <param name="Offset">First position in the submission's trial list.</param>
+/// <param name="Count">Array tasks.</param>
+public sealed record SlurmJob(string JobId, int Offset, int Count);
 
 /// <summary>
 /// Submits a study's unfinished trials as one Slurm job array: task i runs <c>peftlab study run-trial study.yaml --index
@@ -52,7 +60,7 @@ public static class SlurmExecutor
             .Select(s => s.Entry.Index).ToArray();
         Directory.CreateDirectory(store.SlurmDir);
         var script = Path.Combine(store.SlurmDir, "submit.sh");
-        if (pending.Length == 0) return new SlurmSubmission(script, [], null);
+        if (pending.Length == 0) return new SlurmSubmission(script, [], []);
 
         var slurm = study.Spec.Executor.Slurm;
         var text = Script(study, pending, options with
@@ -64,16 +72,37 @@ public static class SlurmExecutor
         });
         AtomicFile.WriteAllText(script, text);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead);
-        if (options.NoSubmit) return new SlurmSubmission(script, pending, null);
+        if (options.NoSubmit) return new SlurmSubmission(script, pending, []);
 
-        var psi = new ProcessStartInfo(options.Sbatch) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Environment.CurrentDirectory };
-        psi.ArgumentList.Add("--parsable");
-        psi.ArgumentList.Add(script);
+        if (options.MaxArrayTasks < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxArrayTasks, "MaxArrayTasks must be at least 1");
+        var jobs = new List<SlurmJob>();
+        for (int offset = 0; offset < pending.Length; offset += options.MaxArrayTasks)
+        {
+            int count = Math.Min(options.MaxArrayTasks, pending.Length - offset);
+            // one script; a job beyond the first takes its slice through the array range and PEFTLAB_ARRAY_OFFSET
+            string[] args = pending.Length <= options.MaxArrayTasks ? ["--parsable", script]
+                : ["--parsable", $"--array=0-{count - 1}", $"--export=ALL,PEFTLAB_ARRAY_OFFSET={offset}", script];
+            var jobId = Sbatch(options.Sbatch, args, script);
+            jobs.Add(new SlurmJob(jobId, offset, count));
+            var record = new JsonObject
+            {
+                ["job_id"] = jobId, ["submitted_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+                ["trials"] = new JsonArray(pending.Skip(offset).Take(count).Select(i => (JsonNode)i).ToArray()),
+            };
+            File.AppendAllText(Path.Combine(store.SlurmDir, "jobs.jsonl"), record.ToJsonString() + "\n");
+        }
+        return new SlurmSubmission(script, pending, jobs);
+    }
+
+    private static string Sbatch(string sbatch, IEnumerable<string> args, string script)
+    {
+        var psi = new ProcessStartInfo(sbatch) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Environment.CurrentDirectory };
+        foreach (var a in args) psi.ArgumentList.Add(a);
         Process p;
         try { p = Process.Start(psi)!; }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new InvalidOperationException($"cannot run '{options.Sbatch}' ({e.Message}): is Slurm installed and on PATH? The script is written: {script}", e);
+            throw new InvalidOperationException($"cannot run '{sbatch}' ({e.Message}): is Slurm installed and on PATH? The script is written: {script}", e);
         }
         using (p)
         {
@@ -83,13 +112,7 @@ public static class SlurmExecutor
             if (p.ExitCode != 0) throw new InvalidOperationException($"sbatch failed (exit {p.ExitCode}): {stderr.Result.Trim()} (script: {script})");
             var jobId = stdout.Result.Trim().Split(';')[0].Trim();
             if (jobId.Length == 0 || !jobId.All(char.IsAsciiDigit)) throw new InvalidOperationException($"sbatch printed no job id ('{stdout.Result.Trim()}'; script: {script})");
-            var record = new JsonObject
-            {
-                ["job_id"] = jobId, ["submitted_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-                ["trials"] = new JsonArray(pending.Select(i => (JsonNode)i).ToArray()),
-            };
-            File.AppendAllText(Path.Combine(store.SlurmDir, "jobs.jsonl"), record.ToJsonString() + "\n");
-            return new SlurmSubmission(script, pending, jobId);
+            return jobId;
         }
     }
 
@@ -102,7 +125,7 @@ public static class SlurmExecutor
         sb.Append("#!/bin/bash\n");
         sb.Append($"# peftlab study '{study.Spec.Name}': {trials.Count} trial(s) as a job array. Written by `peftlab study submit`; resubmitting rewrites it.\n");
         sb.Append($"#SBATCH --job-name=peftlab-{study.Spec.Name}\n");
-        sb.Append($"#SBATCH --array=0-{trials.Count - 1}\n");
+        sb.Append($"#SBATCH --array=0-{Math.Min(trials.Count, o.MaxArrayTasks) - 1}\n");
         sb.Append($"#SBATCH --output={Path.Combine(store.SlurmDir, "%A_%a.out")}\n");
         sb.Append($"#SBATCH --chdir={Environment.CurrentDirectory}\n");
         if (o.Partition is { Length: > 0 } part) sb.Append($"#SBATCH --partition={part}\n");
@@ -115,8 +138,10 @@ public static class SlurmExecutor
         sb.Append("# array task i runs trial TRIALS[i] (only the trials unfinished at submission)\n");
         sb.Append($"TRIALS=({string.Join(' ', trials.Select(i => i.ToString(CultureInfo.InvariantCulture)))})\n");
         sb.Append($"IDS=({string.Join(' ', trials.Select(i => study.Trials[i].Id))})\n");
-        sb.Append("INDEX=${TRIALS[$SLURM_ARRAY_TASK_ID]}\n");
-        sb.Append("ID=${IDS[$SLURM_ARRAY_TASK_ID]}\n");
+        sb.Append("# more trials than one array may hold are submitted as several jobs, each with its offset into TRIALS\n");
+        sb.Append("T=$(( ${PEFTLAB_ARRAY_OFFSET:-0} + SLURM_ARRAY_TASK_ID ))\n");
+        sb.Append("INDEX=${TRIALS[$T]}\n");
+        sb.Append("ID=${IDS[$T]}\n");
         var args = new List<string>(o.Launcher.PrefixArgs.Select(Q)) { "study", "run-trial", Q(store.StudyYaml), "--index", "\"$INDEX\"", "--id", "\"$ID\"" };
         args.Add("--threads");
         args.Add(o.CpusPerTask is int c ? c.ToString(CultureInfo.InvariantCulture) : "\"${SLURM_CPUS_PER_TASK:-1}\"");
