@@ -55,7 +55,12 @@ public static class CliApp
             c.AddCommand<EvalCommand>("eval").WithDescription("Generate on a split (test, seen, validation) and score");
             c.AddCommand<DescribeCommand>("describe").WithDescription("Trainable and total parameters of a method (or a sweep of methods and knobs) on a model");
             c.AddCommand<BenchCommand>("bench").WithDescription("Throughput benchmark with the PyTorch peer's workload and JSON fields");
-            c.AddBranch("study", b => b.AddCommand<StudyReportCommand>("report").WithDescription("Analyses, finding checks and an HTML/Markdown report of a study folder"));
+            c.AddBranch<CommandSettings>("study", study =>
+            {
+                study.SetDescription("The reference study as an experiment matrix: plan, run, submit, status, results");
+                StudyCommands.Register(study);
+                study.AddCommand<StudyReportCommand>("report").WithDescription("Analyses, finding checks and an HTML/Markdown report of a study folder");
+            });
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });
         try

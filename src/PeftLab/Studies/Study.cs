@@ -1,0 +1,626 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using PeftLab.Configuration;
+using PeftLab.Models;
+using PeftLab.Peft;
+using PeftLab.Training;
+
+namespace PeftLab.Studies;
+
+/// <summary>The axis names of a study spec.</summary>
+public static class StudyAxisNames
+{
+    /// <summary>Method axis.</summary>
+    public const string Method = "method";
+    /// <summary>Learning-rate axis.</summary>
+    public const string Lr = "lr";
+    /// <summary>LoRA rank axis.</summary>
+    public const string LoraR = "lora_r";
+    /// <summary>Adapter size axis.</summary>
+    public const string AdapterSize = "adapter_size";
+    /// <summary>Prefix length axis.</summary>
+    public const string PrefixTokens = "prefix_tokens";
+    /// <summary>Soft-prompt length axis.</summary>
+    public const string PromptTokens = "prompt_tokens";
+    /// <summary>Base model axis.</summary>
+    public const string Model = "model";
+    /// <summary>Task count axis.</summary>
+    public const string TaskCount = "task_count";
+    /// <summary>Seed axis.</summary>
+    public const string Seed = "seed";
+    /// <summary>The key holding generic axes.</summary>
+    public const string Overrides = "overrides";
+
+    /// <summary>Typed axes in the order trials list them (generic axes follow in the order written).</summary>
+    public static IReadOnlyList<string> Ordered { get; } = [Method, LoraR, AdapterSize, PrefixTokens, PromptTokens, Lr, Model, TaskCount, Seed];
+
+    /// <summary>Knob axis → (the method it applies to, the training key it sets).</summary>
+    public static IReadOnlyDictionary<string, (string Method, string Key)> Knobs { get; } = new Dictionary<string, (string, string)>
+    {
+        [LoraR] = ("lora", "method.r"),
+        [AdapterSize] = ("adapter", "method.size"),
+        [PrefixTokens] = ("prefix_tuning", "method.num_virtual_tokens"),
+        [PromptTokens] = ("prompt_tuning", "method.num_virtual_tokens"),
+    };
+}
+
+/// <summary>One axis value of a trial (JSON scalar; null for <c>task_count</c> "all").</summary>
+/// <param name="Name">Axis name (a typed axis, or a training key path for generic axes).</param>
+/// <param name="Value">The value; never attached to a JSON parent (clone before adding).</param>
+public sealed record AxisSetting(string Name, JsonNode? Value)
+{
+    /// <summary>Short text for tables ("all" for a null task count).</summary>
+    public string Display => Value switch
+    {
+        null => Name == StudyAxisNames.TaskCount ? "all" : "null",
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        JsonValue v when v.TryGetValue<double>(out var d) => d.ToString("G6", CultureInfo.InvariantCulture),
+        _ => Value.ToJsonString(),
+    };
+}
+
+/// <summary>A trial as listed in plan.json: its index, id and axis values.</summary>
+public sealed record PlanEntry(int Index, string Id, IReadOnlyList<AxisSetting> Axes)
+{
+    /// <summary>The axes as a fresh JSON object (plan.json, trial.json).</summary>
+    public JsonObject AxesJson()
+    {
+        var o = new JsonObject();
+        foreach (var a in Axes) o[a.Name] = a.Value?.DeepClone();
+        return o;
+    }
+
+    /// <summary>"method=lora lora_r=8 lr=0.0001".</summary>
+    public string Describe() => string.Join(" ", Axes.Select(a => $"{a.Name}={a.Display}"));
+
+    /// <summary>An axis value, or null when the trial has no such axis.</summary>
+    public AxisSetting? Axis(string name) => Axes.FirstOrDefault(a => a.Name == name);
+}
+
+/// <summary>An expanded trial: its plan entry and resolved training config (whose output is the trial folder).</summary>
+public sealed record Trial(PlanEntry Entry, TrainConfig Config)
+{
+    /// <summary>Index in the plan.</summary>
+    public int Index => Entry.Index;
+    /// <summary>Id (first 12 hex digits of the SHA-256 of the config YAML with output blanked).</summary>
+    public string Id => Entry.Id;
+}
+
+/// <summary>
+/// A loaded, validated study: spec, resolved base config, expanded trials and the study folder. Every problem is
+/// reported (as <see cref="ConfigException"/>, by key path and file line) before anything is trained or written.
+/// </summary>
+public sealed class Study
+{
+    private static readonly Regex NamePattern = new("^[A-Za-z0-9._-]+$", RegexOptions.Compiled);
+
+    private Study(StudySpec spec, string source, string outputDir, ConfigMapping resolved, IReadOnlyList<string> axisNames, IReadOnlyList<Trial> trials, string? syntheticData)
+    {
+        Spec = spec;
+        Source = source;
+        OutputDir = outputDir;
+        Resolved = resolved;
+        AxisNames = axisNames;
+        Trials = trials;
+        SyntheticDataPath = syntheticData;
+        Store = new StudyStore(outputDir);
+    }
+
+    /// <summary>The bound spec (overrides applied).</summary>
+    public StudySpec Spec { get; }
+    /// <summary>The YAML file it was loaded from.</summary>
+    public string Source { get; }
+    /// <summary>Absolute study folder.</summary>
+    public string OutputDir { get; }
+    /// <summary>The study as written to the study folder's study.yaml: overrides applied, base config inlined, output absolute.</summary>
+    public ConfigMapping Resolved { get; }
+    /// <summary>Axis names present, in trial order.</summary>
+    public IReadOnlyList<string> AxisNames { get; }
+    /// <summary>The trials, in index order.</summary>
+    public IReadOnlyList<Trial> Trials { get; }
+    /// <summary>The materialised synthetic suite, when the study uses it.</summary>
+    public string? SyntheticDataPath { get; }
+    /// <summary>The study folder.</summary>
+    public StudyStore Store { get; }
+
+    /// <summary>The plan entries of <see cref="Trials"/>.</summary>
+    public IReadOnlyList<PlanEntry> Plan => Trials.Select(t => t.Entry).ToArray();
+
+    /// <summary>
+    /// Loads a study file. Overrides are <c>key=value</c>: <c>base.KEY=V</c> sets a base training key; a study key
+    /// (<c>output=</c>, <c>axes.lr=[...]</c>, <c>executor.workers=4</c>) sets it; an axis name (<c>model=PATH</c>,
+    /// <c>seed=[1,2]</c>) replaces that axis; any other key is a base training key (<c>data.path=...</c>).
+    /// </summary>
+    /// <exception cref="ConfigException">Every problem of the spec, or the first trial whose config does not bind.</exception>
+    public static Study Load(string path, IEnumerable<string>? overrides = null)
+    {
+        StudyBinding.Register();
+        var node = ConfigNode.Load(path);
+        if (node is not ConfigMapping root)
+            throw new ConfigException([new ConfigError("", $"a study file must be a mapping, got {node.Describe()}", node.Position)]);
+        var (studyOverrides, baseOverrides) = SplitOverrides(overrides ?? []);
+        root = (ConfigMapping)ConfigOverrides.Apply(root, studyOverrides);
+        var spec = BindSpec(root);
+
+        var errors = new List<ConfigError>();
+        var baseNode = ResolveBase(spec, root, path, errors);
+        if (errors.Count == 0) baseNode = ConfigOverrides.Apply(baseNode, baseOverrides);
+        ValidateSpec(spec, root, baseNode as ConfigMapping, errors);
+        var resolvedBase = baseNode;
+        string? synthetic = null;
+        if (errors.Count == 0 && spec.SyntheticSuite is { } suite)
+        {
+            if (NodeAt(baseNode, "data.path") is ConfigScalar { IsNull: false } given)
+                errors.Add(new ConfigError("synthetic_suite", $"the study trains on the synthetic suite but base data.path is also set ('{given.Value}', {given.Position.Brief}); remove one (override with synthetic_suite=null to use data.path)", At(root, "synthetic_suite")));
+            else
+            {
+                synthetic = SyntheticData.Ensure(suite);
+                baseNode = ConfigTree.Set(baseNode, "data.path", new ConfigScalar(synthetic, true, At(root, "synthetic_suite") ?? SourcePosition.CommandLine));
+                baseNode = ConfigTree.Set(baseNode, "data.kind", new ConfigScalar("superni", false, At(root, "synthetic_suite") ?? SourcePosition.CommandLine));
+            }
+        }
+        if (errors.Count > 0) throw new ConfigException(errors);
+
+        var output = Path.GetFullPath(spec.Output);
+        var axisNames = AxisOrder(spec);
+        var trials = Expand(spec, root, (ConfigMapping)baseNode, output, synthetic);
+        // study.yaml keeps the base before the synthetic suite's data path: the suite is re-materialised on load
+        var resolved = ConfigTree.Without(root, "base_config");
+        resolved = resolved.With("base", resolvedBase, resolved.Find("base")?.KeyPosition ?? root.Position)
+            .With("output", new ConfigScalar(output, true, At(root, "output") ?? root.Position), resolved.Find("output")?.KeyPosition ?? root.Position);
+        return new Study(spec with { Output = output }, path, output, resolved, axisNames, trials, synthetic);
+    }
+
+    /// <summary>The resolved study as YAML (what study.yaml in the study folder holds).</summary>
+    public string ResolvedYaml() => ConfigWriter.ToYaml(Resolved);
+
+    /// <summary>The trial with index <paramref name="index"/>, with an error naming the valid range.</summary>
+    public Trial TrialAt(int index) => index >= 0 && index < Trials.Count ? Trials[index]
+        : throw new ArgumentOutOfRangeException(nameof(index), index, $"--index {index} is out of range: study '{Spec.Name}' has {Trials.Count} trials (0-{Trials.Count - 1})");
+
+    // --- overrides -----------------------------------------------------------------------------------
+
+    private static readonly HashSet<string> StudyKeys = ConfigSchema.PropsOf(typeof(StudySpec)).Select(p => p.Key).ToHashSet();
+    private static readonly HashSet<string> AxisKeys = ConfigSchema.PropsOf(typeof(StudyAxes)).Select(p => p.Key).ToHashSet();
+
+    /// <summary>Routes each override to the study spec or to the base training config.</summary>
+    internal static (List<string> Study, List<string> Base) SplitOverrides(IEnumerable<string> overrides)
+    {
+        var study = new List<string>();
+        var baseList = new List<string>();
+        foreach (var o in overrides)
+        {
+            int eq = o.IndexOf('=');
+            if (eq < 0) throw new ConfigException([new ConfigError("", $"override '{o}' must look like key.path=value", SourcePosition.CommandLine)]);
+            var key = o[..eq].Trim();
+            var first = key.Split('.')[0];
+            if (first == "base" && key.Length > 5) baseList.Add(o.TrimStart()[5..]);
+            else if (StudyKeys.Contains(first)) study.Add(o);
+            else if (AxisKeys.Contains(key)) study.Add("axes." + o.TrimStart());
+            else baseList.Add(o);
+        }
+        return (study, baseList);
+    }
+
+    // --- binding and validation ----------------------------------------------------------------------
+
+    private static StudySpec BindSpec(ConfigMapping root)
+    {
+        try
+        {
+            return ConfigBinder.Bind<StudySpec>(root);
+        }
+        catch (ConfigException e)
+        {
+            // the binder says "unknown key"; under axes that is an unknown axis
+            throw new ConfigException(e.Errors.Select(x => x.Path.StartsWith("axes.", StringComparison.Ordinal) && x.Path.Count(c => c == '.') == 1
+                    && x.Message.StartsWith("unknown key", StringComparison.Ordinal)
+                ? x with { Message = UnknownAxis(x.Path["axes.".Length..]) }
+                : x).ToArray());
+        }
+    }
+
+    private static string UnknownAxis(string given)
+    {
+        var hint = ConfigSchema.DidYouMean(given, AxisKeys);
+        if (hint.Length == 0 && AxisKeys.FirstOrDefault(k => given.StartsWith(k, StringComparison.Ordinal) || k.StartsWith(given, StringComparison.Ordinal)) is { } prefix)
+            hint = $" (did you mean '{prefix}'?)";
+        return $"unknown axis{hint}; known axes: {string.Join(", ", ConfigSchema.PropsOf(typeof(StudyAxes)).Select(p => p.Key))} (overrides: {{key.path: [values]}} varies any training key)";
+    }
+
+    private static ConfigNode ResolveBase(StudySpec spec, ConfigMapping root, string studyPath, List<ConfigError> errors)
+    {
+        ConfigNode node = new ConfigMapping([], At(root, "base") ?? root.Position);
+        if (spec.BaseConfig is { } file)
+        {
+            var full = Path.IsPathRooted(file) ? file : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(studyPath))!, file);
+            if (!File.Exists(full))
+            {
+                errors.Add(new ConfigError("base_config", $"file '{full}' does not exist", At(root, "base_config")));
+                return node;
+            }
+            node = ConfigNode.Load(full);
+            if (node is ConfigScalar { IsNull: true }) node = new ConfigMapping([], node.Position);
+            if (node is not ConfigMapping)
+            {
+                errors.Add(new ConfigError("base_config", $"'{full}' must hold a mapping (a training config), got {node.Describe()}", At(root, "base_config")));
+                return node;
+            }
+        }
+        if (spec.Base is { } inline)
+        {
+            if (inline is ConfigMapping m) node = ConfigTree.Merge((ConfigMapping)node, m);
+            else if (inline is not ConfigScalar { IsNull: true })
+                errors.Add(new ConfigError("base", $"expected a mapping in the training config's schema (as for peftlab train), got {inline.Describe()}", inline.Position));
+        }
+        return node;
+    }
+
+    private static void ValidateSpec(StudySpec spec, ConfigMapping root, ConfigMapping? baseNode, List<ConfigError> errors)
+    {
+        void Error(string path, string message) => errors.Add(new ConfigError(path, message, At(root, path)));
+        if (string.IsNullOrWhiteSpace(spec.Name)) Error("name", "required: a name for the study (letters, digits, '.', '_', '-')");
+        else if (!NamePattern.IsMatch(spec.Name)) Error("name", $"'{spec.Name}' may contain only letters, digits, '.', '_' and '-'");
+        if (string.IsNullOrWhiteSpace(spec.Output)) Error("output", "required: the study folder (e.g. runs/my-study)");
+        else if (OutputProblem(spec.Output) is { } problem) Error("output", problem);
+
+        var a = spec.Axes;
+        CheckAxis(errors, root, StudyAxisNames.Method, a.Method?.Select(m => (object?)m).ToList(), v => CanonicalMethod((string)v!) ?? (string)v!);
+        if (a.Method is not null)
+            for (int i = 0; i < a.Method.Count; i++)
+                if (CanonicalMethod(a.Method[i]) is null)
+                    errors.Add(new ConfigError($"axes.method.{i}", $"unknown method '{a.Method[i]}'{ConfigSchema.DidYouMean(a.Method[i], PeftRegistry.ConfigTypes.Keys)}; known: {string.Join(", ", PeftRegistry.ConfigTypes.Keys)}", At(root, "axes.method", i)));
+        CheckAxis(errors, root, StudyAxisNames.Lr, a.Lr?.Select(v => (object?)v).ToList(), v => v);
+        CheckAxis(errors, root, StudyAxisNames.LoraR, a.LoraR?.Select(v => (object?)v).ToList(), v => v);
+        CheckAxis(errors, root, StudyAxisNames.AdapterSize, a.AdapterSize?.Select(v => (object?)v).ToList(), v => v);
+        CheckAxis(errors, root, StudyAxisNames.PrefixTokens, a.PrefixTokens?.Select(v => (object?)v).ToList(), v => v);
+        CheckAxis(errors, root, StudyAxisNames.PromptTokens, a.PromptTokens?.Select(v => (object?)v).ToList(), v => v);
+        CheckAxis(errors, root, StudyAxisNames.Model, a.Model?.Select(v => (object?)v).ToList(), v => v);
+        CheckAxis(errors, root, StudyAxisNames.TaskCount, a.TaskCount?.Select(v => (object?)v).ToList(), v => v ?? "all");
+        CheckAxis(errors, root, StudyAxisNames.Seed, a.Seed?.Select(v => (object?)v).ToList(), v => v);
+
+        // a knob axis needs its method among the trials' methods
+        var methods = MethodsOf(spec, baseNode);
+        foreach (var (axis, (method, _)) in StudyAxisNames.Knobs)
+        {
+            if (KnobValues(a, axis) is null || methods.Contains(method)) continue;
+            Error($"axes.{axis}", a.Method is null
+                ? $"applies only to method {method}, but the study has no method axis and its base method is {methods[0]} (add method: [{method}, ...] or remove {axis})"
+                : $"applies only to method {method}, which is not on the method axis ({string.Join(", ", a.Method)})");
+        }
+
+        if (a.Overrides is { } generic)
+        {
+            var typedKeys = new Dictionary<string, string>
+            {
+                ["method.name"] = StudyAxisNames.Method, ["optim.lr"] = StudyAxisNames.Lr, ["data.task_count"] = StudyAxisNames.TaskCount,
+                ["train.seed"] = StudyAxisNames.Seed, ["model.preset"] = StudyAxisNames.Model, ["model.path"] = StudyAxisNames.Model,
+            };
+            foreach (var (axis, (_, key)) in StudyAxisNames.Knobs) typedKeys.TryAdd(key, axis);
+            foreach (var (key, values) in generic)
+            {
+                var path = $"axes.overrides.{key}";
+                if (key.Length == 0 || key.Split('.').Any(s => s.Length == 0)) errors.Add(new ConfigError(path, "must be a training key path such as optim.weight_decay", At(root, "axes.overrides")));
+                else if (key is "output" || key.StartsWith("output.", StringComparison.Ordinal)) errors.Add(new ConfigError(path, "the study sets each trial's output folder; this key cannot be an axis", At(root, "axes.overrides")));
+                else if (typedKeys.TryGetValue(key, out var typed)) errors.Add(new ConfigError(path, $"use the {typed} axis for {key}", At(root, "axes.overrides")));
+                if (values.Count == 0) errors.Add(new ConfigError(path, "empty axis: give at least one value (or remove the axis)", At(root, "axes.overrides")));
+                var seen = new Dictionary<string, int>();
+                for (int i = 0; i < values.Count; i++)
+                {
+                    var text = ConfigWriter.ToJson(values[i]);
+                    if (seen.TryGetValue(text, out var first))
+                        errors.Add(new ConfigError(path, $"duplicate value {text} (items {first} and {i})", values[i].Position));
+                    else seen[text] = i;
+                }
+            }
+        }
+
+        foreach (var (method, settings) in spec.MethodOverrides)
+        {
+            if (CanonicalMethod(method) is not { } canonical || canonical != method)
+                Error($"method_overrides.{method}", CanonicalMethod(method) is { } c
+                    ? $"write the method as '{c}'"
+                    : $"unknown method '{method}'{ConfigSchema.DidYouMean(method, PeftRegistry.ConfigTypes.Keys)}; known: {string.Join(", ", PeftRegistry.ConfigTypes.Keys)}");
+            foreach (var key in settings.Keys)
+                if (key is "method.name" or "method" or "output")
+                    errors.Add(new ConfigError($"method_overrides.{method}.{key}", key == "output" ? "the study sets each trial's output folder" : "the method is chosen by the method axis", settings[key].Position));
+        }
+    }
+
+    private static void CheckAxis(List<ConfigError> errors, ConfigMapping root, string axis, IReadOnlyList<object?>? values, Func<object?, object?> canonical)
+    {
+        if (values is null) return;
+        var path = $"axes.{axis}";
+        if (values.Count == 0)
+        {
+            errors.Add(new ConfigError(path, "empty axis: give at least one value (or remove the axis)", At(root, path)));
+            return;
+        }
+        for (int i = 0; i < values.Count; i++)
+            for (int j = 0; j < i; j++)
+                if (Equals(canonical(values[i]), canonical(values[j])))
+                {
+                    errors.Add(new ConfigError(path, $"duplicate value {Show(values[i])} (items {j} and {i}: each value may appear once)", At(root, path, i)));
+                    break;
+                }
+    }
+
+    private static string Show(object? v) => v switch
+    {
+        null => "null (all)",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        string s => $"'{s}'",
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture)!,
+    };
+
+    /// <summary>Null when a study folder can be created and written at <paramref name="output"/>, else why not.</summary>
+    internal static string? OutputProblem(string output)
+    {
+        string full;
+        try { full = Path.GetFullPath(output); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException) { return $"'{output}' is not a valid path: {e.Message}"; }
+        if (File.Exists(full)) return $"'{full}' is a file, not a folder";
+        var existing = full;
+        while (!Directory.Exists(existing))
+        {
+            if (File.Exists(existing)) return $"cannot create '{full}': '{existing}' is a file";
+            var parent = Path.GetDirectoryName(existing);
+            if (parent is null) return $"cannot create '{full}': no existing parent folder";
+            existing = parent;
+        }
+        var probe = Path.Combine(existing, $".peftlab-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return existing == full ? $"folder '{full}' is not writable: {e.Message}" : $"cannot create '{full}': '{existing}' is not writable: {e.Message}";
+        }
+        finally
+        {
+            try { if (File.Exists(probe)) File.Delete(probe); } catch (IOException) { }
+        }
+    }
+
+    // --- expansion -----------------------------------------------------------------------------------
+
+    /// <summary>The canonical method name (full, lora, adapter, prefix_tuning, prompt_tuning, ia3, bitfit), or null.</summary>
+    public static string? CanonicalMethod(string name)
+    {
+        try { return PeftRegistry.NameOf(PeftRegistry.ParseKind(name)); }
+        catch (ArgumentException) { return null; }
+    }
+
+    private static IReadOnlyList<string> MethodsOf(StudySpec spec, ConfigMapping? baseNode)
+    {
+        if (spec.Axes.Method is { Count: > 0 } m) return m.Select(x => CanonicalMethod(x) ?? x).ToArray();
+        return [BaseMethod(baseNode)];
+    }
+
+    private static string BaseMethod(ConfigMapping? baseNode) =>
+        baseNode?["method"] is ConfigMapping mm && mm["name"] is ConfigScalar { IsNull: false } s && CanonicalMethod(s.Value!) is { } c ? c
+            : PeftRegistry.NameOf(new TrainConfig().Method.Kind);
+
+    private static IReadOnlyList<object?>? KnobValues(StudyAxes a, string axis) => axis switch
+    {
+        StudyAxisNames.LoraR => a.LoraR?.Select(v => (object?)v).ToList(),
+        StudyAxisNames.AdapterSize => a.AdapterSize?.Select(v => (object?)v).ToList(),
+        StudyAxisNames.PrefixTokens => a.PrefixTokens?.Select(v => (object?)v).ToList(),
+        StudyAxisNames.PromptTokens => a.PromptTokens?.Select(v => (object?)v).ToList(),
+        _ => null,
+    };
+
+    private static List<string> AxisOrder(StudySpec spec)
+    {
+        var a = spec.Axes;
+        var names = new List<string> { StudyAxisNames.Method };
+        foreach (var n in StudyAxisNames.Ordered.Skip(1))
+        {
+            bool present = n switch
+            {
+                StudyAxisNames.Lr => a.Lr is not null,
+                StudyAxisNames.Model => a.Model is not null,
+                StudyAxisNames.TaskCount => a.TaskCount is not null,
+                StudyAxisNames.Seed => a.Seed is not null,
+                _ => KnobValues(a, n) is not null,
+            };
+            if (present) names.Add(n);
+        }
+        if (a.Overrides is not null) names.AddRange(a.Overrides.Keys);
+        return names;
+    }
+
+    /// <summary>One value of a shared axis: its display form and the training keys it sets.</summary>
+    private sealed record AxisValue(string Axis, JsonNode? Json, IReadOnlyList<(string Key, ConfigNode Value)> Sets);
+
+    private static ConfigScalar Plain(string? text, SourcePosition at) => new(text, false, at);
+    private static string Num(double d) => d.ToString("R", CultureInfo.InvariantCulture);
+
+    private static IReadOnlyList<Trial> Expand(StudySpec spec, ConfigMapping root, ConfigMapping baseNode, string output, string? synthetic)
+    {
+        var a = spec.Axes;
+        var shared = new List<List<AxisValue>>();
+        SourcePosition P(string path, int i) => At(root, path, i) ?? SourcePosition.CommandLine;
+        if (a.Lr is { } lr)
+            shared.Add(lr.Select((v, i) => new AxisValue(StudyAxisNames.Lr, JsonValue.Create(v), [("optim.lr", Plain(Num(v), P("axes.lr", i)))])).ToList());
+        if (a.Model is { } models)
+            shared.Add(models.Select((v, i) => Presets.Decoder.ContainsKey(v)
+                ? new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.preset", new ConfigScalar(v, true, P("axes.model", i))), ("model.path", Plain(null, P("axes.model", i)))])
+                : new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.path", new ConfigScalar(v, true, P("axes.model", i))), ("model.preset", Plain(null, P("axes.model", i)))])).ToList());
+        if (a.TaskCount is { } counts)
+            shared.Add(counts.Select((v, i) => new AxisValue(StudyAxisNames.TaskCount, v is int c ? JsonValue.Create(c) : null,
+                [("data.task_count", Plain(v?.ToString(CultureInfo.InvariantCulture), P("axes.task_count", i)))])).ToList());
+        if (a.Seed is { } seeds)
+            shared.Add(seeds.Select((v, i) => new AxisValue(StudyAxisNames.Seed, JsonValue.Create(v), [("train.seed", Plain(v.ToString(CultureInfo.InvariantCulture), P("axes.seed", i)))])).ToList());
+        if (a.Overrides is { } generic)
+            foreach (var (key, values) in generic)
+                shared.Add(values.Select(v => new AxisValue(key, JsonNode.Parse(ConfigWriter.ToJson(v)), [(key, v)])).ToList());
+
+        var baseMethod = BaseMethod(baseNode);
+        var trials = new List<Trial>();
+        var byId = new Dictionary<string, Trial>();
+        foreach (var method in MethodsOf(spec, baseNode))
+        {
+            // the base's method knobs belong to the base's method; another method starts from its own defaults
+            ConfigMapping methodBase = baseMethod == method && baseNode["method"] is ConfigMapping
+                ? baseNode
+                : baseNode.With("method", new ConfigMapping([], At(root, "axes.method") ?? root.Position), baseNode.Find("method")?.KeyPosition ?? root.Position);
+            methodBase = (ConfigMapping)ConfigTree.Set(methodBase, "method.name", Plain(method, At(root, "axes.method") ?? root.Position));
+            if (spec.MethodOverrides.TryGetValue(method, out var fixedSettings))
+                foreach (var (key, value) in fixedSettings) methodBase = (ConfigMapping)ConfigTree.Set(methodBase, key, value);
+
+            var knob = StudyAxisNames.Knobs.FirstOrDefault(k => k.Value.Method == method && KnobValues(a, k.Key) is not null);
+            var knobValues = knob.Key is null ? [null] : KnobValues(a, knob.Key)!.Select((v, i) =>
+                new AxisValue(knob.Key, JsonValue.Create((int)v!), [(knob.Value.Key, Plain(((int)v!).ToString(CultureInfo.InvariantCulture), P($"axes.{knob.Key}", i)))])).ToList<AxisValue?>();
+            foreach (var kv in knobValues)
+                foreach (var combo in Cartesian(shared))
+                {
+                    var settings = new List<AxisValue>();
+                    if (kv is not null) settings.Add(kv);
+                    settings.AddRange(combo);
+                    var node = methodBase;
+                    foreach (var s in settings)
+                        foreach (var (key, value) in s.Sets) node = (ConfigMapping)ConfigTree.Set(node, key, value);
+                    var axes = new List<AxisSetting> { new(StudyAxisNames.Method, JsonValue.Create(method)) };
+                    axes.AddRange(settings.Select(s => new AxisSetting(s.Axis, s.Json)));
+                    int index = trials.Count;
+                    TrainConfig cfg;
+                    try
+                    {
+                        cfg = TrainConfigLoader.Bind(node);
+                    }
+                    catch (ConfigException e)
+                    {
+                        var where = $"trial {index} ({string.Join(" ", axes.Select(x => $"{x.Name}={x.Display}"))})";
+                        throw new ConfigException(e.Errors.Select(x => x with
+                        {
+                            Message = $"{x.Message} [in {where}; every trial's training config must bind]",
+                        }).ToArray());
+                    }
+                    var id = TrialId(cfg, synthetic is null ? null : (spec.SyntheticSuite!, synthetic));
+                    var entry = new PlanEntry(index, id, axes);
+                    var trial = new Trial(entry, cfg with { Output = Path.Combine(output, StudyStore.TrialsFolder, id) });
+                    if (byId.TryGetValue(id, out var twin))
+                        throw new ConfigException([new ConfigError("axes", $"trials {twin.Index} ({twin.Entry.Describe()}) and {index} ({entry.Describe()}) resolve to the same training config (id {id}); remove the value that has no effect", At(root, "axes"))]);
+                    byId[id] = trial;
+                    trials.Add(trial);
+                }
+        }
+        return trials;
+    }
+
+    private static IEnumerable<List<AxisValue>> Cartesian(List<List<AxisValue>> axes)
+    {
+        IEnumerable<List<AxisValue>> acc = [[]];
+        foreach (var values in axes)
+        {
+            var prev = acc;
+            acc = prev.SelectMany(p => values.Select(v => new List<AxisValue>(p) { v }));
+        }
+        return acc;
+    }
+
+    /// <summary>
+    /// First 12 hex digits of the SHA-256 of the training config YAML with <c>output</c> blanked, <c>train.threads</c>
+    /// cleared (an execution detail) and a study-materialised synthetic suite named symbolically, so ids do not
+    /// depend on where the study or the cache lives.
+    /// </summary>
+    public static string TrialId(TrainConfig cfg, (SyntheticSuiteSpec Spec, string Path)? synthetic = null)
+    {
+        var c = cfg with { Output = "", Train = cfg.Train with { Threads = null } };
+        if (synthetic is { } s && c.Data.Path == s.Path)
+            c = c with { Data = c.Data with { Path = $"synthetic_suite:seed={s.Spec.Seed},instances_per_task={s.Spec.InstancesPerTask}" } };
+        var yaml = TrainConfigLoader.ToYaml(c);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(yaml)))[..12];
+    }
+
+    // --- node helpers ------------------------------------------------------------------------------
+
+    private static ConfigNode? NodeAt(ConfigNode root, string path)
+    {
+        ConfigNode? n = root;
+        foreach (var seg in path.Split('.'))
+            n = n switch
+            {
+                ConfigMapping m => m[seg],
+                ConfigSequence s when int.TryParse(seg, out var i) && i >= 0 && i < s.Items.Count => s.Items[i],
+                _ => null,
+            };
+        return n;
+    }
+
+    /// <summary>Where <paramref name="path"/> was written (item <paramref name="item"/> of a list, or the scalar for a one-value axis).</summary>
+    private static SourcePosition? At(ConfigMapping root, string path, int? item = null)
+    {
+        var n = NodeAt(root, path);
+        if (item is int i && n is ConfigSequence s && i < s.Items.Count) return s.Items[i].Position;
+        return n?.Position;
+    }
+}
+
+/// <summary>Registers how study-only types bind (raw config nodes).</summary>
+internal static class StudyBinding
+{
+    private static readonly object Gate = new();
+    private static bool registered;
+
+    public static void Register()
+    {
+        TrainConfigLoader.Register();
+        lock (Gate)
+        {
+            if (registered) return;
+            ConfigBinder.RegisterConverter<ConfigNode>(n => (n, null), n => n);
+            ConfigBinder.RegisterConverter<ConfigMapping>(n => n is ConfigMapping m ? (m, null) : (null, $"expected a mapping, got {n.Describe()}"), n => n);
+            ConfigBinder.RegisterConverter<ConfigSequence>(n => n is ConfigSequence s ? (s, null) : (null, $"expected a list, got {n.Describe()}"), n => n);
+            ConfigBinder.RegisterConverter<ConfigScalar>(n => n is ConfigScalar s ? (s, null) : (null, $"expected a scalar, got {n.Describe()}"), n => n);
+            registered = true;
+        }
+    }
+}
+
+/// <summary>Small immutable edits of config trees.</summary>
+internal static class ConfigTree
+{
+    /// <summary>Sets a dotted key path (creating mappings on the way; a null section counts as an empty mapping).</summary>
+    public static ConfigNode Set(ConfigNode root, string path, ConfigNode value) => Set(root, path.Split('.'), 0, value);
+
+    private static ConfigNode Set(ConfigNode node, string[] path, int i, ConfigNode value)
+    {
+        if (i == path.Length) return value;
+        var m = node switch
+        {
+            ConfigMapping mm => mm,
+            ConfigScalar { IsNull: true } => new ConfigMapping([], node.Position),
+            _ => throw new ConfigException([new ConfigError(string.Join('.', path[..i]), $"is {node.Describe()} ({node.Position.Brief}), so '{string.Join('.', path)}' cannot be set", value.Position)]),
+        };
+        var child = m[path[i]] ?? new ConfigMapping([], value.Position);
+        return m.With(path[i], Set(child, path, i + 1, value), m.Find(path[i])?.KeyPosition ?? value.Position);
+    }
+
+    /// <summary>Deep merge: mappings merge key by key, anything else in <paramref name="over"/> replaces.</summary>
+    public static ConfigMapping Merge(ConfigMapping under, ConfigMapping over)
+    {
+        var result = under;
+        foreach (var e in over.Entries)
+            result = result.With(e.Key, result[e.Key] is ConfigMapping a && e.Value is ConfigMapping b ? Merge(a, b) : e.Value, e.KeyPosition);
+        return result;
+    }
+
+    /// <summary>A copy without <paramref name="key"/>.</summary>
+    public static ConfigMapping Without(ConfigMapping m, string key) => new(m.Entries.Where(e => e.Key != key).ToArray(), m.Position);
+
+    /// <summary>A copy without the dotted <paramref name="path"/> (unchanged when absent).</summary>
+    public static ConfigMapping Remove(ConfigMapping m, string path)
+    {
+        var dot = path.IndexOf('.');
+        if (dot < 0) return Without(m, path);
+        var head = path[..dot];
+        return m[head] is ConfigMapping child ? m.With(head, Remove(child, path[(dot + 1)..]), m.Find(head)!.KeyPosition) : m;
+    }
+}

@@ -1,0 +1,107 @@
+using PeftLab.Configuration;
+
+namespace PeftLab.Studies;
+
+/// <summary>
+/// A study: a base training config and axes whose cartesian product (knob axes only for their method) gives the
+/// trials. Bound from YAML with the configuration system (snake_case keys, unknown keys are errors); see
+/// <see cref="Study.Load"/> for loading, overrides and validation.
+/// </summary>
+public sealed record StudySpec
+{
+    /// <summary>Study name (letters, digits, '.', '_' and '-'); names the Slurm job and plan.json.</summary>
+    public string Name { get; init; } = "";
+    /// <summary>Free text shown by <c>study plan</c>.</summary>
+    public string? Description { get; init; }
+    /// <summary>The study folder (relative paths are relative to the current directory, like <c>train</c>'s output).</summary>
+    public string Output { get; init; } = "";
+    /// <summary>Base training config: a mapping in <c>TrainConfig</c>'s schema, applied over <see cref="BaseConfig"/> if both are given.</summary>
+    public ConfigNode? Base { get; init; }
+    /// <summary>Base training config file (relative to the study file).</summary>
+    public string? BaseConfig { get; init; }
+    /// <summary>Train on the built-in synthetic suite (written once to the PeftLab cache); sets the base <c>data.path</c>.</summary>
+    public SyntheticSuiteSpec? SyntheticSuite { get; init; }
+    /// <summary>The axes of the experiment matrix.</summary>
+    public StudyAxes Axes { get; init; } = new();
+    /// <summary>Per-method fixed settings: method name → {training key path → value}, applied before the axis values.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, ConfigNode>> MethodOverrides { get; init; } =
+        new Dictionary<string, IReadOnlyDictionary<string, ConfigNode>>();
+    /// <summary>Analyses <c>study report</c> produces (consumed by the report).</summary>
+    public IReadOnlyList<string> Analyses { get; init; } = [];
+    /// <summary>Thresholds of the report's findings (opaque here; consumed by the report).</summary>
+    public IReadOnlyDictionary<string, double> FindingThresholds { get; init; } = new Dictionary<string, double>();
+    /// <summary>Executor defaults.</summary>
+    public ExecutorSpec Executor { get; init; } = new();
+}
+
+/// <summary>
+/// The axes. A missing axis is not varied (the base config's value holds); a scalar is a one-value axis.
+/// Knob axes (<see cref="LoraR"/>, <see cref="AdapterSize"/>, <see cref="PrefixTokens"/>, <see cref="PromptTokens"/>)
+/// expand only the trials of their method.
+/// </summary>
+public sealed record StudyAxes
+{
+    /// <summary>Methods (full, lora, adapter, prefix_tuning, prompt_tuning, ia3, bitfit) → <c>method.name</c>.</summary>
+    [ConfigAllowSingle] public IReadOnlyList<string>? Method { get; init; }
+    /// <summary>Peak learning rates → <c>optim.lr</c>.</summary>
+    [ConfigAllowSingle] public IReadOnlyList<double>? Lr { get; init; }
+    /// <summary>LoRA ranks → <c>method.r</c> (lora trials only).</summary>
+    [ConfigAllowSingle] public IReadOnlyList<int>? LoraR { get; init; }
+    /// <summary>Adapter bottleneck sizes → <c>method.size</c> (adapter trials only).</summary>
+    [ConfigAllowSingle] public IReadOnlyList<int>? AdapterSize { get; init; }
+    /// <summary>Prefix lengths → <c>method.num_virtual_tokens</c> (prefix_tuning trials only).</summary>
+    [ConfigAllowSingle] public IReadOnlyList<int>? PrefixTokens { get; init; }
+    /// <summary>Soft-prompt lengths → <c>method.num_virtual_tokens</c> (prompt_tuning trials only).</summary>
+    [ConfigAllowSingle] public IReadOnlyList<int>? PromptTokens { get; init; }
+    /// <summary>Base models: a preset name (<c>model.preset</c>) or a model folder (<c>model.path</c>).</summary>
+    [ConfigAllowSingle] public IReadOnlyList<string>? Model { get; init; }
+    /// <summary>Training task counts → <c>data.task_count</c>; null means all tasks.</summary>
+    [ConfigAllowSingle] public IReadOnlyList<int?>? TaskCount { get; init; }
+    /// <summary>Seeds → <c>train.seed</c>.</summary>
+    [ConfigAllowSingle] public IReadOnlyList<long>? Seed { get; init; }
+    /// <summary>Generic axes: training key path → values (e.g. <c>optim.weight_decay: [0, 0.01]</c>).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<ConfigNode>>? Overrides { get; init; }
+}
+
+/// <summary>The built-in synthetic instruction suite as a study's data.</summary>
+public sealed record SyntheticSuiteSpec
+{
+    /// <summary>Seed of the generated data.</summary>
+    [ConfigRange(0, long.MaxValue)]
+    public long Seed { get; init; } = 20240501;
+    /// <summary>Instances written per task.</summary>
+    [ConfigRange(1, 100_000)]
+    public int InstancesPerTask { get; init; } = 200;
+}
+
+/// <summary>How trials are executed by default (command-line options override).</summary>
+public sealed record ExecutorSpec
+{
+    /// <summary>Local worker processes running trials in parallel.</summary>
+    [ConfigRange(1, 1024)]
+    public int Workers { get; init; } = 1;
+    /// <summary>Compute threads per worker (null: the machine's cores divided by the workers).</summary>
+    [ConfigRange(1, 4096)]
+    public int? ThreadsPerWorker { get; init; }
+    /// <summary>Defaults for <c>study submit --executor slurm</c>.</summary>
+    public SlurmSpec Slurm { get; init; } = new();
+}
+
+/// <summary>Slurm defaults (each also a <c>study submit</c> option).</summary>
+public sealed record SlurmSpec
+{
+    /// <summary>Partition (<c>--partition</c>), or the cluster's default.</summary>
+    public string? Partition { get; init; }
+    /// <summary>GPUs per array task (<c>--gpus-per-task</c>).</summary>
+    [ConfigRange(0, 64)]
+    public int? GpusPerTask { get; init; }
+    /// <summary>Time limit per array task (<c>--time</c>, e.g. 04:00:00).</summary>
+    public string? Time { get; init; }
+    /// <summary>CPUs per array task (<c>--cpus-per-task</c>; also the trial's compute threads).</summary>
+    [ConfigRange(1, 4096)]
+    public int? CpusPerTask { get; init; }
+    /// <summary>Further sbatch options written as <c>#SBATCH</c> lines (e.g. <c>--mem=64G</c>).</summary>
+    public IReadOnlyList<string> ExtraArgs { get; init; } = [];
+    /// <summary>Shell lines run before the trial (e.g. <c>module load cuda</c>).</summary>
+    public IReadOnlyList<string> Setup { get; init; } = [];
+}

@@ -1,0 +1,237 @@
+using System.Security.Cryptography;
+using System.Text;
+using PeftLab.Configuration;
+using PeftLab.Peft;
+using PeftLab.Peft.Lora;
+using PeftLab.Studies;
+using PeftLab.Training;
+
+namespace PeftLab.Tests.Studies;
+
+public sealed class StudySpecTests
+{
+    private static Study Load(string rest, string? output = null, IEnumerable<string>? overrides = null, string? baseYaml = null)
+    {
+        var dir = TestPaths.NewTempDir("study-spec");
+        return Study.Load(StudyFixtures.Write(dir, output ?? Path.Combine(dir, "out"), rest, baseYaml), overrides);
+    }
+
+    [Fact]
+    public void KnobAxesExpandOnlyTheirMethodInADeterministicOrder()
+    {
+        var study = Load("""
+            axes:
+              method: [full, lora, adapter, prompt_tuning, bitfit]
+              lr: [1.0e-3, 3.0e-3]
+              lora_r: [4, 8, 16]
+              adapter_size: 8
+              prompt_tokens: [2, 6]
+            """);
+        // full 1 + lora 3 + adapter 1 + prompt 2 + bitfit 1 = 8 method settings × 2 learning rates
+        Assert.Equal(16, study.Trials.Count);
+        Assert.Equal(["method", "lora_r", "adapter_size", "prompt_tokens", "lr"], study.AxisNames);
+        Assert.Equal(Enumerable.Range(0, 16), study.Trials.Select(t => t.Index));
+        var described = study.Trials.Select(t => t.Entry.Describe()).ToArray();
+        Assert.Equal("method=full lr=0.001", described[0]);
+        Assert.Equal("method=full lr=0.003", described[1]);
+        Assert.Equal("method=lora lora_r=4 lr=0.001", described[2]);
+        Assert.Equal("method=adapter adapter_size=8 lr=0.003", described[9]);
+        Assert.Equal("method=bitfit lr=0.003", described[15]);
+        foreach (var t in study.Trials)
+        {
+            var method = t.Entry.Axis("method")!.Display;
+            Assert.Equal(method, PeftRegistry.NameOf(t.Config.Method.Kind));
+            Assert.Equal(method == "lora", t.Entry.Axis("lora_r") is not null);
+            Assert.Equal(method == "adapter", t.Entry.Axis("adapter_size") is not null);
+            Assert.Equal(method == "prompt_tuning", t.Entry.Axis("prompt_tokens") is not null);
+            Assert.Equal(t.Entry.Axis("lr")!.Value!.GetValue<double>(), t.Config.Optim.Lr);
+        }
+        Assert.Equal([4, 4, 8, 8, 16, 16], study.Trials.Where(t => t.Config.Method is LoraConfig).Select(t => ((LoraConfig)t.Config.Method).R));
+        // the same file expands the same way again
+        Assert.Equal(study.Plan.Select(p => (p.Index, p.Id, p.Describe())), Study.Load(study.Source).Plan.Select(p => (p.Index, p.Id, p.Describe())));
+    }
+
+    [Fact]
+    public void TrialIdsHashTheConfigWithoutOutputAndAreStable()
+    {
+        var dir = TestPaths.NewTempDir("study-id");
+        var file = StudyFixtures.Write(dir, Path.Combine(dir, "a"), "axes: {method: [lora, full], lr: [1.0e-3, 2.0e-3]}");
+        var a = Study.Load(file);
+        var b = Study.Load(file, [$"output={Path.Combine(dir, "elsewhere")}"]);
+        Assert.Equal(a.Trials.Select(t => t.Id), b.Trials.Select(t => t.Id));
+        Assert.Equal(4, a.Trials.Select(t => t.Id).Distinct().Count());
+        foreach (var t in a.Trials)
+        {
+            Assert.Matches("^[0-9a-f]{12}$", t.Id);
+            Assert.Equal(Path.Combine(dir, "a", "trials", t.Id), t.Config.Output);
+            var yaml = TrainConfigLoader.ToYaml(t.Config with { Output = "", Train = t.Config.Train with { Threads = null } });
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(yaml)))[..12], t.Id);
+        }
+        // execution details do not change ids; a training setting does
+        Assert.Equal(a.Trials[0].Id, Study.Load(file, ["train.threads=2"]).Trials[0].Id);
+        Assert.NotEqual(a.Trials[0].Id, Study.Load(file, ["optim.weight_decay=0.1"]).Trials[0].Id);
+
+        // plan.json round-trips the plan
+        a.Store.Initialise(a);
+        var (name, axisNames, plan) = a.Store.ReadPlan();
+        Assert.Equal("mini", name);
+        Assert.Equal(["method", "lr"], axisNames);
+        Assert.Equal(a.Plan.Select(p => (p.Index, p.Id, p.Describe())), plan.Select(p => (p.Index, p.Id, p.Describe())));
+        var reloaded = Study.Load(a.Store.StudyYaml);   // the study folder's resolved copy expands to the same trials
+        Assert.Equal(a.Trials.Select(t => t.Id), reloaded.Trials.Select(t => t.Id));
+    }
+
+    [Fact]
+    public void OverridesReachTheBaseTheAxesAndTheStudy()
+    {
+        var dir = TestPaths.NewTempDir("study-ovr");
+        var file = StudyFixtures.Write(dir, Path.Combine(dir, "out"), "axes: {method: [lora], lr: [1.0e-3]}");
+        var study = Study.Load(file, ["optim.weight_decay=0.25", "base.train.batch_size=2", "model=[nano, micro]", "seed=[1,2]",
+            $"output={Path.Combine(dir, "other")}", "executor.workers=3", "axes.lr=[1.0e-3, 1.0e-2]"]);
+        Assert.Equal(8, study.Trials.Count);
+        Assert.All(study.Trials, t => Assert.Equal(0.25, t.Config.Optim.WeightDecay));
+        Assert.All(study.Trials, t => Assert.Equal(2, t.Config.Train.BatchSize));
+        Assert.Equal(["nano", "micro"], study.Trials.Select(t => t.Config.Model.Preset).Distinct());
+        Assert.Equal([1L, 2L], study.Trials.Select(t => t.Config.Train.Seed).Distinct());
+        Assert.Equal([1e-3, 1e-2], study.Trials.Select(t => t.Config.Optim.Lr).Distinct());
+        Assert.Equal(Path.Combine(dir, "other"), study.OutputDir);
+        Assert.Equal(3, study.Spec.Executor.Workers);
+
+        // a model folder on the model axis sets model.path and clears the preset
+        var folder = Study.Load(file, [$"model={TestPaths.HfFixtures}/llama-gqa"]);
+        Assert.All(folder.Trials, t => Assert.Equal(Path.Combine(TestPaths.HfFixtures, "llama-gqa"), t.Config.Model.Path));
+        Assert.All(folder.Trials, t => Assert.Null(t.Config.Model.Preset));
+    }
+
+    [Fact]
+    public void MethodOverridesAndBaseConfigFilesCompose()
+    {
+        var dir = TestPaths.NewTempDir("study-mo");
+        File.WriteAllText(Path.Combine(dir, "train.yaml"), $"""
+            model: {"{preset: nano}"}
+            data: {"{"}path: {StudyFixtures.Data}, max_source_tokens: 40, max_target_tokens: 12, max_length: 64{"}"}
+            optim: {"{lr: 5.0e-3, weight_decay: 0.5}"}
+            method: {"{name: lora, r: 4, alpha: 32}"}
+            output: ignored/by/the/study
+            """);
+        var study = Study.Load(StudyFixtures.Write(dir, Path.Combine(dir, "out"), """
+            base_config: train.yaml
+            axes:
+              method: [full, lora, ia3]
+              task_count: [2, null]
+            method_overrides:
+              full: {schedule.kind: constant, optim.weight_decay: 0}
+              lora: {method.target_modules: all-linear}
+            """, baseYaml: "base: {train: {max_steps: 5}}"));
+        Assert.Equal(6, study.Trials.Count);
+        foreach (var t in study.Trials)
+        {
+            Assert.Equal(5, t.Config.Train.MaxSteps);          // inline base
+            Assert.Equal(5e-3, t.Config.Optim.Lr);             // base_config file
+            Assert.StartsWith(study.OutputDir, t.Config.Output); // the study owns output folders
+            var method = t.Entry.Axis("method")!.Display;
+            Assert.Equal(method == "full" ? ScheduleKind.Constant : ScheduleKind.Linear, t.Config.Schedule.Kind);
+            Assert.Equal(method == "full" ? 0 : 0.5, t.Config.Optim.WeightDecay);
+        }
+        var lora = (LoraConfig)study.Trials.First(t => t.Config.Method is LoraConfig).Config.Method;
+        Assert.Equal(4, lora.R);            // the base's knobs of its own method are kept ...
+        Assert.Equal(32, lora.Alpha);
+        Assert.True(lora.Targets.AllLinear); // ... and the method override adds to them
+        Assert.Equal([2, null], study.Trials.Select(t => t.Config.Data.TaskCount).Distinct());
+        Assert.Equal("all", study.Trials[1].Entry.Axis("task_count")!.Display);
+    }
+
+    [Theory]
+    [InlineData("axes: {lora_rank: [8]}", "axes.lora_rank: unknown axis (did you mean 'lora_r'?); known axes: method, lr, lora_r")]
+    [InlineData("axes: {method: [full, adapter], lora_r: [8, 16]}", "axes.lora_r: applies only to method lora, which is not on the method axis (full, adapter)")]
+    [InlineData("axes: {adapter_size: [8]}", "axes.adapter_size: applies only to method adapter, but the study has no method axis and its base method is lora")]
+    [InlineData("axes: {method: [lora], lr: []}", "axes.lr: empty axis")]
+    [InlineData("axes: {method: [lora], lr: [1.0e-3, 0.001]}", "axes.lr: duplicate value 0.001 (items 0 and 1")]
+    [InlineData("axes: {method: [lora, LoRA]}", "axes.method: duplicate value 'LoRA'")]
+    [InlineData("axes: {method: [lora], lora_r: [8, 16, 8]}", "axes.lora_r: duplicate value 8 (items 0 and 2")]
+    [InlineData("axes: {task_count: [null, 4, null]}", "axes.task_count: duplicate value null (all)")]
+    [InlineData("axes: {method: [lorra]}", "axes.method.0: unknown method 'lorra' (did you mean 'lora'?)")]
+    [InlineData("axes: {overrides: {optim.lr: [1, 2]}}", "axes.overrides.optim.lr: use the lr axis for optim.lr")]
+    [InlineData("axis: {lr: [1]}", "axis: unknown key (did you mean 'axes'?)")]
+    [InlineData("method_overrides: {lorra: {optim.lr: 1}}", "method_overrides.lorra: unknown method 'lorra'")]
+    [InlineData("axes: {method: [lora], lr: [1.0e-3, -1]}", "optim.lr: must be > 0 (got -1) [in trial 1 (method=lora lr=-1)")]
+    [InlineData("axes: {method: [full, lora]}\nmethod_overrides: {lora: {method.rank: 8}}", "method.rank: unknown key")]
+    [InlineData("axes: {method: [full, lora]}\nmethod_overrides: {lora: {method.rank: 8}}", "[in trial 1 (method=lora)")]
+    public void BadSpecsFailBeforeAnythingIsWritten(string rest, string expected)
+    {
+        var dir = TestPaths.NewTempDir("study-bad");
+        var output = Path.Combine(dir, "out");
+        var e = Assert.Throws<ConfigException>(() => Study.Load(StudyFixtures.Write(dir, output, rest)));
+        Assert.Contains(expected, e.Message);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void UnwritableOutputFoldersAreRejected()
+    {
+        var dir = TestPaths.NewTempDir("study-out");
+        var file = Path.Combine(dir, "a-file");
+        File.WriteAllText(file, "x");
+        var e = Assert.Throws<ConfigException>(() => Load("axes: {lr: [1.0e-3]}", output: Path.Combine(file, "study")));
+        Assert.Contains($"output: cannot create '{Path.Combine(file, "study")}': '{file}' is a file", e.Message);
+        e = Assert.Throws<ConfigException>(() => Load("axes: {lr: [1.0e-3]}", output: file));
+        Assert.Contains($"output: '{file}' is a file, not a folder", e.Message);
+        // even root cannot create files in /proc
+        e = Assert.Throws<ConfigException>(() => Load("axes: {lr: [1.0e-3]}", output: "/proc/peftlab-study/out"));
+        Assert.Contains("output: cannot create '/proc/peftlab-study/out': '/proc' is not writable", e.Message);
+        e = Assert.Throws<ConfigException>(() => Load("axes: {lr: [1.0e-3]}", output: "\"\""));
+        Assert.Contains("output: required", e.Message);
+    }
+
+    [Fact]
+    public void TheReferenceStudyExpandsToTheFullSuperNiMatrix()
+    {
+        var model = Path.Combine(TestPaths.HfFixtures, "llama-gqa");
+        var study = Study.Load(Path.Combine(TestPaths.RepoRoot, "studies", "superni-reference.yaml"),
+            [$"data.path={TestPaths.SuperNi}", $"model={model}", $"output={Path.Combine(TestPaths.NewTempDir("ref"), "out")}"]);
+        // (full + 6 lora ranks + 6 adapter sizes + prefix + prompt + ia3 + bitfit) × 5 lr × 7 task counts × 3 seeds
+        Assert.Equal(17 * 5 * 7 * 3, study.Trials.Count);
+        Assert.Equal(6 * 5 * 7 * 3, study.Trials.Count(t => t.Config.Method is LoraConfig));
+        Assert.Equal([8, 32, 64, 128, 256, 512], study.Trials.Where(t => t.Config.Method is LoraConfig).Select(t => ((LoraConfig)t.Config.Method).R).Distinct());
+        Assert.Equal([1e-5, 5e-5, 1e-4, 5e-4, 1e-3], study.Trials.Select(t => t.Config.Optim.Lr).Distinct().Order());
+        Assert.Equal([8, 32, 64, 128, 256, 512, null], study.Trials.Select(t => t.Config.Data.TaskCount).Distinct());
+        Assert.Equal([42L, 127L, 894L], study.Trials.Select(t => t.Config.Train.Seed).Distinct());
+        Assert.All(study.Trials, t =>
+        {
+            Assert.Equal(4, t.Config.Train.Epochs);
+            Assert.Equal(model, t.Config.Model.Path);
+            if (t.Config.Method.Kind == PeftMethodKind.Full) Assert.Equal(ScheduleKind.Constant, t.Config.Schedule.Kind);
+            else
+            {
+                Assert.Equal(ScheduleKind.Linear, t.Config.Schedule.Kind);
+                Assert.Equal(0.03, t.Config.Schedule.WarmupRatio);
+            }
+        });
+        Assert.Equal(study.Trials.Count, study.Trials.Select(t => t.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public void TheQuickstartUsesTheSyntheticSuiteAndEveryMethod()
+    {
+        var study = Study.Load(Path.Combine(TestPaths.RepoRoot, "studies", "quickstart.yaml"), [$"output={Path.Combine(TestPaths.NewTempDir("qs"), "out")}"]);
+        Assert.Equal(PeftRegistry.ConfigTypes.Keys.Order(), study.Trials.Select(t => PeftRegistry.NameOf(t.Config.Method.Kind)).Distinct().Order());
+        Assert.NotNull(study.SyntheticDataPath);
+        Assert.True(File.Exists(Path.Combine(study.SyntheticDataPath!, "splits", "test_tasks.txt")));
+        Assert.All(study.Trials, t => Assert.Equal(study.SyntheticDataPath, t.Config.Data.Path));
+        Assert.Contains(study.AxisNames, a => a is "lora_r" or "adapter_size");
+        Assert.Contains("task_count", study.AxisNames);
+        Assert.True(study.Spec.Axes.Lr!.Count >= 2);
+        // the resolved study.yaml does not pin the cache path, and expands to the same trials
+        study.Store.Initialise(study);
+        Assert.DoesNotContain(study.SyntheticDataPath!, File.ReadAllText(study.Store.StudyYaml));
+        Assert.Equal(study.Trials.Select(t => t.Id), Study.Load(study.Store.StudyYaml).Trials.Select(t => t.Id));
+    }
+
+    [Fact]
+    public void TheDefaultStudyIsTheRepositoryQuickstart()
+    {
+        var path = PeftLab.Cli.Commands.StudyCommands.DefaultStudy();
+        Assert.True(File.Exists(path), path);
+        Assert.Equal(Path.Combine(TestPaths.RepoRoot, "studies", "quickstart.yaml"), Path.GetFullPath(path));
+    }
+}
