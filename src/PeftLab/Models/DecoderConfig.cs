@@ -119,24 +119,14 @@ public sealed record DecoderConfig
     /// <summary>Reads <c>config.json</c> from a model folder.</summary>
     public static DecoderConfig Load(string modelDir)
     {
-        var path = Path.Combine(modelDir, "config.json");
-        if (!File.Exists(path)) throw new ModelConfigException($"{modelDir}: no config.json (expected a Hugging Face model folder)");
-        return Parse(File.ReadAllText(path), path);
+        var (json, path) = ConfigReader.ReadConfigJson(modelDir);
+        return Parse(json, path);
     }
 
     /// <summary>Parses config.json text; <paramref name="source"/> names it in errors.</summary>
     public static DecoderConfig Parse(string json, string source)
     {
-        JsonObject root;
-        try
-        {
-            root = JsonNode.Parse(json) as JsonObject ?? throw new ModelConfigException($"{source}: config.json must hold a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new ModelConfigException($"{source}: malformed config.json: {e.Message}");
-        }
-        var r = new ConfigReader(root, source);
+        var r = ConfigReader.Parse(json, source);
         var modelType = r.String("model_type");
         if (modelType is null || !SupportedModelTypes.TryGetValue(modelType, out var family))
             throw new ModelConfigException(
@@ -206,7 +196,31 @@ public sealed class ModelConfigException(string message) : Exception(message);
 /// <summary>Typed access to a JSON config object with errors that name the key and file.</summary>
 internal sealed class ConfigReader(JsonObject obj, string source)
 {
+    /// <summary>The text and path of a model folder's config.json.</summary>
+    public static (string Json, string Path) ReadConfigJson(string modelDir)
+    {
+        var path = System.IO.Path.Combine(modelDir, "config.json");
+        if (!File.Exists(path)) throw new ModelConfigException($"{modelDir}: no config.json (expected a Hugging Face model folder)");
+        return (File.ReadAllText(path), path);
+    }
+
+    /// <summary>A reader over config.json text, with malformed JSON reported against <paramref name="source"/>.</summary>
+    public static ConfigReader Parse(string json, string source)
+    {
+        try
+        {
+            return new ConfigReader(JsonNode.Parse(json) as JsonObject ?? throw new ModelConfigException($"{source}: config.json must hold a JSON object"), source);
+        }
+        catch (JsonException e)
+        {
+            throw new ModelConfigException($"{source}: malformed config.json: {e.Message}");
+        }
+    }
+
     private JsonNode? Get(string key) => obj.TryGetPropertyValue(key, out var v) ? v : null;
+
+    /// <summary>Is the key present (even as null)?</summary>
+    public bool Has(string key) => obj.ContainsKey(key);
 
     private T? Read<T>(string key, string expected) where T : struct
     {

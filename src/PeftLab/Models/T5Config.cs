@@ -140,24 +140,14 @@ public sealed record T5Config
     /// <summary>Reads <c>config.json</c> from a model folder.</summary>
     public static T5Config Load(string modelDir)
     {
-        var path = Path.Combine(modelDir, "config.json");
-        if (!File.Exists(path)) throw new ModelConfigException($"{modelDir}: no config.json (expected a Hugging Face model folder)");
-        return Parse(File.ReadAllText(path), path);
+        var (json, path) = ConfigReader.ReadConfigJson(modelDir);
+        return Parse(json, path);
     }
 
     /// <summary>Parses config.json text; <paramref name="source"/> names it in errors.</summary>
     public static T5Config Parse(string json, string source)
     {
-        JsonObject root;
-        try
-        {
-            root = JsonNode.Parse(json) as JsonObject ?? throw new ModelConfigException($"{source}: config.json must hold a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new ModelConfigException($"{source}: malformed config.json: {e.Message}");
-        }
-        var r = new ConfigReader(root, source);
+        var r = ConfigReader.Parse(json, source);
         var modelType = r.String("model_type");
         if (modelType != "t5")
             throw new ModelConfigException($"{source}: model_type '{modelType ?? "(missing)"}' is not t5");
@@ -182,7 +172,7 @@ public sealed record T5Config
             FeedForwardProj = r.String("feed_forward_proj") ?? "relu",
             TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? true,
             PadTokenId = pad,
-            EosTokenIds = root.ContainsKey("eos_token_id") ? r.IntOrList("eos_token_id") : [1],
+            EosTokenIds = r.Has("eos_token_id") ? r.IntOrList("eos_token_id") : [1],
             DecoderStartTokenId = r.Int("decoder_start_token_id") ?? pad,
         };
         cfg.Validate(source);

@@ -121,6 +121,15 @@ public static class LocalExecutor
         emit($"study {study.Spec.Name}: {study.Trials.Count} trials, {finishedBefore} finished before, {queue.Count} to run with {options.Workers} worker(s) × {threads} thread(s)"
             + (skippedFailed > 0 ? $"; {skippedFailed} failed trial(s) skipped (--retry-failed runs them again)" : ""));
 
+        // Built-in base models are pretrained once, here, with every core, before the workers (which would
+        // otherwise wait on one single-threaded worker doing it).
+        foreach (var (preset, steps) in queue.Select(t => t.Config.Model).Where(m => m.Path is null && m.Preset is not null && m.PretrainSteps > 0)
+                     .Select(m => (m.Preset!, m.PretrainSteps)).Distinct())
+        {
+            emit($"pretraining built-in base '{preset}' for {steps} steps (cached after the first time)");
+            Training.BaseModels.EnsurePretrained(preset, steps, seed: 0);
+        }
+
         var workers = new List<Worker>();
         var durations = new List<double>();
         var clock = Stopwatch.StartNew();

@@ -449,7 +449,7 @@ public sealed class Study
         if (a.Lr is { } lr)
             shared.Add(lr.Select((v, i) => new AxisValue(StudyAxisNames.Lr, JsonValue.Create(v), [("optim.lr", Plain(Num(v), P("axes.lr", i)))])).ToList());
         if (a.Model is { } models)
-            shared.Add(models.Select((v, i) => Presets.Decoder.ContainsKey(v)
+            shared.Add(models.Select((v, i) => Training.TrainableModels.PresetNames.Contains(v)
                 ? new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.preset", new ConfigScalar(v, true, P("axes.model", i))), ("model.path", Plain(null, P("axes.model", i)))])
                 : new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.path", new ConfigScalar(v, true, P("axes.model", i))), ("model.preset", Plain(null, P("axes.model", i)))])).ToList());
         if (a.TaskCount is { } counts)

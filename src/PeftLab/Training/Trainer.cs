@@ -84,7 +84,7 @@ public static class Trainer
         var batcher = new Batcher(new BatchingConfig
         {
             MaxLength = cfg.Data.MaxLength, BatchSize = cfg.Train.BatchSize, PadId = tokenizer.PadId ?? 0,
-            Shuffle = true, GroupByLength = cfg.Data.GroupByLength && !cfg.Data.Packing, Seed = cfg.Train.Seed,
+            Shuffle = true, GroupByLength = cfg.Data.GroupByLength && !cfg.Data.Packing, Seed = cfg.Train.Seed, PadToMultipleOf = 64,
         });
         var epochCache = new Dictionary<int, IReadOnlyList<TokenBatch>>();
         IReadOnlyList<TokenBatch> Epoch(int e)
@@ -257,7 +257,7 @@ public static class Trainer
         lm.Host.Module.eval();
         if (data.ValidationSequences.Count > 0)
         {
-            var batcher = new Batcher(new BatchingConfig { MaxLength = cfg.Data.MaxLength, BatchSize = cfg.Eval.BatchSize, PadId = tokenizer.PadId ?? 0, Shuffle = false });
+            var batcher = new Batcher(new BatchingConfig { MaxLength = cfg.Data.MaxLength, BatchSize = cfg.Eval.BatchSize, PadId = tokenizer.PadId ?? 0, Shuffle = false, PadToMultipleOf = 64 });
             double sum = 0;
             long count = 0;
             using (no_grad())

@@ -38,6 +38,9 @@ public sealed record BatchingConfig
 
     public long Seed { get; init; } = 42;
 
+    /// <summary>Round each batch's length up to a multiple of this (capped at MaxLength) so few shapes occur; 1 = off.</summary>
+    public int PadToMultipleOf { get; init; } = 1;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
     public void Validate()
     {
@@ -153,6 +156,9 @@ public sealed class Batcher
     private TokenBatch Build(IReadOnlyList<MaskedSequence> examples, IReadOnlyList<int[]> rows, Stats stats)
     {
         int length = rows.Max(r => r.Sum(i => stats.Lengths[i]));
+        // Few distinct row lengths: each new shape costs the CPU kernels a slow first call (measured: seconds).
+        if (_config.PadToMultipleOf > 1)
+            length = Math.Max(length, Math.Min(_config.MaxLength, (length + _config.PadToMultipleOf - 1) / _config.PadToMultipleOf * _config.PadToMultipleOf));
         int b = rows.Count, n = b * length;
         var ids = new long[n];
         var labels = new long[n];
