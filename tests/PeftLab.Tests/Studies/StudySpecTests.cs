@@ -8,6 +8,7 @@ using PeftLab.Training;
 
 namespace PeftLab.Tests.Studies;
 
+[Collection("study processes")]
 public sealed class StudySpecTests
 {
     private static Study Load(string rest, string? output = null, IEnumerable<string>? overrides = null, string? baseYaml = null)
