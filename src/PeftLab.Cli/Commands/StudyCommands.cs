@@ -105,7 +105,7 @@ public class StudyFileSettings : CommandSettings
 
     /// <summary>Overrides.</summary>
     [CommandArgument(1, "[overrides]")]
-    [Description("key=value: base.KEY or a training key (data.path=...), an axis (model=PATH, seed=[1,2]), or a study key (output=..., executor.workers=4)")]
+    [Description("key=value: base.KEY or a training key (data.path=...), an axis (model=PATH, seed=[[1,2]]), or a study key (output=..., executor.workers=4)")]
     public string[] Overrides { get; init; } = [];
 }
 
@@ -167,7 +167,8 @@ public sealed class StudyPlanCommand : Command<StudyPlanSettings>
         foreach (var t in study.Trials.Take(shown))
         {
             var cells = new List<string> { t.Index.ToString(CultureInfo.InvariantCulture), t.Id };
-            cells.AddRange(study.AxisNames.Select(a => t.Entry.Axis(a)?.Display ?? "-"));
+            cells.AddRange(study.AxisNames.Select(a => a == StudyAxisNames.Model && t.Config.Model.Path is { } path
+                ? Path.GetFileName(path.TrimEnd('/')) : t.Entry.Axis(a)?.Display ?? "-"));
             if (estimate?.Trials[t.Index] is { } e)
             {
                 cells.Add(e.Examples?.ToString("N0", CultureInfo.InvariantCulture) ?? "?");
@@ -182,8 +183,8 @@ public sealed class StudyPlanCommand : Command<StudyPlanSettings>
         if (shown < study.Trials.Count) AnsiConsole.WriteLine($"... {study.Trials.Count - shown} more trials (--all lists every one)");
         if (estimate is not null)
         {
-            AnsiConsole.WriteLine($"Estimated cost: {CostEstimator.Count(estimate.TotalTokens)} training tokens, {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.TotalSeconds))} of training compute"
-                + (workers > 1 ? $", about {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.WallSeconds))} with {workers} workers" : "") + " (evaluation not included).");
+            AnsiConsole.WriteLine($"Estimated cost: {CostEstimator.Count(estimate.TotalTokens)} training tokens, {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.TotalSeconds))} of compute"
+                + (workers > 1 ? $", about {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.WallSeconds))} with {workers} workers" : "") + ".");
             AnsiConsole.WriteLine("How it was estimated:");
             foreach (var line in estimate.Method) AnsiConsole.WriteLine("  - " + line);
         }

@@ -614,13 +614,4 @@ internal static class ConfigTree
 
     /// <summary>A copy without <paramref name="key"/>.</summary>
     public static ConfigMapping Without(ConfigMapping m, string key) => new(m.Entries.Where(e => e.Key != key).ToArray(), m.Position);
-
-    /// <summary>A copy without the dotted <paramref name="path"/> (unchanged when absent).</summary>
-    public static ConfigMapping Remove(ConfigMapping m, string path)
-    {
-        var dot = path.IndexOf('.');
-        if (dot < 0) return Without(m, path);
-        var head = path[..dot];
-        return m[head] is ConfigMapping child ? m.With(head, Remove(child, path[(dot + 1)..]), m.Find(head)!.KeyPosition) : m;
-    }
 }
