@@ -54,6 +54,10 @@ public static class StudyCommands
             if (overrides.Length > 0) throw new ArgumentException("overrides apply to a study YAML, not to a study folder");
             return (new StudyStore(target), null);
         }
+        // a study that ran already is read from its folder (its data need not be on this machine)
+        var spec = Study.ReadSpec(target, overrides);
+        if (!string.IsNullOrWhiteSpace(spec.Output) && File.Exists(Path.Combine(Path.GetFullPath(spec.Output), "plan.json")))
+            return (new StudyStore(spec.Output), null);
         var study = Study.Load(target, overrides);
         return (study.Store, study);
     }
@@ -504,7 +508,7 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
     {
         var (store, study) = StudyCommands.Locate(s.Study, s.Overrides);
         StudyCommands.WideWhenRedirected();
-        var (name, plan) = study is not null && !File.Exists(store.PlanJson) ? (study.Spec.Name, study.Plan) : Read(store);
+        var (name, plan) = study is not null ? (study.Spec.Name, study.Plan) : Read(store);
         var statuses = store.ObserveAll(plan);
         var counts = statuses.GroupBy(x => x.View).ToDictionary(g => g.Key, g => g.Count());
         var queued = SlurmExecutor.QueuedTasks(store);

@@ -229,6 +229,23 @@ public sealed class StudySpecTests
     }
 
     [Fact]
+    public void ReadSpecBindsTheStudyKeysWithoutTheData()
+    {
+        var dir = TestPaths.NewTempDir("study-readspec");
+        var file = StudyFixtures.Write(dir, Path.Combine(dir, "out"), """
+            axes: {method: [lora], lr: [1.0e-3]}
+            analyses: [lr_sensitivity, capacity]
+            finding_thresholds: {close_to_full: 0.95}
+            """, StudyFixtures.Base("/no/such/data"));
+        Assert.Throws<ConfigException>(() => Study.Load(file));   // the data is not here ...
+        var spec = Study.ReadSpec(file, ["finding_thresholds.unstable=0.3", "data.path=/ignored"]);   // ... the spec still reads
+        Assert.Equal(["lr_sensitivity", "capacity"], spec.Analyses);
+        Assert.Equal(0.95, spec.FindingThresholds["close_to_full"]);
+        Assert.Equal(0.3, spec.FindingThresholds["unstable"]);
+        Assert.Equal(Path.Combine(dir, "out"), spec.Output);
+    }
+
+    [Fact]
     public void TheDefaultStudyIsTheRepositoryQuickstart()
     {
         var path = PeftLab.Cli.Commands.StudyCommands.DefaultStudy();
