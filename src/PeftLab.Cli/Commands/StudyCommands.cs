@@ -54,6 +54,10 @@ public static class StudyCommands
             if (overrides.Length > 0) throw new ArgumentException("overrides apply to a study YAML, not to a study folder");
             return (new StudyStore(target), null);
         }
+        // a study that ran already is read from its folder (its data need not be on this machine)
+        var spec = Study.ReadSpec(target, overrides);
+        if (!string.IsNullOrWhiteSpace(spec.Output) && File.Exists(Path.Combine(Path.GetFullPath(spec.Output), "plan.json")))
+            return (new StudyStore(spec.Output), null);
         var study = Study.Load(target, overrides);
         return (study.Store, study);
     }
@@ -105,7 +109,7 @@ public class StudyFileSettings : CommandSettings
 
     /// <summary>Overrides.</summary>
     [CommandArgument(1, "[overrides]")]
-    [Description("key=value: base.KEY or a training key (data.path=...), an axis (model=PATH, seed=[1,2]), or a study key (output=..., executor.workers=4)")]
+    [Description("key=value: base.KEY or a training key (data.path=...), an axis (model=PATH, seed=[[1,2]]), or a study key (output=..., executor.workers=4)")]
     public string[] Overrides { get; init; } = [];
 }
 
@@ -167,7 +171,8 @@ public sealed class StudyPlanCommand : Command<StudyPlanSettings>
         foreach (var t in study.Trials.Take(shown))
         {
             var cells = new List<string> { t.Index.ToString(CultureInfo.InvariantCulture), t.Id };
-            cells.AddRange(study.AxisNames.Select(a => t.Entry.Axis(a)?.Display ?? "-"));
+            cells.AddRange(study.AxisNames.Select(a => a == StudyAxisNames.Model && t.Config.Model.Path is { } path
+                ? Path.GetFileName(path.TrimEnd('/')) : t.Entry.Axis(a)?.Display ?? "-"));
             if (estimate?.Trials[t.Index] is { } e)
             {
                 cells.Add(e.Examples?.ToString("N0", CultureInfo.InvariantCulture) ?? "?");
@@ -182,8 +187,8 @@ public sealed class StudyPlanCommand : Command<StudyPlanSettings>
         if (shown < study.Trials.Count) AnsiConsole.WriteLine($"... {study.Trials.Count - shown} more trials (--all lists every one)");
         if (estimate is not null)
         {
-            AnsiConsole.WriteLine($"Estimated cost: {CostEstimator.Count(estimate.TotalTokens)} training tokens, {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.TotalSeconds))} of training compute"
-                + (workers > 1 ? $", about {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.WallSeconds))} with {workers} workers" : "") + " (evaluation not included).");
+            AnsiConsole.WriteLine($"Estimated cost: {CostEstimator.Count(estimate.TotalTokens)} training tokens, {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.TotalSeconds))} of compute"
+                + (workers > 1 ? $", about {LocalExecutor.Format(TimeSpan.FromSeconds(estimate.WallSeconds))} with {workers} workers" : "") + ".");
             AnsiConsole.WriteLine("How it was estimated:");
             foreach (var line in estimate.Method) AnsiConsole.WriteLine("  - " + line);
         }
@@ -503,7 +508,7 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
     {
         var (store, study) = StudyCommands.Locate(s.Study, s.Overrides);
         StudyCommands.WideWhenRedirected();
-        var (name, plan) = study is not null && !File.Exists(store.PlanJson) ? (study.Spec.Name, study.Plan) : Read(store);
+        var (name, plan) = study is not null ? (study.Spec.Name, study.Plan) : Read(store);
         var statuses = store.ObserveAll(plan);
         var counts = statuses.GroupBy(x => x.View).ToDictionary(g => g.Key, g => g.Count());
         var queued = SlurmExecutor.QueuedTasks(store);

@@ -86,20 +86,20 @@ public static class CostEstimator
             double tps;
             var key = (PeftRegistry.NameOf(cfg.Method.Kind), modelKey);
             if (options.TokensPerSecond is double given) { tps = given; throughputNotes.Add($"throughput: {given:G4} tokens/s per worker, as given"); }
-            else if (measured.TryGetValue(key, out var m)) { tps = m.TokensPerSecond; throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: {m.TokensPerSecond:F0} tokens/s, the median of {m.Count} finished trial(s) of this study"); }
+            else if (measured.TryGetValue(key, out var m)) { tps = m.TokensPerSecond; throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: {m.TokensPerSecond:F0} tokens/s (tokens / wall time, evaluation included), the median of {m.Count} finished trial(s) of this study"); }
             else
             {
                 long n = Parameters(cfg);
                 double flopsPerToken = (cfg.Method.Kind == PeftMethodKind.Full ? 6.0 : 4.0) * n;
                 tps = options.AssumedFlops / flopsPerToken;
-                throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: assumed {tps:F0} tokens/s = {options.AssumedFlops:G3} FLOP/s per worker / ({(cfg.Method.Kind == PeftMethodKind.Full ? 6 : 4)} × {n:N0} parameters) FLOPs per token");
+                throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: assumed {tps:F0} tokens/s = {options.AssumedFlops:G3} FLOP/s per worker / ({(cfg.Method.Kind == PeftMethodKind.Full ? 6 : 4)} × {n:N0} parameters) FLOPs per token (training only, evaluation not included)");
             }
             trials.Add(new TrialEstimate(t.Index, size.Examples, steps, tokens, tps, tokens / tps));
         }
         long totalTokens = trials.Sum(t => t.Tokens ?? 0);
         double totalSeconds = trials.Sum(t => t.Seconds ?? 0);
         double wall = totalSeconds / Math.Max(1, Math.Min(options.Workers, Math.Max(1, trials.Count)));
-        notes.Add("training tokens: each trial's training prompts built as the trainer builds them (task subset, instances per task, prompt format, truncation), × epochs; padding and evaluation not included");
+        notes.Add("training tokens: each trial's training prompts built as the trainer builds them (task subset, instances per task, prompt format, truncation), × epochs; padding not included");
         foreach (var (model, (bpt, how)) in ratios) notes.Add($"tokens of {Short(model)}: UTF-8 bytes / {bpt:F2} bytes per token ({how})");
         notes.AddRange(throughputNotes);
         if (options.TokensPerSecond is null && measured.Count == 0) notes.Add("no trial of this study has finished yet: pass --tokens-per-second N, or run a few trials and plan again to use their measured throughput");

@@ -174,12 +174,27 @@ public sealed class Study
         return new Study(spec with { Output = output }, path, output, resolved, axisNames, trials, synthetic);
     }
 
+    /// <summary>
+    /// Binds only the spec (study keys and overrides; no base config, no expansion, no file checks): for readers of a
+    /// finished study, e.g. its analyses and thresholds or its output folder, on a machine without its data.
+    /// </summary>
+    /// <exception cref="ConfigException">The file is missing, not a mapping, or does not bind.</exception>
+    public static StudySpec ReadSpec(string path, IEnumerable<string>? overrides = null)
+    {
+        StudyBinding.Register();
+        var node = ConfigNode.Load(path);
+        if (node is not ConfigMapping root)
+            throw new ConfigException([new ConfigError("", $"a study file must be a mapping, got {node.Describe()}", node.Position)]);
+        var (studyOverrides, _) = SplitOverrides(overrides ?? []);
+        return BindSpec((ConfigMapping)ConfigOverrides.Apply(root, studyOverrides));
+    }
+
     /// <summary>The resolved study as YAML (what study.yaml in the study folder holds).</summary>
     public string ResolvedYaml() => ConfigWriter.ToYaml(Resolved);
 
     /// <summary>The trial with index <paramref name="index"/>, with an error naming the valid range.</summary>
     public Trial TrialAt(int index) => index >= 0 && index < Trials.Count ? Trials[index]
-        : throw new ArgumentOutOfRangeException(nameof(index), index, $"--index {index} is out of range: study '{Spec.Name}' has {Trials.Count} trials (0-{Trials.Count - 1})");
+        : throw new ArgumentException($"--index {index} is out of range: study '{Spec.Name}' has {Trials.Count} trials (0-{Trials.Count - 1})");
 
     // --- overrides -----------------------------------------------------------------------------------
 
@@ -614,13 +629,4 @@ internal static class ConfigTree
 
     /// <summary>A copy without <paramref name="key"/>.</summary>
     public static ConfigMapping Without(ConfigMapping m, string key) => new(m.Entries.Where(e => e.Key != key).ToArray(), m.Position);
-
-    /// <summary>A copy without the dotted <paramref name="path"/> (unchanged when absent).</summary>
-    public static ConfigMapping Remove(ConfigMapping m, string path)
-    {
-        var dot = path.IndexOf('.');
-        if (dot < 0) return Without(m, path);
-        var head = path[..dot];
-        return m[head] is ConfigMapping child ? m.With(head, Remove(child, path[(dot + 1)..]), m.Find(head)!.KeyPosition) : m;
-    }
 }

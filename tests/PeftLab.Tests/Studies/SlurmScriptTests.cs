@@ -5,6 +5,7 @@ using PeftLab.Studies;
 namespace PeftLab.Tests.Studies;
 
 /// <summary>The job-array script and the sbatch calls, checked with a stand-in sbatch (the real one: <see cref="SlurmExecutorTests"/>).</summary>
+[Collection("study processes")]
 public sealed class SlurmScriptTests
 {
     private static string Bash(string script, IDictionary<string, string> env)

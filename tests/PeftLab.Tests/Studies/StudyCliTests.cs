@@ -138,5 +138,6 @@ public sealed class StudyCliTests
 
         var quick = CliRunner.Ok("study", "plan", "--no-estimate");   // no file: the repository's quickstart
         Assert.Contains("Study quickstart", quick);
+        Assert.Contains("--threads-per-worker", CliRunner.Ok("study", "run", "--help"));
     }
 }

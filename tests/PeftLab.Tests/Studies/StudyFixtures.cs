@@ -62,6 +62,9 @@ internal static class StudyFixtures
     public static JsonObject Json(string path) => (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
 }
 
-/// <summary>Tests that start CLI processes run one at a time (they time real training and signals).</summary>
+/// <summary>
+/// The study tests run one at a time, after the parallel tests: several time real training, kills and signals, and
+/// keeping them out of the parallel phase leaves the timing of the other in-process training tests as it was.
+/// </summary>
 [CollectionDefinition("study processes", DisableParallelization = true)]
 public sealed class StudyProcessCollection;

@@ -42,10 +42,11 @@ public sealed class StudyKillTests
         var study = Study.Load(file);
         Assert.Equal(3, study.Trials.Count);
 
-        // the uninterrupted reference, in this process, into a separate folder (ids do not depend on the folder)
-        var reference = Study.Load(file, [$"output={Path.Combine(dir, "reference")}"]);
-        foreach (var t in reference.Trials)
-            Assert.Equal(TrialOutcome.Done, TrialRunner.Run(reference, t.Index, new TrialRunOptions { Threads = 1 }));
+        // the uninterrupted reference: the same command into another folder (ids do not depend on the folder)
+        var referenceDir = Path.Combine(dir, "reference");
+        CliRunner.Ok("study", "run", file, $"output={referenceDir}", "--workers", "2", "--threads-per-worker", "1");
+        var reference = Study.Load(file, [$"output={referenceDir}"]);
+        Assert.Equal(study.Trials.Select(t => t.Id), reference.Trials.Select(t => t.Id));
 
         var rng = new Random(20240501);
         var sw = Stopwatch.StartNew();
@@ -84,19 +85,21 @@ public sealed class StudyKillTests
         {
             var trialDir = study.Store.TrialDir(t.Id);
             var refDir = reference.Store.TrialDir(t.Id);
-            Assert.Single(Directory.GetFiles(trialDir, "result.json*", SearchOption.AllDirectories));
-            Assert.Empty(Directory.GetFiles(trialDir, ".*.tmp"));
-            var record = study.Store.ReadTrial(t.Id)!;
-            Assert.Equal(TrialState.Done, record.State);
-            Assert.Equal(StudyFixtures.StepLosses(refDir), StudyFixtures.StepLosses(trialDir));       // bit-identical
-            Assert.Equal(Enumerable.Range(1, Steps), RunFiles.ReadMetrics(Path.Combine(trialDir, "metrics.jsonl"))
-                .Where(r => r["type"]!.GetValue<string>() == "step").Select(r => r["step"]!.GetValue<int>()));
-            Assert.Equal(MetricLines(refDir), MetricLines(trialDir));
-            Assert.Equal(Stable(StudyFixtures.Json(Path.Combine(refDir, "result.json")))!.ToJsonString(),
-                Stable(StudyFixtures.Json(Path.Combine(trialDir, "result.json")))!.ToJsonString());
+            void Check(bool ok, string what) => Assert.True(ok, $"trial {t.Index} ({t.Entry.Describe()}): {what}\n{log}");
+            Check(Directory.GetFiles(trialDir, "result.json*", SearchOption.AllDirectories).Length == 1, "not exactly one result.json");
+            Check(Directory.GetFiles(trialDir, ".*.tmp").Length == 0, "temp files left: " + string.Join(", ", Directory.GetFiles(trialDir, ".*.tmp")));
+            Check(study.Store.ReadTrial(t.Id)!.State == TrialState.Done, $"trial.json state {study.Store.ReadTrial(t.Id)!.State}");
+            var (expected, actual) = (StudyFixtures.StepLosses(refDir), StudyFixtures.StepLosses(trialDir));
+            Check(expected.SequenceEqual(actual), $"step losses differ (bit-identical expected):\n  reference {string.Join(", ", expected)}\n  killed    {string.Join(", ", actual)}");
+            var steps = RunFiles.ReadMetrics(Path.Combine(trialDir, "metrics.jsonl")).Where(r => r["type"]!.GetValue<string>() == "step").Select(r => r["step"]!.GetValue<int>()).ToArray();
+            Check(steps.SequenceEqual(Enumerable.Range(1, Steps)), $"step records {string.Join(",", steps)}");
+            var (refLines, lines) = (MetricLines(refDir), MetricLines(trialDir));
+            Check(refLines.SequenceEqual(lines), $"metrics differ:\n  reference {string.Join("\n    ", refLines)}\n  killed    {string.Join("\n    ", lines)}");
+            var (refResult, result) = (Stable(StudyFixtures.Json(Path.Combine(refDir, "result.json")))!.ToJsonString(), Stable(StudyFixtures.Json(Path.Combine(trialDir, "result.json")))!.ToJsonString());
+            Check(refResult == result, $"result.json differs:\n  reference {refResult}\n  killed    {result}");
         }
         Assert.True(study.Trials.Any(t => study.Store.ReadTrial(t.Id)!.Attempts > 1), $"no trial was ever resumed:\n{log}");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(90), $"took {sw.Elapsed}");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(90), $"took {sw.Elapsed}\n{log}");
     }
 
     /// <summary>Steps recorded by all trials together.</summary>

@@ -8,6 +8,7 @@ using PeftLab.Training;
 
 namespace PeftLab.Tests.Studies;
 
+[Collection("study processes")]
 public sealed class StudySpecTests
 {
     private static Study Load(string rest, string? output = null, IEnumerable<string>? overrides = null, string? baseYaml = null)
@@ -225,6 +226,23 @@ public sealed class StudySpecTests
         study.Store.Initialise(study);
         Assert.DoesNotContain(study.SyntheticDataPath!, File.ReadAllText(study.Store.StudyYaml));
         Assert.Equal(study.Trials.Select(t => t.Id), Study.Load(study.Store.StudyYaml).Trials.Select(t => t.Id));
+    }
+
+    [Fact]
+    public void ReadSpecBindsTheStudyKeysWithoutTheData()
+    {
+        var dir = TestPaths.NewTempDir("study-readspec");
+        var file = StudyFixtures.Write(dir, Path.Combine(dir, "out"), """
+            axes: {method: [lora], lr: [1.0e-3]}
+            analyses: [lr_sensitivity, capacity]
+            finding_thresholds: {close_to_full: 0.95}
+            """, StudyFixtures.Base("/no/such/data"));
+        Assert.Throws<ConfigException>(() => Study.Load(file));   // the data is not here ...
+        var spec = Study.ReadSpec(file, ["finding_thresholds.unstable=0.3", "data.path=/ignored"]);   // ... the spec still reads
+        Assert.Equal(["lr_sensitivity", "capacity"], spec.Analyses);
+        Assert.Equal(0.95, spec.FindingThresholds["close_to_full"]);
+        Assert.Equal(0.3, spec.FindingThresholds["unstable"]);
+        Assert.Equal(Path.Combine(dir, "out"), spec.Output);
     }
 
     [Fact]

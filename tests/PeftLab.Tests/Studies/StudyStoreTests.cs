@@ -6,6 +6,7 @@ using PeftLab.Studies;
 
 namespace PeftLab.Tests.Studies;
 
+[Collection("study processes")]
 public sealed class StudyStoreTests
 {
     private static Study NewStudy(string rest = "axes: {method: [full, lora], lr: [1.0e-3], lora_r: [4]}")
