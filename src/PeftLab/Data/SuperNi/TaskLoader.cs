@@ -25,7 +25,8 @@ public static class TaskLoader
         ["Instance License"] = nameof(TaskFile.InstanceLicense),
     };
 
-    private static readonly HashSet<string> OtherKeys = ["Definition", "Positive Examples", "Negative Examples", "Instances"];
+    // "Primitives" is written by PeftLab's synthetic suite (the skills a task composes); it is known, not an error.
+    private static readonly HashSet<string> OtherKeys = ["Definition", "Positive Examples", "Negative Examples", "Instances", "Primitives"];
 
     /// <summary>
     /// Loads <c>dir/tasks/*.json</c> (or <c>dir/*.json</c> when there is no tasks folder) and the split lists
