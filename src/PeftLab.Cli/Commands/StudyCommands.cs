@@ -285,6 +285,9 @@ public sealed class StudyRunCommand : Command<StudyRunSettings>
             Console.WriteLine("stopped: run `peftlab study run` again to resume interrupted trials from their checkpoints");
             return 130;
         }
+        // a finished study is reported right away (peftlab study report rewrites it at any time)
+        var report = PeftLab.Studies.Report.StudyReport.Write(study.OutputDir);
+        Console.WriteLine($"report: {report.HtmlPath} and {report.MarkdownPath} ({report.Plots.Count} plots)");
         return summary.Counts.GetValueOrDefault(TrialView.Failed) > 0 ? 1 : 0;
     }
 
