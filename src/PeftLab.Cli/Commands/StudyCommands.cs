@@ -70,10 +70,11 @@ public static class StudyCommands
             if (!stop.IsCancellationRequested) stop.Cancel();
             else kill?.Cancel();
         }
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Fire(); };
-        Console.CancelKeyPress += onCancel;
+        // SIGINT through PosixSignalRegistration rather than Console.CancelKeyPress: the latter is not raised when the
+        // process was started with SIGINT ignored (a background job of a non-interactive shell, as in some CI runners).
+        var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; Fire(); });
         var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; Fire(); });
-        return new Disposer(() => { Console.CancelKeyPress -= onCancel; term.Dispose(); });
+        return new Disposer(() => { intr.Dispose(); term.Dispose(); });
     }
 
     private sealed class Disposer(Action action) : IDisposable

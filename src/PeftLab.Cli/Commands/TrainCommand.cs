@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using PeftLab.Training;
 using Spectre.Console;
@@ -48,8 +49,8 @@ public sealed class TrainCommand : Command<TrainSettings>
             return 0;
         }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-        Console.CancelKeyPress += onCancel;
+        // SIGINT via PosixSignalRegistration: Console.CancelKeyPress is not raised when SIGINT was ignored at start
+        using var onCancel = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; cts.Cancel(); });
         try
         {
             System.Text.Json.Nodes.JsonObject result = null!;
@@ -82,7 +83,6 @@ public sealed class TrainCommand : Command<TrainSettings>
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
         }
     }
 }
