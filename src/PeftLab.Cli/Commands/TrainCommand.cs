@@ -51,39 +51,33 @@ public sealed class TrainCommand : Command<TrainSettings>
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // SIGINT via PosixSignalRegistration: Console.CancelKeyPress is not raised when SIGINT was ignored at start
         using var onCancel = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; cts.Cancel(); });
-        try
-        {
-            System.Text.Json.Nodes.JsonObject result = null!;
-            AnsiConsole.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
+        System.Text.Json.Nodes.JsonObject result = null!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("starting", maxValue: 1);
+                result = Trainer.Run(config, new TrainOptions
                 {
-                    var task = ctx.AddTask("starting", maxValue: 1);
-                    result = Trainer.Run(config, new TrainOptions
+                    Resume = s.Resume,
+                    ResolvedConfigText = TrainConfigLoader.ToYaml(config),
+                    Cancel = cts.Token,
+                    Progress = p =>
                     {
-                        Resume = s.Resume,
-                        ResolvedConfigText = TrainConfigLoader.ToYaml(config),
-                        Cancel = cts.Token,
-                        Progress = p =>
-                        {
-                            task.MaxValue = Math.Max(1, p.TotalSteps);
-                            task.Value = p.Step;
-                            task.Description = p.Loss is double l
-                                ? Markup.Escape($"{p.Phase} step {p.Step}/{p.TotalSteps} loss {l:F4} lr {p.Lr:G3} {p.TokensPerSecond:F0} tok/s")
-                                : Markup.Escape($"{p.Phase} {p.Step}/{p.TotalSteps}");
-                        },
-                    });
+                        task.MaxValue = Math.Max(1, p.TotalSteps);
+                        task.Value = p.Step;
+                        task.Description = p.Loss is double l
+                            ? Markup.Escape($"{p.Phase} step {p.Step}/{p.TotalSteps} loss {l:F4} lr {p.Lr:G3} {p.TokensPerSecond:F0} tok/s")
+                            : Markup.Escape($"{p.Phase} {p.Step}/{p.TotalSteps}");
+                    },
                 });
-            var status = result["status"]!.GetValue<string>();
-            Console.WriteLine($"{status}: {config.Output}");
-            if (result.ContainsKey("test")) Console.WriteLine($"test rougeL {result["test"]!["rougeL"]} exact_match {result["test"]!["exact_match"]}");
-            if (result.ContainsKey("reason")) Console.WriteLine($"reason: {result["reason"]}");
-            return status is "completed" ? 0 : status == "diverged" ? 3 : 130;
-        }
-        finally
-        {
-        }
+            });
+        var status = result["status"]!.GetValue<string>();
+        Console.WriteLine($"{status}: {config.Output}");
+        if (result.ContainsKey("test")) Console.WriteLine($"test rougeL {result["test"]!["rougeL"]} exact_match {result["test"]!["exact_match"]}");
+        if (result.ContainsKey("reason")) Console.WriteLine($"reason: {result["reason"]}");
+        return status is "completed" ? 0 : status == "diverged" ? 3 : 130;
     }
 }
 
