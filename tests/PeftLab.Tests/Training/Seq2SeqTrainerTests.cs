@@ -2,7 +2,8 @@ using PeftLab.Training;
 
 namespace PeftLab.Tests.Training;
 
-/// <summary>T5 through the same trainer: loss curves and resume.</summary>
+/// <summary>T5 through the same trainer: loss curves and resume. Serial: T5 dropout draws from torch's process-wide RNG.</summary>
+[Collection("study processes")]
 public sealed class Seq2SeqTrainerTests
 {
     private static double[] Losses(string run) =>
