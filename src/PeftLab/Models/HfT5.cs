@@ -14,11 +14,8 @@ public static class HfT5
     /// </summary>
     public static T5ForConditionalGeneration Load(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"model folder not found: {dir}");
-        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
-            throw new ArgumentException($"compute dtype must be float32 or bfloat16 (got {dtype})");
+        device = HfModel.CheckLoad(dir, dtype, device);
         var config = T5Config.Load(dir);
-        device ??= Runtime.TorchRuntime.Device;
         var model = new T5ForConditionalGeneration(config, device, dtype);
         using var source = CheckpointSource.OpenModel(dir);
         StrictLoader.Load(model, source, model.TiedKeys);
