@@ -180,17 +180,18 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         ArgumentNullException.ThrowIfNull(ids);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var kept = new List<uint>(ids.Count);
-        bool nativeWouldSkip = false;
+        // The binding always drops special tokens; when one must be kept, decode in managed code instead.
+        bool keepsSpecialToken = false;
         for (int i = 0; i < ids.Count; i++)
         {
             int id = ids[i];
             if (id < 0) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} at position {i} is negative");
             if (skipSpecialTokens && _specialIds.Contains(id)) continue;
-            if (_file.SpecialIds.Contains(id)) nativeWouldSkip = true;
+            if (_file.SpecialIds.Contains(id)) keepsSpecialToken = true;
             kept.Add((uint)id);
         }
         if (kept.Count == 0) return "";
-        if (nativeWouldSkip || _file.AvoidNativeDecode) return DecodeManaged(kept);
+        if (keepsSpecialToken || _file.AvoidNativeDecode) return DecodeManaged(kept);
         try { return _native.Decode(kept.ToArray()); }
         catch (TokenizerException e) { throw new InvalidOperationException($"tokenizer {_file.Path} failed to decode ids: {e.Message}", e); }
     }
