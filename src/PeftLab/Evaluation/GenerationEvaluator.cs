@@ -28,7 +28,7 @@ public static class GenerationEvaluator
         ITokenizer tokenizer, string split, IReadOnlyList<PromptedExample> examples, int maxNewTokens, int batchSize, Action<int, int>? progress = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var prompts = examples.Select(e => (Ids: PromptIds(tokenizer, e.Source), Example: e)).ToArray();
+        var prompts = examples.Select(e => (Ids: tokenizer.EncodeWithBos(e.Source), Example: e)).ToArray();
         var order = Enumerable.Range(0, prompts.Length).OrderBy(i => prompts[i].Ids.Length).ToArray();
         var predictions = new string[prompts.Length];
         long generated = 0;
@@ -50,13 +50,6 @@ public static class GenerationEvaluator
         var records = examples.Select((e, i) => new PredictionRecord(e.TaskName, e.InstanceId, e.Category, predictions[i], e.References,
             100 * MetricFunctions.BestRougeL(predictions[i], e.References), MetricFunctions.BestExactMatch(predictions[i], e.References) ? 100 : 0)).ToArray();
         return new EvalRun(split, report, records, sw.Elapsed.TotalSeconds, generated);
-    }
-
-    /// <summary>The ids a prompt is generated from: BOS (if the tokenizer has one) + source.</summary>
-    public static int[] PromptIds(ITokenizer tokenizer, string source)
-    {
-        var ids = tokenizer.Encode(source, addSpecialTokens: false);
-        return tokenizer.BosId is int b ? [b, .. ids] : ids;
     }
 
     /// <summary>Writes <c>{split}_predictions.jsonl</c> (one line per instance) and <c>{split}_scores.json</c> into <paramref name="dir"/>.</summary>

@@ -47,4 +47,11 @@ public static class TokenizerExtensions
 
     private static string Decode(ITokenizer tokenizer, int[] ids, int count) =>
         count == 0 ? "" : tokenizer.Decode(new ArraySegment<int>(ids, 0, count), skipSpecialTokens: false);
+
+    /// <summary>Ids of a sequence as the model reads it: BOS (when the tokenizer has one) + the text's tokens, no other specials.</summary>
+    public static int[] EncodeWithBos(this ITokenizer tokenizer, string text)
+    {
+        var ids = tokenizer.Encode(text, addSpecialTokens: false);
+        return tokenizer.BosId is int b ? [b, .. ids] : ids;
+    }
 }

@@ -51,16 +51,15 @@ public sealed class TrainingData
         if (!Directory.Exists(cfg.Path) && !File.Exists(cfg.Path)) throw new DirectoryNotFoundException($"data.path: '{cfg.Path}' does not exist");
         int eos = tokenizer.EosIds.Count > 0 ? tokenizer.EosIds[0] : throw new ArgumentException("the tokenizer has no EOS token; training needs one to end targets");
         int[] Encode(string s) => tokenizer.Encode(s, addSpecialTokens: false);
-        int[] WithBos(int[] ids) => tokenizer.BosId is int b ? [b, .. ids] : ids;
         return cfg.Kind switch
         {
-            DataKind.SuperNi => SuperNi(cfg, tokenizer, seed, Encode, WithBos, eos),
+            DataKind.SuperNi => SuperNi(cfg, tokenizer, seed, Encode, eos),
             DataKind.Chat => Chat(cfg, tokenizer, seed, Encode),
-            _ => Text(cfg, Encode, WithBos, eos, seed),
+            _ => Text(cfg, tokenizer, eos, seed),
         };
     }
 
-    private static TrainingData SuperNi(DataSection cfg, ITokenizer tokenizer, long seed, Func<string, int[]> encode, Func<int[], int[]> withBos, int eos)
+    private static TrainingData SuperNi(DataSection cfg, ITokenizer tokenizer, long seed, Func<string, int[]> encode, int eos)
     {
         var collection = TaskLoader.LoadDirectory(cfg.Path);
         var split = SuperNiSplits.Build(collection, new SuperNiSplitConfig
@@ -85,7 +84,7 @@ public sealed class TrainingData
         {
             var target = encode(e.Target);
             if (target.Length > cfg.MaxTargetTokens) target = target[..cfg.MaxTargetTokens];
-            return LossMasking.FromSourceTarget(withBos(encode(e.Source)), target, eos);
+            return LossMasking.FromSourceTarget(tokenizer.EncodeWithBos(e.Source), target, eos);
         }
         var train = PromptBuilder.BuildTrainingSet(split.Train, prompt, counter, seed);
         var validation = PromptBuilder.BuildTrainingSet(split.Validation, prompt, counter, seed);
@@ -121,7 +120,7 @@ public sealed class TrainingData
         };
     }
 
-    private static TrainingData Text(DataSection cfg, Func<string, int[]> encode, Func<int[], int[]> withBos, int eos, long seed)
+    private static TrainingData Text(DataSection cfg, ITokenizer tokenizer, int eos, long seed)
     {
         var files = Directory.Exists(cfg.Path) ? Directory.GetFiles(cfg.Path).Where(f => f.EndsWith(".txt") || f.EndsWith(".jsonl")).Order(StringComparer.Ordinal).ToArray() : [cfg.Path];
         if (files.Length == 0) throw new ArgumentException($"data.path: no .txt or .jsonl files in {cfg.Path}");
@@ -140,7 +139,7 @@ public sealed class TrainingData
                 docs.Add(t.GetString()!);
             }
         }
-        var sequences = docs.Select(d => { var ids = withBos(encode(d)).Append(eos).ToArray(); return new MaskedSequence(ids, ids.Select(_ => true).ToArray()); }).ToArray();
+        var sequences = docs.Select(d => { var ids = tokenizer.EncodeWithBos(d).Append(eos).ToArray(); return new MaskedSequence(ids, ids.Select(_ => true).ToArray()); }).ToArray();
         var order = DeterministicRng.ForStream(seed, "text-validation").Permutation(sequences.Length);
         int nVal = Math.Min(200, sequences.Length / 50);
         var val = order.Take(nVal).ToHashSet();
