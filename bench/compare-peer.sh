@@ -2,17 +2,18 @@
 # Side-by-side throughput: PeftLab (`peftlab bench`) vs the PyTorch peer (../shared/peer/peer_bench.py),
 # run alternately (A B B A ...) on the same shapes and thread count, printing the ratio per cell.
 #
-# usage: bench/compare-peer.sh [--reps N] [--quick] [--out results.jsonl]
+# usage: bench/compare-peer.sh [--reps N] [--quick] [--shapes "small medium"] [--out results.jsonl]
 #   --quick   only the small shape and fewer steps (a few minutes instead of ~40)
+#   --shapes  which training shapes to run (the bf16 and generation cells use the last one)
 # needs: Debian's python3-torch (apt-get install -y python3-torch python3-numpy) and the peer's OpenBLAS
 #        (sh ../shared/peer/setup_openblas.sh) — the fair fp32 peer; the JSON field "blas" says which was used.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 peer="${PEER_DIR:-$root/../shared/peer}"
-reps=2; quick=0; out="$root/bench/results-$(date +%Y%m%d-%H%M%S).jsonl"
+reps=2; quick=0; shapes=""; out="$root/bench/results-$(date +%Y%m%d-%H%M%S).jsonl"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --reps) reps="$2"; shift 2;; --quick) quick=1; shift;; --out) out="$2"; shift 2;;
+    --reps) reps="$2"; shift 2;; --quick) quick=1; shift;; --shapes) shapes="$2"; shift 2;; --out) out="$2"; shift 2;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -39,7 +40,7 @@ cell() {  # cell NAME "peer args" "peftlab args"
   done
 }
 
-if (( quick )); then shapes="small"; steps="--warmup 1 --steps 4"; else shapes="small medium"; steps="${BENCH_STEPS:---warmup 2 --steps 8}"; fi
+if (( quick )); then shapes="${shapes:-small}"; steps="--warmup 1 --steps 4"; else shapes="${shapes:-small medium}"; steps="${BENCH_STEPS:---warmup 2 --steps 8}"; fi
 cell "matmul" "--mode matmul" "--mode matmul"
 for s in $shapes; do
   cell "$s full fp32"          "--preset $s --method full $steps"                              "--preset $s --method full $steps"
@@ -47,7 +48,7 @@ for s in $shapes; do
   cell "$s lora-r64-all fp32"  "--preset $s --method lora --lora-r 64 --lora-targets all $steps" "--preset $s --method lora --lora-r 64 --lora-targets all $steps"
   cell "$s adapter64 fp32"     "--preset $s --method adapter --adapter-size 64 $steps"          "--preset $s --method adapter --adapter-size 64 $steps"
 done
-big=$([ "$quick" = 1 ] && echo small || echo medium)
+big="${shapes##* }"
 # bf16 frozen weights (PeftLab) against the peer's fp32, the target's baseline
 cell "$big lora-r8-qv bf16 vs peer fp32"   "--preset $big --method lora --lora-r 8 --lora-targets q,v $steps"  "--preset $big --method lora --lora-r 8 --lora-targets q,v --bf16 $steps"
 cell "$big lora-r64-all bf16 vs peer fp32" "--preset $big --method lora --lora-r 64 --lora-targets all $steps" "--preset $big --method lora --lora-r 64 --lora-targets all --bf16 $steps"

@@ -12,6 +12,7 @@ public sealed class DoctorCommand : Command<CommonSettings>
     {
         settings.ApplyRuntime();
         Console.WriteLine($"native runtime: {NativeLoader.Report}");
+        Console.WriteLine($"allocator: {AllocatorTuning.Report}");
         Console.WriteLine($"threads: {torch.get_num_threads()}");
         Console.WriteLine($"device: {TorchRuntime.Device}");
         Console.WriteLine($"cache: {NativeLoader.CacheRoot()}");

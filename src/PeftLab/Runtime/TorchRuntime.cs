@@ -35,6 +35,7 @@ public static class TorchRuntime
             if (_initialised) return;
             if (ModuleInit.Failure is { } failure) throw failure;
             NativeLoader.EnsureLoaded();
+            AllocatorTuning.Apply();
             torch.InitializeDeviceType(DeviceType.CPU);
             _device ??= torch.CPU;
             _initialised = true;

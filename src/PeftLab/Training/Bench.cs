@@ -116,6 +116,7 @@ public static class Bench
         int n = o.Warmup + o.Steps;
         var data = randint(0, cfg.VocabSize, [n, b, t + 1], generator: gen, dtype: ScalarType.Int64).to(TorchRuntime.Device);
         var stepSeconds = new List<double>();
+        var phases = new List<(double Forward, double Backward, double Optimizer)>();
         var losses = new List<double>();
         for (int step = 0; step < n; step++)
         {
@@ -127,17 +128,20 @@ public static class Bench
                 var y = data[step].narrow(1, 1, t);
                 var logits = model.Forward(x);
                 var l = nn.functional.cross_entropy(logits.to_type(ScalarType.Float32).reshape(-1, cfg.VocabSize), y.reshape(-1));
+                double tForward = sw.Elapsed.TotalSeconds;   // CPU ops are synchronous, so wall-clock splits are exact
                 l.backward();
+                double tBackward = sw.Elapsed.TotalSeconds;
                 opt.Step(1e-4);
                 opt.ZeroGrad();
                 loss = l.item<float>();
+                if (step >= o.Warmup) phases.Add((tForward, tBackward - tForward, sw.Elapsed.TotalSeconds - tBackward));
             }
             if (step >= o.Warmup) stepSeconds.Add(sw.Elapsed.TotalSeconds);
             losses.Add(loss);
         }
         double tps = (double)b * t * stepSeconds.Count / stepSeconds.Sum();
         var sorted = stepSeconds.Order().ToArray();
-        double median = sorted[sorted.Length / 2];
+        double median = Median(stepSeconds);
         return new JsonObject
         {
             ["mode"] = "train", ["impl"] = "peftlab", ["preset"] = o.Preset, ["method"] = o.Method,
@@ -154,12 +158,24 @@ public static class Bench
             ["ms_per_step_min"] = Math.Round(1000 * sorted[0], 2),
             ["ms_per_step_max"] = Math.Round(1000 * sorted[^1], 2),
             ["gflops"] = Math.Round(fpt * tps / 1e9, 2),
+            ["phase_ms_median"] = new JsonObject
+            {
+                ["forward_and_loss"] = Math.Round(1000 * Median(phases.Select(p => p.Forward)), 2),
+                ["backward"] = Math.Round(1000 * Median(phases.Select(p => p.Backward)), 2),
+                ["optimizer"] = Math.Round(1000 * Median(phases.Select(p => p.Optimizer)), 2),
+            },
             ["optimizer_state_bytes"] = opt.StateBytes,
             ["peak_rss_mib"] = Math.Round(RssMib(), 1), ["baseline_rss_mib"] = Math.Round(baseline, 1),
             ["step_ms"] = new JsonArray(stepSeconds.Select(x => (JsonNode)Math.Round(1000 * x, 1)).ToArray()),
             ["loss_first"] = Math.Round(losses[0], 4), ["loss_last"] = Math.Round(losses[^1], 4),
             ["wall_s"] = Math.Round(start.Elapsed.TotalSeconds, 2), ["threads"] = torch.get_num_threads(),
         };
+    }
+
+    private static double Median(IEnumerable<double> xs)
+    {
+        var sorted = xs.Order().ToArray();
+        return sorted[sorted.Length / 2];
     }
 
     /// <summary>Greedy generation with the KV cache, batch 1: prefill P tokens (LM head on the last only), then G−1 decode steps; median of reps.</summary>
