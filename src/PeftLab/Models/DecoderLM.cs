@@ -16,10 +16,10 @@ public sealed class AttentionContext
     public Tensor? Mask { get; init; }
     /// <summary>Plain causal attention over exactly T keys (lets SDPA use its fused causal path).</summary>
     public bool IsCausal { get; init; }
-    /// <summary>Rotary cos/sin [B, 1, T, hd].</summary>
+    /// <summary>Rotary cos [B, 1, T, hd].</summary>
     public required Tensor Cos { get; init; }
-    /// <summary>See <see cref="Cos"/>.</summary>
-    public required Tensor Sin { get; init; }
+    /// <summary>Rotary sin [B, 1, T, hd] with its first half negated (see <see cref="Rotary.Apply"/>).</summary>
+    public required Tensor SignedSin { get; init; }
     /// <summary>KV cache to append to, or null.</summary>
     public KvCache? Cache { get; init; }
     /// <summary>Input-side adapter supplying key/value prefixes when there is no cache.</summary>
@@ -53,8 +53,8 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
         var q = q_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2);   // [B, H, T, hd]
         var k = k_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
         var v = v_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
-        q = Rotary.Apply(q, ctx.Cos, ctx.Sin);
-        k = Rotary.Apply(k, ctx.Cos, ctx.Sin);
+        q = Rotary.Apply(q, ctx.Cos, ctx.SignedSin);
+        k = Rotary.Apply(k, ctx.Cos, ctx.SignedSin);
 
         if (ctx.Cache is not null)
             (k, v) = ctx.Cache.Append(layer, k, v);                              // [B, Hkv, K, hd]
@@ -333,16 +333,15 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         }
 
         if (positionIds is null)
-        {
-            var full = keyMask ?? ones(b, keys, dtype: ScalarType.Int64, device: device);
-            positionIds = (full.to_type(ScalarType.Int64).cumsum(1) - 1).clamp_min(0).narrow(1, keys - tq, tq); // [B, T(+n)]
-        }
+            positionIds = keyMask is null
+                ? arange(keys - tq, keys, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(b, tq)   // [B, T(+n)]
+                : (keyMask.to_type(ScalarType.Int64).cumsum(1) - 1).clamp_min(0).narrow(1, keys - tq, tq);
         else if (virtualNow > 0)
             throw new ArgumentException("explicit position_ids cannot be combined with prompt tuning");
 
         var (cos, sin) = rotary.CosSin(positionIds);
         var (mask, causal) = BuildMask(b, tq, keys, keyMask, segmentIds, dtype, device);
-        var ctx = new AttentionContext { Mask = mask, IsCausal = causal, Cos = cos, Sin = sin, Cache = cache, Prefix = uncachedPrefix ? adapter : null };
+        var ctx = new AttentionContext { Mask = mask, IsCausal = causal, Cos = cos, SignedSin = sin, Cache = cache, Prefix = uncachedPrefix ? adapter : null };
 
         h = model.Body(h, ctx);                                                      // [B, n + T, d]
         cache?.Advance(tq);
