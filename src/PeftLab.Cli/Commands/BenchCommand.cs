@@ -7,7 +7,7 @@ namespace PeftLab.Cli.Commands;
 /// <summary>Settings of <c>peftlab bench</c> (flags named as in ../shared/peer/peer_bench.py).</summary>
 public sealed class BenchSettings : CommandSettings
 {
-    /// <summary>train, generate or matmul.</summary>
+    /// <summary>train, generate, matmul, packing or eval.</summary>
     [CommandOption("--mode <MODE>")]
     public string Mode { get; init; } = "train";
     /// <summary>Shape.</summary>
@@ -55,6 +55,24 @@ public sealed class BenchSettings : CommandSettings
     /// <summary>Seed.</summary>
     [CommandOption("--seed <N>")]
     public int Seed { get; init; }
+    /// <summary>SuperNI task folder (packing and eval modes).</summary>
+    [CommandOption("--data <DIR>")]
+    public string? Data { get; init; }
+    /// <summary>Hugging Face model folder for the packing and eval modes (default: the preset, tokenizer trained on the data).</summary>
+    [CommandOption("--model <DIR>")]
+    public string? Model { get; init; }
+    /// <summary>Examples per strategy (packing) or test prompts (eval).</summary>
+    [CommandOption("--examples <N>")]
+    public int Examples { get; init; } = 64;
+    /// <summary>Rows per batch (packing, eval).</summary>
+    [CommandOption("--batch <N>")]
+    public int Batch { get; init; } = 8;
+    /// <summary>Longest training row (packing).</summary>
+    [CommandOption("--max-length <N>")]
+    public int MaxLength { get; init; } = 1024;
+    /// <summary>Longest generated answer (eval).</summary>
+    [CommandOption("--max-new-tokens <N>")]
+    public int MaxNewTokens { get; init; } = 64;
 }
 
 /// <summary><c>peftlab bench</c>: one JSON line, the same fields as the PyTorch peer benchmark.</summary>
@@ -73,9 +91,17 @@ public sealed class BenchCommand : Command<BenchSettings>
             "train" => Bench.Train(o),
             "generate" => Bench.Generate(o, s.PromptLen, s.GenTokens, s.GenReps),
             "matmul" => Bench.Matmul(s.MmN, 50, s.Threads),
-            _ => throw new ArgumentException($"unknown --mode '{s.Mode}'; known: train, generate, matmul"),
+            "packing" => DataBench.Packing(DataOptions(s, o)),
+            "eval" => DataBench.Eval(DataOptions(s, o)),
+            _ => throw new ArgumentException($"unknown --mode '{s.Mode}'; known: train, generate, matmul, packing, eval"),
         };
         Console.WriteLine(result.ToJsonString());
         return 0;
     }
+
+    private static DataBenchOptions DataOptions(BenchSettings s, BenchOptions o) => new()
+    {
+        DataPath = s.Data ?? throw new ArgumentException($"--mode {s.Mode} needs --data DIR (a folder of SuperNI task files)"),
+        ModelPath = s.Model, Bench = o, Examples = s.Examples, BatchSize = s.Batch, MaxLength = s.MaxLength, MaxNewTokens = s.MaxNewTokens,
+    };
 }
