@@ -7,7 +7,10 @@ public static class CliRunner
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => RunWith(new Dictionary<string, string>(), args);
+
+    /// <summary>Runs with extra environment variables.</summary>
+    public static Result RunWith(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "PeftLab.Cli.dll");
         Assert.True(File.Exists(dll), $"missing {dll}");
@@ -15,6 +18,7 @@ public static class CliRunner
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -46,4 +46,15 @@ public sealed class NativeLoaderTests
         using var a = torch.ones(3, 3, device: TorchRuntime.Device);
         Assert.Equal(9f, a.sum().item<float>());
     }
+
+    [Fact]
+    public void AllocatorTuningIsReportedAndCanBeTurnedOff()
+    {
+        // a fresh process each: mallopt settings are process-wide
+        var tuned = CliRunner.Ok("doctor");
+        Assert.Contains("allocator: glibc malloc keeps freed tensor buffers (mmap off, trim threshold 2 GiB)", tuned);
+        var plain = CliRunner.RunWith(new Dictionary<string, string> { ["PEFTLAB_MALLOC"] = "default" }, "doctor");
+        Assert.Equal(0, plain.ExitCode);
+        Assert.Contains("allocator: glibc defaults (PEFTLAB_MALLOC=default)", plain.Stdout);
+    }
 }
