@@ -114,6 +114,20 @@ public class StudyFileSettings : CommandSettings
     public string[] Overrides { get; init; } = [];
 }
 
+/// <summary>A study that already exists: its YAML (plus overrides) or its output folder.</summary>
+public class StudyLocationSettings : CommandSettings
+{
+    /// <summary>Study YAML or folder.</summary>
+    [CommandArgument(0, "<study>")]
+    [Description("Study YAML or study folder")]
+    public string Study { get; init; } = "";
+
+    /// <summary>Overrides (YAML only).</summary>
+    [CommandArgument(1, "[overrides]")]
+    [Description("key=value overrides of the study YAML")]
+    public string[] Overrides { get; init; } = [];
+}
+
 /// <summary>Settings of <c>study plan</c>.</summary>
 public sealed class StudyPlanSettings : StudyFileSettings
 {
@@ -481,18 +495,8 @@ public sealed class StudySubmitCommand : Command<StudySubmitSettings>
 }
 
 /// <summary>Settings of <c>study status</c>.</summary>
-public sealed class StudyStatusSettings : CommandSettings
+public sealed class StudyStatusSettings : StudyLocationSettings
 {
-    /// <summary>Study YAML or folder.</summary>
-    [CommandArgument(0, "<study>")]
-    [Description("Study YAML or study folder")]
-    public string Study { get; init; } = "";
-
-    /// <summary>Overrides (YAML only).</summary>
-    [CommandArgument(1, "[overrides]")]
-    [Description("key=value overrides of the study YAML")]
-    public string[] Overrides { get; init; } = [];
-
     /// <summary>List every trial.</summary>
     [CommandOption("--all")]
     [Description("List every trial (default: only unfinished and failed ones)")]
@@ -569,18 +573,8 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
 }
 
 /// <summary>Settings of <c>study results</c>.</summary>
-public sealed class StudyResultsSettings : CommandSettings
+public sealed class StudyResultsSettings : StudyLocationSettings
 {
-    /// <summary>Study YAML or folder.</summary>
-    [CommandArgument(0, "<study>")]
-    [Description("Study YAML or study folder")]
-    public string Study { get; init; } = "";
-
-    /// <summary>Overrides (YAML only).</summary>
-    [CommandArgument(1, "[overrides]")]
-    [Description("key=value overrides of the study YAML")]
-    public string[] Overrides { get; init; } = [];
-
     /// <summary>Format.</summary>
     [CommandOption("--format <FORMAT>")]
     [Description("csv (default), jsonl or parquet")]
