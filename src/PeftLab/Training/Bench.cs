@@ -148,7 +148,7 @@ public static class Bench
             ["method_args"] = o.Method == "lora" ? new JsonObject { ["r"] = o.LoraR, ["alpha"] = o.LoraAlpha, ["targets"] = o.LoraTargets }
                 : o.Method == "adapter" ? new JsonObject { ["size"] = o.AdapterSize, ["act"] = "gelu" } : new JsonObject(),
             ["dtype"] = o.Bf16 ? "bf16-weights" : "fp32",
-            ["config"] = new JsonObject { ["vocab"] = cfg.VocabSize, ["d_model"] = cfg.HiddenSize, ["n_layers"] = cfg.NumLayers, ["n_heads"] = cfg.NumHeads, ["d_ff"] = cfg.IntermediateSize, ["seq_len"] = t, ["batch"] = b },
+            ["config"] = ShapeJson(cfg, t, b),
             ["warmup_steps"] = o.Warmup, ["timed_steps"] = o.Steps, ["tokens_per_step"] = b * t,
             ["trainable_params"] = peft.TrainableParameters, ["total_params"] = peft.TotalParameters,
             ["matmul_params_trainable"] = mmTr, ["matmul_params_frozen"] = mmFr, ["flops_per_token"] = fpt,
@@ -168,8 +168,44 @@ public static class Bench
             ["peak_rss_mib"] = Math.Round(RssMib(), 1), ["baseline_rss_mib"] = Math.Round(baseline, 1),
             ["step_ms"] = new JsonArray(stepSeconds.Select(x => (JsonNode)Math.Round(1000 * x, 1)).ToArray()),
             ["loss_first"] = Math.Round(losses[0], 4), ["loss_last"] = Math.Round(losses[^1], 4),
-            ["wall_s"] = Math.Round(start.Elapsed.TotalSeconds, 2), ["threads"] = torch.get_num_threads(),
+            ["wall_s"] = Math.Round(start.Elapsed.TotalSeconds, 2),
+        }.WithEnvironment();
+    }
+
+    private static JsonObject ShapeJson(DecoderConfig cfg, int? seqLen = null, int? batch = null)
+    {
+        var json = new JsonObject
+        {
+            ["vocab"] = cfg.VocabSize, ["d_model"] = cfg.HiddenSize, ["n_layers"] = cfg.NumLayers, ["n_heads"] = cfg.NumHeads,
+            ["d_ff"] = cfg.IntermediateSize, ["tie_embeddings"] = cfg.TieWordEmbeddings,
         };
+        if (seqLen is not null) json["seq_len"] = seqLen;
+        if (batch is not null) json["batch"] = batch;
+        return json;
+    }
+
+    /// <summary>Adds what the process saw, as the peer does: threads, CPU model, cores, libtorch and .NET versions.</summary>
+    public static JsonObject WithEnvironment(this JsonObject result)
+    {
+        result["threads"] = torch.get_num_threads();
+        result["interop_threads"] = torch.get_num_interop_threads();
+        result["nproc"] = Environment.ProcessorCount;
+        result["cpu"] = CpuModel();
+        result["torch"] = torch.__version__;
+        result["dotnet"] = Environment.Version.ToString();
+        return result;
+    }
+
+    private static string CpuModel()
+    {
+        const string key = "model name";
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal));
+            return line?[(line.IndexOf(':') + 1)..].Trim() ?? "unknown";
+        }
+        catch (IOException) { return "unknown"; }
+        catch (UnauthorizedAccessException) { return "unknown"; }
     }
 
     private static double Median(IEnumerable<double> xs)
@@ -211,6 +247,7 @@ public static class Bench
         return new JsonObject
         {
             ["mode"] = "generate", ["impl"] = "peftlab", ["preset"] = o.Preset, ["dtype"] = o.Bf16 ? "bf16-weights" : "fp32",
+            ["method"] = "full", ["method_args"] = new JsonObject(), ["config"] = ShapeJson(cfg),
             ["batch"] = 1, ["prompt_len"] = promptLen, ["new_tokens"] = genTokens, ["total_params"] = peft.TotalParameters,
             ["tokens_per_s"] = Math.Round(genTokens / (pre + dec), 2),
             ["decode_tokens_per_s"] = Math.Round((genTokens - 1) / dec, 2),
@@ -218,8 +255,8 @@ public static class Bench
             ["prefill_ms"] = Math.Round(1000 * pre, 2), ["prefill_tokens_per_s"] = Math.Round(promptLen / pre, 2),
             ["gen_reps"] = reps, ["rep_total_ms"] = new JsonArray(runs.Select(r => (JsonNode)Math.Round(1000 * (r.Prefill + r.Decode), 1)).ToArray()),
             ["peak_rss_mib"] = Math.Round(RssMib(), 1), ["baseline_rss_mib"] = Math.Round(baseline, 1),
-            ["wall_s"] = Math.Round(start.Elapsed.TotalSeconds, 2), ["threads"] = torch.get_num_threads(),
-        };
+            ["wall_s"] = Math.Round(start.Elapsed.TotalSeconds, 2),
+        }.WithEnvironment();
     }
 
     /// <summary>n×n×n matmul GFLOP/s in float32 and bfloat16 (median of reps after 1 s of warm-up).</summary>
@@ -227,7 +264,7 @@ public static class Bench
     {
         TorchRuntime.EnsureInitialised();
         torch.set_num_threads(threads);
-        var result = new JsonObject { ["mode"] = "matmul", ["impl"] = "peftlab", ["n"] = n, ["reps"] = reps, ["threads"] = threads };
+        var result = new JsonObject { ["mode"] = "matmul", ["impl"] = "peftlab", ["n"] = n, ["reps"] = reps }.WithEnvironment();
         foreach (var (name, dt) in new[] { ("fp32", ScalarType.Float32), ("bf16", ScalarType.BFloat16) })
         {
             using var scope = NewDisposeScope();

@@ -113,8 +113,7 @@ public static class DataBench
             result["packed_vs_padded_to_max_length"] = Math.Round(Rate("packed") / Rate("padded_to_max_length"), 2);
             result["packed_vs_padded"] = Math.Round(Rate("packed") / Rate("padded"), 2);
             result["packed_vs_length_grouped"] = Math.Round(Rate("packed") / Rate("length_grouped"), 2);
-            result["threads"] = TorchSharp.torch.get_num_threads();
-            return result;
+            return result.WithEnvironment();
         }
         finally { Directory.Delete(tmp, recursive: true); }
     }
@@ -160,8 +159,7 @@ public static class DataBench
                     ["prompt_tokens"] = promptTokens, ["rouge_l"] = Math.Round(run.Report.RougeL, 2),
                 };
             }
-            result["threads"] = TorchSharp.torch.get_num_threads();
-            return result;
+            return result.WithEnvironment();
         }
         finally { Directory.Delete(tmp, recursive: true); }
     }
