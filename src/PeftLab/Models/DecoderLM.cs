@@ -50,9 +50,9 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
     public override Tensor forward(Tensor x, AttentionContext ctx)
     {
         long b = x.shape[0], t = x.shape[1];
-        var q = q_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2);   // [B, H, T, hd]
-        var k = k_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
-        var v = v_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
+        var q = Projection.Apply(q_proj, x).view(b, t, heads, headDim).transpose(1, 2);   // [B, H, T, hd]
+        var k = Projection.Apply(k_proj, x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
+        var v = Projection.Apply(v_proj, x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
         q = Rotary.Apply(q, ctx.Cos, ctx.SignedSin);
         k = Rotary.Apply(k, ctx.Cos, ctx.SignedSin);
 
@@ -71,7 +71,7 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
         }
         var y = nn.functional.scaled_dot_product_attention(q, k, v, ctx.Mask, is_casual: ctx.IsCausal); // [B, H, T, hd]
         y = y.transpose(1, 2).reshape(b, t, heads * headDim);                   // [B, T, H*hd]
-        return o_proj.forward(y);
+        return Projection.Apply(o_proj, y);
     }
 
     /// <inheritdoc/>
@@ -116,7 +116,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, IModuleContainer
 
     /// <summary>x [B, T, d] -> [B, T, d] through [B, T, ff].</summary>
     public override Tensor forward(Tensor x)
-        => down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
+        => Projection.Apply(down_proj, nn.functional.silu(Projection.Apply(gate_proj, x)) * Projection.Apply(up_proj, x));
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["gate_proj", "up_proj", "down_proj"];
@@ -347,7 +347,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         cache?.Advance(tq);
         if (virtualNow > 0) h = h.narrow(1, virtualNow, t);                          // drop virtual positions
         if (mode == LogitsMode.Last) h = h.narrow(1, h.shape[1] - 1, 1);
-        return lm_head is not null ? lm_head.forward(h) : nn.functional.linear(h, model.EmbedTokens.weight!);
+        return lm_head is not null ? Projection.Apply(lm_head, h) : nn.functional.linear(h, model.EmbedTokens.weight!);
     }
 
     /// <summary>
