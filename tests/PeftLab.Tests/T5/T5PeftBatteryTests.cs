@@ -7,15 +7,14 @@ using PeftLab.Peft.IA3;
 using PeftLab.Peft.Lora;
 using PeftLab.Peft.PrefixTuning;
 using PeftLab.Peft.PromptTuning;
+using PeftLab.Tests.Peft;
 using static TorchSharp.torch;
 
 namespace PeftLab.Tests.T5;
 
-/// <summary>The PEFT battery (see Peft/PeftBatteryTests.cs) for every method × T5 flavour.</summary>
-public sealed class T5PeftBatteryTests
+/// <summary>The PEFT battery (<see cref="PeftBattery{TSelf, TModel, TBatch}"/>) for every method × T5 flavour.</summary>
+public sealed class T5PeftBatteryTests : PeftBattery<T5PeftBatteryTests, T5ForConditionalGeneration, T5PeftBatteryTests.Batch>, IBatteryRows
 {
-    private const double Tol = 1e-5;   // relative to the logits' magnitude (see T5TinyModels.RelDiff)
-
     /// <summary>Name → (config, output unchanged at init by construction).</summary>
     public static readonly IReadOnlyDictionary<string, (PeftConfig Config, bool UnchangedAtInit)> Cases = new Dictionary<string, (PeftConfig, bool)>
     {
@@ -37,144 +36,43 @@ public sealed class T5PeftBatteryTests
         ["bitfit-norms"] = (new BitFitConfig { IncludeNorms = true }, true),
     };
 
-    public static IEnumerable<object[]> All() =>
+    public static IEnumerable<object[]> Rows() =>
         from m in Cases.Keys from f in T5TinyModels.ByName.Keys select new object[] { m, f };
 
-    private sealed record Batch(Tensor Input, Tensor Mask, Tensor Decoder);
+    /// <summary>Encoder input with its mask, and the decoder input.</summary>
+    public sealed record Batch(Tensor Input, Tensor Mask, Tensor Decoder);
 
-    private static (T5ForConditionalGeneration Base, PeftModel Peft, Batch Batch) Setup(string method, string family)
+    protected override IReadOnlyDictionary<string, (PeftConfig Config, bool UnchangedAtInit)> Table => Cases;
+    protected override T5ForConditionalGeneration CreateBase(string family) => T5TinyModels.Create(T5TinyModels.ByName[family]);
+    protected override T5ForConditionalGeneration Inner(PeftModel peft) => peft.Seq2Seq;
+
+    protected override Batch MakeBatch(string family)
     {
         var cfg = T5TinyModels.ByName[family];
-        var peft = PeftModel.Apply(T5TinyModels.Create(cfg), Cases[method].Config, seed: 3);
-        var input = TinyModels.Tokens(2, 9, cfg.VocabSize);
         var mask = ones(2, 9, dtype: ScalarType.Int64);
         mask[1].narrow(0, 6, 3).fill_(0);   // row 1 is right-padded: exercises the encoder mask
-        return (T5TinyModels.Create(cfg), peft, new Batch(input, mask, T5TinyModels.DecoderInput(2, 7, cfg)));
+        return new Batch(TinyModels.Tokens(2, 9, cfg.VocabSize), mask, T5TinyModels.DecoderInput(2, 7, cfg));
     }
 
-    private static Tensor Eval(T5ForConditionalGeneration model, Batch x)
+    protected override Tensor Forward(T5ForConditionalGeneration model, Batch x) => model.Forward(x.Input, x.Decoder, x.Mask);
+    protected override Tensor Loss(T5ForConditionalGeneration model, Batch x) => TinyModels.LmLoss(Forward(model, x), x.Decoder);
+    protected override double Diff(Tensor a, Tensor b) => T5TinyModels.RelDiff(a, b);   // relative to the logits' magnitude
+    protected override bool GradientCheckInEvalMode => true;                            // dropout off, so every path is live
+
+    protected override T5ForConditionalGeneration SaveAndLoadFull(T5ForConditionalGeneration model, string dir)
     {
-        model.eval();
-        using var noGrad = no_grad();
-        return model.Forward(x.Input, x.Decoder, x.Mask);
+        HfT5.Save(model, dir);
+        return HfT5.Load(dir);
     }
 
-    private static Tensor Loss(T5ForConditionalGeneration model, Batch x) => TinyModels.LmLoss(model.Forward(x.Input, x.Decoder, x.Mask), x.Decoder);
+    protected override void CheckAdapterFolder(string dir) =>
+        Assert.Contains("\"task_type\": \"SEQ_2_SEQ_LM\"", File.ReadAllText(Path.Combine(dir, PeftModel.ConfigFile)));
 
-    private static void TrainSteps(PeftModel peft, Batch x, int steps, double lr = 5e-2)
+    protected override (IReadOnlyList<int[]> Cached, IReadOnlyList<int[]> Uncached) GenerateBoth(PeftModel peft)
     {
-        var model = peft.Seq2Seq;
-        model.train();
-        var opt = optim.AdamW(model.parameters().Where(p => p.requires_grad).ToArray(), lr: lr);
-        for (int i = 0; i < steps; i++)
-        {
-            using var scope = NewDisposeScope();
-            opt.zero_grad();
-            Loss(model, x).backward();
-            opt.step();
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(All))]
-    public void OutputUnchangedAtInitWhereItHoldsByConstruction(string method, string family)
-    {
-        using var scope = NewDisposeScope();
-        var (baseModel, peft, x) = Setup(method, family);
-        var diff = T5TinyModels.RelDiff(Eval(baseModel, x), Eval(peft.Seq2Seq, x));
-        if (Cases[method].UnchangedAtInit) Assert.True(diff < Tol, $"{method}: max diff {diff}");
-        else Assert.True(diff > Tol, $"{method}: an input-side method should change the output (diff {diff})");
-    }
-
-    [Theory]
-    [MemberData(nameof(All))]
-    public void OnlyMethodParametersChangeAndGetGradients(string method, string family)
-    {
-        using var scope = NewDisposeScope();
-        var (_, peft, x) = Setup(method, family);
-        var model = peft.Seq2Seq;
-        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
-        var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToHashSet();
-        Assert.NotEmpty(trainable);
-        if (method != "full") Assert.True(trainable.Count < before.Count);
-
-        TrainSteps(peft, x, 1);
-        foreach (var (name, p) in model.named_parameters())
-            if (!trainable.Contains(name)) Assert.False(!p.detach().allclose(before[name], rtol: 0, atol: 0), $"{method}: frozen '{name}' changed");
-        // A second backward (dropout off, so every path is live): every trainable parameter has a gradient, frozen ones none.
-        model.eval();
-        foreach (var p in model.parameters()) p.grad?.zero_();
-        Loss(model, x).backward();
-        foreach (var (name, p) in model.named_parameters())
-        {
-            if (trainable.Contains(name))
-            {
-                Assert.True(p.grad is not null, $"{method}: trainable '{name}' has no gradient");
-                Assert.True(p.grad!.abs().sum().item<float>() > 0, $"{method}: trainable '{name}' has a zero gradient");
-            }
-            else Assert.True(p.grad is null, $"{method}: frozen '{name}' got a gradient");
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(All))]
-    public void SaveLoadRoundTrips(string method, string family)
-    {
-        using var scope = NewDisposeScope();
-        var (_, peft, x) = Setup(method, family);
-        TrainSteps(peft, x, 2);
-        var expected = Eval(peft.Seq2Seq, x);
-        var dir = TestPaths.NewTempDir();
-        try
-        {
-            T5ForConditionalGeneration reloaded;
-            if (method == "full")
-            {
-                HfT5.Save(peft.Seq2Seq, dir);
-                reloaded = HfT5.Load(dir);
-            }
-            else
-            {
-                peft.SaveAdapter(dir);
-                Assert.Contains("\"task_type\": \"SEQ_2_SEQ_LM\"", File.ReadAllText(Path.Combine(dir, PeftModel.ConfigFile)));
-                reloaded = PeftModel.LoadAdapter(T5TinyModels.Create(T5TinyModels.ByName[family]), dir).Seq2Seq;
-            }
-            var diff = T5TinyModels.RelDiff(expected, Eval(reloaded, x));
-            Assert.True(diff < Tol, $"{method}: reloaded differs by {diff}");
-        }
-        finally { Directory.Delete(dir, true); }
-    }
-
-    [Theory]
-    [MemberData(nameof(All))]
-    public void MergedEqualsUnmergedWhereMergeable(string method, string family)
-    {
-        using var scope = NewDisposeScope();
-        var (_, peft, x) = Setup(method, family);
-        TrainSteps(peft, x, 2);
-        var unmerged = Eval(peft.Seq2Seq, x);
-        if (!peft.Method.CanMerge)
-        {
-            Assert.Throws<NotSupportedException>(() => peft.Merge());
-            return;
-        }
-        peft.Merge();
-        Assert.DoesNotContain(peft.Seq2Seq.named_parameters(), p => p.name.Contains("lora_") || p.name.Contains("ia3_l") || p.name.Contains("base_layer"));
-        var diff = T5TinyModels.RelDiff(unmerged, Eval(peft.Seq2Seq, x));
-        Assert.True(diff < Tol, $"{method}: merged differs by {diff}");
-    }
-
-    [Theory]
-    [MemberData(nameof(All))]
-    public void CachedGenerationEqualsUncached(string method, string family)
-    {
-        using var scope = NewDisposeScope();
-        var (_, peft, x) = Setup(method, family);
-        TrainSteps(peft, x, 2);
         int[][] inputs = [[5, 9, 11, 4, 1], [7, 3, 1]];  // different lengths: exercises right padding and the encoder mask
         var cfg = new SamplingConfig(MaxNewTokens: 6);
-        var cached = Seq2SeqGenerator.Generate(peft.Seq2Seq, inputs, cfg, eosIds: [], useCache: true);
-        var uncached = Seq2SeqGenerator.Generate(peft.Seq2Seq, inputs, cfg, eosIds: [], useCache: false);
-        Assert.Equal(uncached, cached);
+        return (Seq2SeqGenerator.Generate(peft.Seq2Seq, inputs, cfg, eosIds: [], useCache: true),
+            Seq2SeqGenerator.Generate(peft.Seq2Seq, inputs, cfg, eosIds: [], useCache: false));
     }
 }
