@@ -273,8 +273,11 @@ public static class LocalExecutor
             var (step, loss) = LastStep(new RunFiles(w.Trial.Config.Output).Metrics);
             var p = record?.Progress;
             int? total = p?.TotalSteps > 0 ? p.TotalSteps : null;
+            bool training = p is null || p.Phase == "train";
+            // outside training (pretraining the base, evaluation) the progress counts its own units: show those, no ETA
+            if (!training) (step, loss) = (p!.Step, null);
             TimeSpan? eta = null;
-            if (step is int st && total is int tot)
+            if (training && step is int st && total is int tot)
             {
                 var now = w.Clock.Elapsed.TotalSeconds;
                 w.FirstSeen ??= (now, st);
