@@ -1,5 +1,6 @@
 using System.Collections.ObjectModel;
 using System.Text.Json;
+using PeftLab.Data;
 
 namespace PeftLab.Evaluation;
 
@@ -43,18 +44,18 @@ public static class PredictionsFile
             {
                 var root = doc.RootElement;
                 if (root.ValueKind != JsonValueKind.Object)
-                    throw new InvalidDataException($"{where}: expected a JSON object with \"id\" and \"prediction\", got {Describe(root.ValueKind)}");
+                    throw new InvalidDataException($"{where}: expected a JSON object with \"id\" and \"prediction\", got {JsonRecords.Describe(root.ValueKind)}");
                 if (!root.TryGetProperty("id", out var idElement))
                     throw new InvalidDataException($"{where}: missing \"id\"");
                 if (idElement.ValueKind != JsonValueKind.String)
-                    throw new InvalidDataException($"{where}: \"id\" must be a string, got {Describe(idElement.ValueKind)}");
+                    throw new InvalidDataException($"{where}: \"id\" must be a string, got {JsonRecords.Describe(idElement.ValueKind)}");
                 string id = idElement.GetString()!;
                 if (id.Length == 0) throw new InvalidDataException($"{where}: \"id\" is empty");
                 if (!root.TryGetProperty("prediction", out var predictionElement))
                     throw new InvalidDataException($"{where}: missing \"prediction\" for id '{id}'");
                 if (predictionElement.ValueKind != JsonValueKind.String)
                     throw new InvalidDataException(
-                        $"{where}: \"prediction\" for id '{id}' must be a string, got {Describe(predictionElement.ValueKind)}");
+                        $"{where}: \"prediction\" for id '{id}' must be a string, got {JsonRecords.Describe(predictionElement.ValueKind)}");
                 if (firstLine.TryGetValue(id, out int first))
                     throw new InvalidDataException($"{where}: duplicate id '{id}' (first seen on line {first})");
                 firstLine[id] = lineNumber;
@@ -63,15 +64,4 @@ public static class PredictionsFile
         }
         return new ReadOnlyDictionary<string, string>(predictions);
     }
-
-    private static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Array => "an array",
-        JsonValueKind.String => "a string",
-        JsonValueKind.Number => "a number",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        JsonValueKind.Null => "null",
-        _ => kind.ToString(),
-    };
 }

@@ -372,10 +372,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         if (window) allowed = allowed.logical_and(qPos.sub(kPos).lt(Config.SlidingWindow!.Value).unsqueeze(0).unsqueeze(0));
         if (keyMask is not null) allowed = allowed.logical_and(keyMask.to_type(ScalarType.Bool).view(b, 1, 1, keys));
         if (segmentIds is not null) allowed = allowed.logical_and(segmentIds.unsqueeze(2).eq(segmentIds.unsqueeze(1)).unsqueeze(1));
-        allowed = allowed.expand(b, 1, tq, keys);
-        // A large negative rather than -inf keeps fully padded query rows finite (they are ignored anyway).
-        double blocked = dtype == ScalarType.BFloat16 ? -3.0e38 : float.MinValue;
-        return (zeros(1, dtype: dtype, device: device).masked_fill(allowed.logical_not(), blocked), false);
+        return (AttentionMasks.Additive(allowed.expand(b, 1, tq, keys), dtype), false);
     }
 
     /// <inheritdoc/>

@@ -33,18 +33,5 @@ public static class HfModel
     /// PEFT modules (merge first).
     /// </summary>
     public static void Save(CausalLM model, string dir, long maxShardBytes = 5L << 30, ScalarType? saveDtype = null)
-    {
-        var state = model.state_dict();
-        var foreign = state.Keys.FirstOrDefault(k => k.Contains(".base_layer.") || k.Contains("lora_") || k.StartsWith("prompt_encoder", StringComparison.Ordinal) || k.Contains("ia3_l"));
-        if (foreign is not null) throw new InvalidOperationException($"the model still holds PEFT modules ('{foreign}'); merge the adapter before saving a checkpoint");
-        Directory.CreateDirectory(dir);
-        var json = Presets.ToHfJson(model.Config);
-        if (saveDtype == ScalarType.BFloat16) json["torch_dtype"] = "bfloat16";
-        File.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        using var scope = NewDisposeScope();
-        var entries = state.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => TensorConversions.FromTensor(kv.Key, saveDtype is { } dt ? kv.Value.to_type(dt) : kv.Value))
-            .ToList();
-        CheckpointDirectory.WriteSharded(dir, entries, maxShardBytes);
-    }
+        => ModelFolder.WriteCheckpoint(model, Presets.ToHfJson(model.Config), dir, maxShardBytes, saveDtype);
 }

@@ -27,18 +27,5 @@ public static class HfT5
     /// once as save_pretrained does. The model must hold no PEFT modules (merge first).
     /// </summary>
     public static void Save(T5ForConditionalGeneration model, string dir, long maxShardBytes = 5L << 30, ScalarType? saveDtype = null)
-    {
-        var state = model.state_dict();
-        var foreign = state.Keys.FirstOrDefault(k => k.Contains(".base_layer.") || k.Contains("lora_") || k.StartsWith("prompt_encoder", StringComparison.Ordinal) || k.Contains("ia3_l") || k.Contains(".adapter."));
-        if (foreign is not null) throw new InvalidOperationException($"the model still holds PEFT modules ('{foreign}'); merge the adapter before saving a checkpoint");
-        Directory.CreateDirectory(dir);
-        var json = model.Config.ToHfJson();
-        if (saveDtype == ScalarType.BFloat16) json["torch_dtype"] = "bfloat16";
-        File.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        using var scope = NewDisposeScope();
-        var entries = state.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => TensorConversions.FromTensor(kv.Key, saveDtype is { } dt ? kv.Value.to_type(dt) : kv.Value))
-            .ToList();
-        CheckpointDirectory.WriteSharded(dir, entries, maxShardBytes);
-    }
+        => ModelFolder.WriteCheckpoint(model, model.Config.ToHfJson(), dir, maxShardBytes, saveDtype);
 }

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PeftLab.Checkpoints;
 using PeftLab.Runtime;
 using PeftLab.Tokenization;
 using static TorchSharp.torch;
@@ -32,6 +35,26 @@ public static class ModelFolder
         Presets.InitializeWeights(model, seed);
         HfModel.Save(model, outDir);
         return config;
+    }
+
+    /// <summary>
+    /// Writes config.json and the model's weights (sorted, sharded above <paramref name="maxShardBytes"/>, optionally
+    /// converted to <paramref name="saveDtype"/>) for every model family. Refuses a model that still holds PEFT modules.
+    /// </summary>
+    public static void WriteCheckpoint(TorchSharp.torch.nn.Module model, JsonObject config, string dir, long maxShardBytes, ScalarType? saveDtype)
+    {
+        var state = model.state_dict();
+        var foreign = state.Keys.FirstOrDefault(k => k.Contains(".base_layer.") || k.Contains("lora_") || k.StartsWith("prompt_encoder", StringComparison.Ordinal)
+            || k.Contains("ia3_l") || k.Contains(".adapter."));
+        if (foreign is not null) throw new InvalidOperationException($"the model still holds PEFT modules ('{foreign}'); merge the adapter before saving a checkpoint");
+        Directory.CreateDirectory(dir);
+        if (saveDtype == ScalarType.BFloat16) config["torch_dtype"] = "bfloat16";
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        using var scope = NewDisposeScope();
+        var entries = state.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => TensorConversions.FromTensor(kv.Key, saveDtype is { } dt ? kv.Value.to_type(dt) : kv.Value))
+            .ToList();
+        CheckpointDirectory.WriteSharded(dir, entries, maxShardBytes);
     }
 
     /// <summary>Copies tokenizer and generation files that exist in <paramref name="from"/> to <paramref name="to"/>.</summary>

@@ -32,6 +32,18 @@ public static class ModuleSlots
         => new($"{owner} has no replaceable child '{name}'; it has: {string.Join(", ", names)}");
 }
 
+/// <summary>Attention masks shared by the model families.</summary>
+public static class AttentionMasks
+{
+    /// <summary>Additive mask from an "allowed" tensor (bool or 0/1): 0 where allowed, a large negative where blocked.</summary>
+    public static Tensor Additive(Tensor allowed, ScalarType dtype)
+    {
+        // A large negative rather than -inf keeps fully masked rows finite (they are ignored anyway), as transformers' finfo.min does.
+        double blocked = dtype == ScalarType.BFloat16 ? -3.0e38 : float.MinValue;
+        return zeros(1, dtype: dtype, device: allowed.device).masked_fill(allowed.to_type(ScalarType.Bool).logical_not(), blocked);
+    }
+}
+
 /// <summary>Root-mean-square layer norm computed in float32 (as transformers does), weight applied in the input dtype.</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {

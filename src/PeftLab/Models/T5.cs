@@ -555,7 +555,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         Tensor? keyMask = outputMask is null ? null
             : prefix > 0 ? cat([ones(b, prefix, dtype: outputMask.dtype, device: device), outputMask], 1) : outputMask;          // [B, K]
         var bias = encoder.PositionBias(prefix, tq, keys, device);                   // [1, H, T, K]: prefixes take positions 0..n-1
-        if (keyMask is not null) bias = bias + Blocked(keyMask.view(b, 1, 1, keys), dtype);
+        if (keyMask is not null) bias = bias + AttentionMasks.Additive(keyMask.view(b, 1, 1, keys), dtype);
         var ctx = new T5AttentionContext { Bias = bias, Prefix = prefix > 0 ? adapter : null, Stack = ModelStack.Encoder };
         return new T5EncoderOutput(encoder.Forward(h, ctx, null), outputMask);
     }
@@ -616,12 +616,12 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
             var kPos = arange(0, keys, device: device).view(1, keys);              // [1, K]
             var allowed = kPos.le(qPos).view(1, 1, tq, keys);                       // [1, 1, T, K]
             if (keyMask is not null) allowed = allowed.logical_and(keyMask.to_type(ScalarType.Bool).view(b, 1, 1, keys));
-            bias = bias + Blocked(allowed, dtype);
+            bias = bias + AttentionMasks.Additive(allowed, dtype);
         }
         var self = new T5AttentionContext { Bias = bias, Cache = cache, Prefix = uncachedPrefix > 0 ? adapter : null, Stack = ModelStack.Decoder };
 
         var encMask = encoderOutput.Mask;
-        var crossBias = encMask is null ? null : Blocked(encMask.view(b, 1, 1, encMask.shape[1]), dtype); // [B, 1, 1, S']
+        var crossBias = encMask is null ? null : AttentionMasks.Additive(encMask.view(b, 1, 1, encMask.shape[1]), dtype); // [B, 1, 1, S']
         var cross = new T5AttentionContext { Bias = crossBias, EncoderStates = encoderOutput.Hidden, Cache = cache, Stack = ModelStack.Decoder };
 
         h = decoder.Forward(h, self, cross);                                         // [B, n + T, d]
@@ -633,13 +633,6 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         return nn.functional.linear(h * Math.Pow(Config.HiddenSize, -0.5), shared.weight!);
     }
 
-    /// <summary>Additive mask from an "allowed" tensor (bool or 0/1): 0 where allowed, a large negative where blocked.</summary>
-    private static Tensor Blocked(Tensor allowed, ScalarType dtype)
-    {
-        // A large negative rather than -inf keeps fully masked rows finite, as transformers' finfo.min does.
-        double blocked = dtype == ScalarType.BFloat16 ? -3.0e38 : float.MinValue;
-        return zeros(1, dtype: dtype, device: allowed.device).masked_fill(allowed.to_type(ScalarType.Bool).logical_not(), blocked);
-    }
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren => lm_head is null ? [] : ["lm_head"];

@@ -33,11 +33,12 @@ public interface IPeftMethod
     /// </summary>
     void Attach(IPeftHost model, PeftConfig config, AttachContext context);
 
-    /// <summary>Tensors to save, keyed as in the adapter file.</summary>
-    IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config);
+    /// <summary>Tensors to save, keyed as in the adapter file (default: the trainable parameters).</summary>
+    IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) => PeftState.TrainableState(model.Module);
 
-    /// <summary>Loads adapter tensors into an attached model; every key must match (errors name both sides).</summary>
-    void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source);
+    /// <summary>Loads adapter tensors into an attached model; every key must match (errors name both sides). Default: into the trainable parameters.</summary>
+    void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
+        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
 
     /// <summary>Whether <see cref="Merge"/> can fold the method into the base weights.</summary>
     bool CanMerge { get; }

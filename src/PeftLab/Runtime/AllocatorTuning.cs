@@ -13,6 +13,7 @@ namespace PeftLab.Runtime;
 public static partial class AllocatorTuning
 {
     private const int M_TRIM_THRESHOLD = -1, M_MMAP_MAX = -4;
+    private static bool _applied;
 
     /// <summary>What <see cref="Apply"/> did, for <c>peftlab doctor</c>.</summary>
     public static string Report { get; private set; } = "not applied";
@@ -23,7 +24,8 @@ public static partial class AllocatorTuning
     /// <summary>Sets the malloc options once (Linux/glibc only; elsewhere, or when opted out, does nothing).</summary>
     public static void Apply()
     {
-        if (Report != "not applied") return;
+        if (_applied) return;
+        _applied = true;
         if (Environment.GetEnvironmentVariable("PEFTLAB_MALLOC") is { } v && v.Equals("default", StringComparison.OrdinalIgnoreCase))
         {
             Report = "glibc defaults (PEFTLAB_MALLOC=default)";

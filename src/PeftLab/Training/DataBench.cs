@@ -148,10 +148,10 @@ public static class DataBench
             };
             // untimed warm-up on a few prompts
             GenerationEvaluator.Evaluate(lm.Generate, tokenizer, "test", test.Examples.Take(2).ToArray(), 8, 2);
+            long promptTokens = test.Examples.Sum(e => (long)tokenizer.EncodeWithBos(e.Source).Length);
             foreach (int batch in new[] { 1, o.BatchSize }.Distinct())
             {
                 var run = GenerationEvaluator.Evaluate(lm.Generate, tokenizer, "test", test.Examples, o.MaxNewTokens, batch);
-                long promptTokens = test.Examples.Sum(e => (long)tokenizer.EncodeWithBos(e.Source).Length);
                 result[$"batch_{batch}"] = new JsonObject
                 {
                     ["seconds"] = Math.Round(run.Seconds, 2), ["examples_per_s"] = Math.Round(test.Examples.Count / run.Seconds, 2),

@@ -218,13 +218,6 @@ public sealed class AdapterMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) => PeftState.TrainableState(model.Module);
-
-    /// <inheritdoc/>
-    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
-
-    /// <inheritdoc/>
     public void Merge(IPeftHost model, PeftConfig config) =>
         throw new NotSupportedException("bottleneck adapters are nonlinear and cannot be merged into the base weights");
 }

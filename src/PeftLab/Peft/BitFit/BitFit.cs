@@ -75,13 +75,6 @@ public sealed class BitFitMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) => PeftState.TrainableState(model.Module);
-
-    /// <inheritdoc/>
-    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
-
-    /// <inheritdoc/>
     public void Merge(IPeftHost model, PeftConfig config) =>
         throw new NotSupportedException("BitFit adds biases the Hugging Face config of this architecture cannot express; keep the adapter file");
 }

@@ -119,13 +119,6 @@ public sealed class IA3Method : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config) => PeftState.TrainableState(model.Module);
-
-    /// <inheritdoc/>
-    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
-
-    /// <inheritdoc/>
     public void Merge(IPeftHost model, PeftConfig config)
     {
         foreach (var slot in Injector.Slots(model.Module).Where(s => s.Module is IA3Linear))

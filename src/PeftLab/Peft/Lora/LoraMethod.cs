@@ -139,10 +139,6 @@ public sealed class LoraMethod : IPeftMethod
     }
 
     /// <inheritdoc/>
-    public void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
-        PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
-
-    /// <inheritdoc/>
     public void Merge(IPeftHost model, PeftConfig config)
     {
         using var noGrad = no_grad();

@@ -6,21 +6,6 @@ using PeftLab.Training;
 
 namespace PeftLab.Studies.Report;
 
-/// <summary>Where a trial stands (trial.json <c>state</c>).</summary>
-public enum TrialState
-{
-    /// <summary>Not started.</summary>
-    Pending,
-    /// <summary>Started, not finished.</summary>
-    Running,
-    /// <summary>Finished normally.</summary>
-    Done,
-    /// <summary>Stopped by the divergence guard.</summary>
-    Diverged,
-    /// <summary>Crashed (error message in trial.json).</summary>
-    Failed,
-}
-
 /// <summary>One validation point of a trial's learning curve (an <c>eval</c> line of metrics.jsonl).</summary>
 public sealed record EvalPoint(int Step, long Tokens, double? ValLoss, double? ValRougeL, double? ValExactMatch);
 

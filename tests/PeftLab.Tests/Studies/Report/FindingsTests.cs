@@ -1,3 +1,4 @@
+using PeftLab.Studies;
 using PeftLab.Studies.Report;
 
 namespace PeftLab.Tests.Studies.Report;

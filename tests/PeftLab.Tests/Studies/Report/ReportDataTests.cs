@@ -1,4 +1,5 @@
 using PeftLab.Configuration;
+using PeftLab.Studies;
 using PeftLab.Studies.Report;
 
 namespace PeftLab.Tests.Studies.Report;
