@@ -166,6 +166,8 @@ public sealed class StudyPlanCommand : Command<StudyPlanSettings>
         var states = File.Exists(study.Store.PlanJson) ? study.Store.ObserveAll(study.Plan).ToDictionary(x => x.Entry.Index, x => x.View) : null;
 
         AnsiConsole.MarkupLine($"[bold]Study {Markup.Escape(study.Spec.Name)}[/]: {study.Trials.Count} trials → {Markup.Escape(study.OutputDir)}");
+        if (study.Spec.Confirm is { } confirm && study.AwaitingConfirmation > 0)
+            AnsiConsole.WriteLine($"then a confirmation stage: once the {study.AwaitingConfirmation} search trial(s) still open have finished, each method's best setting (by validation score) is re-run with seeds {string.Join(", ", confirm.Seeds)} (not in the table or the estimate below)");
         if (study.Spec.Description is { Length: > 0 } d) AnsiConsole.WriteLine(d.Trim());
         var axisCounts = study.AxisNames.Select(a => $"{a} ({study.Plan.Select(p => p.Axis(a)?.Display).Where(v => v is not null).Distinct().Count()})");
         AnsiConsole.WriteLine("axes: " + string.Join(" · ", axisCounts));

@@ -99,6 +99,20 @@ public static class LocalExecutor
     /// <summary>Runs until every queued trial finished or the run was cancelled.</summary>
     public static LocalRunSummary Run(Study study, LocalRunOptions options)
     {
+        // A two-stage study plans its confirmation trials once the first stage has finished: run, reload, run again.
+        while (true)
+        {
+            var summary = RunPlan(study, options);
+            if (summary.Cancelled || study.Spec.Confirm is null) return summary;
+            var next = study.Reload();
+            if (next.Trials.Count == study.Trials.Count) return summary;
+            options.OnEvent?.Invoke($"confirmation stage: {next.Trials.Count - study.Trials.Count} trial(s) re-run each method's best setting (by validation score) with seeds {string.Join(", ", study.Spec.Confirm.Seeds)}");
+            study = next;
+        }
+    }
+
+    private static LocalRunSummary RunPlan(Study study, LocalRunOptions options)
+    {
         if (options.Workers < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Workers, "--workers must be at least 1");
         var store = study.Store;
         store.Initialise(study);

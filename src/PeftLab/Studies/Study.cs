@@ -33,6 +33,8 @@ public static class StudyAxisNames
     public const string Seed = "seed";
     /// <summary>The key holding generic axes.</summary>
     public const string Overrides = "overrides";
+    /// <summary>Method-axis value of the untuned-baseline trials (the base model evaluated with zero training steps).</summary>
+    public const string Untuned = "untuned";
 
     /// <summary>Typed axes in the order trials list them (generic axes follow in the order written).</summary>
     public static IReadOnlyList<string> Ordered { get; } = [Method, LoraR, AdapterSize, PrefixTokens, PromptTokens, Lr, Model, TaskCount, Seed];
@@ -97,8 +99,9 @@ public sealed class Study
 {
     private static readonly Regex NamePattern = new("^[A-Za-z0-9._-]+$", RegexOptions.Compiled);
 
-    private Study(StudySpec spec, string source, string outputDir, ConfigMapping resolved, IReadOnlyList<string> axisNames, IReadOnlyList<Trial> trials, string? syntheticData)
+    private Study(StudySpec spec, string source, IReadOnlyList<string> overrides, string outputDir, ConfigMapping resolved, IReadOnlyList<string> axisNames, IReadOnlyList<Trial> trials, string? syntheticData)
     {
+        Overrides = overrides;
         Spec = spec;
         Source = source;
         OutputDir = outputDir;
@@ -113,6 +116,8 @@ public sealed class Study
     public StudySpec Spec { get; }
     /// <summary>The YAML file it was loaded from.</summary>
     public string Source { get; }
+    /// <summary>The <c>key=value</c> overrides it was loaded with.</summary>
+    public IReadOnlyList<string> Overrides { get; }
     /// <summary>Absolute study folder.</summary>
     public string OutputDir { get; }
     /// <summary>The study as written to the study folder's study.yaml: overrides applied, base config inlined, output absolute.</summary>
@@ -126,6 +131,15 @@ public sealed class Study
     /// <summary>The study folder.</summary>
     public StudyStore Store { get; }
 
+    /// <summary>
+    /// Loads the study again from the same file and overrides: in a two-stage study (<see cref="StudySpec.Confirm"/>)
+    /// the confirmation trials appear once the first stage's results are in the study folder.
+    /// </summary>
+    public Study Reload() => Load(Source, Overrides);
+
+    /// <summary>The first-stage trials still to be decided before the confirmation stage can be planned (0 when it has been, or there is none).</summary>
+    public int AwaitingConfirmation { get; private init; }
+
     /// <summary>The plan entries of <see cref="Trials"/>.</summary>
     public IReadOnlyList<PlanEntry> Plan => Trials.Select(t => t.Entry).ToArray();
 
@@ -137,6 +151,8 @@ public sealed class Study
     /// <exception cref="ConfigException">Every problem of the spec, or the first trial whose config does not bind.</exception>
     public static Study Load(string path, IEnumerable<string>? overrides = null)
     {
+        var overrideList = (overrides ?? []).ToArray();
+        overrides = overrideList;
         StudyBinding.Register();
         var node = ConfigNode.Load(path);
         if (node is not ConfigMapping root)
@@ -167,11 +183,14 @@ public sealed class Study
         var output = Path.GetFullPath(spec.Output);
         var axisNames = AxisOrder(spec);
         var trials = Expand(spec, root, (ConfigMapping)baseNode, output, synthetic);
+        int awaiting = 0;
+        if (spec.Confirm is { Seeds.Count: > 0 } confirm)
+            (trials, awaiting) = AddConfirmTrials(spec, confirm, trials, new StudyStore(output), synthetic);
         // study.yaml keeps the base before the synthetic suite's data path: the suite is re-materialised on load
         var resolved = ConfigTree.Without(root, "base_config");
         resolved = resolved.With("base", resolvedBase, resolved.Find("base")?.KeyPosition ?? root.Position)
             .With("output", new ConfigScalar(output, true, At(root, "output") ?? root.Position), resolved.Find("output")?.KeyPosition ?? root.Position);
-        return new Study(spec with { Output = output }, path, output, resolved, axisNames, trials, synthetic);
+        return new Study(spec with { Output = output }, path, overrideList, output, resolved, axisNames, trials, synthetic) { AwaitingConfirmation = awaiting };
     }
 
     /// <summary>
@@ -333,6 +352,31 @@ public sealed class Study
             }
         }
 
+        foreach (var (method, axes) in spec.MethodAxes)
+        {
+            var at = $"method_axes.{method}";
+            if (CanonicalMethod(method) is not { } canonical || canonical != method)
+                Error(at, CanonicalMethod(method) is { } c ? $"write the method as '{c}'"
+                    : $"unknown method '{method}'{ConfigSchema.DidYouMean(method, PeftRegistry.ConfigTypes.Keys)}; known: {string.Join(", ", PeftRegistry.ConfigTypes.Keys)}");
+            else if (!methods.Contains(method))
+                Error(at, $"method {method} is not among the study's methods ({string.Join(", ", methods)})");
+            if (axes.Method is not null) Error($"{at}.method", "the method is chosen by the method axis; method_axes gives the other axes per method");
+            foreach (var (axis, (owner, _)) in StudyAxisNames.Knobs)
+                if (KnobValues(axes, axis) is not null && owner != method)
+                    Error($"{at}.{axis}", $"applies only to method {owner}, not to {method}");
+            foreach (var (axis, values) in new (string, IReadOnlyList<object?>?)[]
+                     {
+                         (StudyAxisNames.Lr, axes.Lr?.Select(v => (object?)v).ToList()), (StudyAxisNames.Seed, axes.Seed?.Select(v => (object?)v).ToList()),
+                         (StudyAxisNames.TaskCount, axes.TaskCount?.Select(v => (object?)v).ToList()), (StudyAxisNames.Model, axes.Model?.Select(v => (object?)v).ToList()),
+                     })
+                if (values is { Count: 0 }) Error($"{at}.{axis}", "empty axis: give at least one value (or remove the axis)");
+        }
+        if (spec.Confirm is { } confirmSpec)
+        {
+            if (confirmSpec.Seeds.Count == 0) Error("confirm.seeds", "give at least one seed to re-run each method's best setting with (or remove confirm)");
+            if (confirmSpec.Seeds.Distinct().Count() != confirmSpec.Seeds.Count) Error("confirm.seeds", "each seed may appear once");
+        }
+
         foreach (var (method, settings) in spec.MethodOverrides)
         {
             if (CanonicalMethod(method) is not { } canonical || canonical != method)
@@ -432,22 +476,36 @@ public sealed class Study
 
     private static List<string> AxisOrder(StudySpec spec)
     {
-        var a = spec.Axes;
+        var all = new[] { spec.Axes }.Concat(spec.MethodAxes.Values).ToArray();
         var names = new List<string> { StudyAxisNames.Method };
         foreach (var n in StudyAxisNames.Ordered.Skip(1))
         {
-            bool present = n switch
+            bool present = all.Any(a => n switch
             {
                 StudyAxisNames.Lr => a.Lr is not null,
                 StudyAxisNames.Model => a.Model is not null,
                 StudyAxisNames.TaskCount => a.TaskCount is not null,
-                StudyAxisNames.Seed => a.Seed is not null,
+                StudyAxisNames.Seed => a.Seed is not null || spec.Confirm is not null,
                 _ => KnobValues(a, n) is not null,
-            };
+            });
             if (present) names.Add(n);
         }
-        if (a.Overrides is not null) names.AddRange(a.Overrides.Keys);
+        foreach (var a in all)
+            if (a.Overrides is not null) names.AddRange(a.Overrides.Keys.Where(k => !names.Contains(k)));
         return names;
+    }
+
+    /// <summary>The axes of one method's trials: its <see cref="StudySpec.MethodAxes"/> entry over the shared axes.</summary>
+    internal static StudyAxes AxesFor(StudySpec spec, string method)
+    {
+        var a = spec.Axes;
+        if (!spec.MethodAxes.TryGetValue(method, out var m)) return a;
+        return a with
+        {
+            Lr = m.Lr ?? a.Lr, LoraR = m.LoraR ?? a.LoraR, AdapterSize = m.AdapterSize ?? a.AdapterSize, PrefixTokens = m.PrefixTokens ?? a.PrefixTokens,
+            PromptTokens = m.PromptTokens ?? a.PromptTokens, Model = m.Model ?? a.Model, TaskCount = m.TaskCount ?? a.TaskCount, Seed = m.Seed ?? a.Seed,
+            Overrides = m.Overrides ?? a.Overrides,
+        };
     }
 
     /// <summary>One value of a shared axis: its display form and the training keys it sets.</summary>
@@ -458,29 +516,72 @@ public sealed class Study
 
     private static IReadOnlyList<Trial> Expand(StudySpec spec, ConfigMapping root, ConfigMapping baseNode, string output, string? synthetic)
     {
-        var a = spec.Axes;
-        var shared = new List<List<AxisValue>>();
         SourcePosition P(string path, int i) => At(root, path, i) ?? SourcePosition.CommandLine;
-        if (a.Lr is { } lr)
-            shared.Add(lr.Select((v, i) => new AxisValue(StudyAxisNames.Lr, JsonValue.Create(v), [("optim.lr", Plain(Num(v), P("axes.lr", i)))])).ToList());
-        if (a.Model is { } models)
-            shared.Add(models.Select((v, i) => Training.TrainableModels.PresetNames.Contains(v)
-                ? new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.preset", new ConfigScalar(v, true, P("axes.model", i))), ("model.path", Plain(null, P("axes.model", i)))])
-                : new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.path", new ConfigScalar(v, true, P("axes.model", i))), ("model.preset", Plain(null, P("axes.model", i)))])).ToList());
-        if (a.TaskCount is { } counts)
-            shared.Add(counts.Select((v, i) => new AxisValue(StudyAxisNames.TaskCount, v is int c ? JsonValue.Create(c) : null,
-                [("data.task_count", Plain(v?.ToString(CultureInfo.InvariantCulture), P("axes.task_count", i)))])).ToList());
-        if (a.Seed is { } seeds)
-            shared.Add(seeds.Select((v, i) => new AxisValue(StudyAxisNames.Seed, JsonValue.Create(v), [("train.seed", Plain(v.ToString(CultureInfo.InvariantCulture), P("axes.seed", i)))])).ToList());
-        if (a.Overrides is { } generic)
-            foreach (var (key, values) in generic)
-                shared.Add(values.Select(v => new AxisValue(key, JsonNode.Parse(ConfigWriter.ToJson(v)), [(key, v)])).ToList());
+        // where an axis of a method was written: its method_axes entry, else the shared axes
+        string Where(string method, string axis, Func<StudyAxes, object?> pick) =>
+            spec.MethodAxes.TryGetValue(method, out var m) && pick(m) is not null ? $"method_axes.{method}.{axis}" : $"axes.{axis}";
+
+        List<AxisValue> ModelValues(StudyAxes a, string at) => a.Model is not { } models ? [] : models.Select((v, i) => Training.TrainableModels.PresetNames.Contains(v)
+            ? new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.preset", new ConfigScalar(v, true, P(at, i))), ("model.path", Plain(null, P(at, i)))])
+            : new AxisValue(StudyAxisNames.Model, JsonValue.Create(v), [("model.path", new ConfigScalar(v, true, P(at, i))), ("model.preset", Plain(null, P(at, i)))])).ToList();
+
+        List<List<AxisValue>> Shared(string method, StudyAxes a)
+        {
+            var shared = new List<List<AxisValue>>();
+            if (a.Lr is { } lr)
+            {
+                var at = Where(method, StudyAxisNames.Lr, x => x.Lr);
+                shared.Add(lr.Select((v, i) => new AxisValue(StudyAxisNames.Lr, JsonValue.Create(v), [("optim.lr", Plain(Num(v), P(at, i)))])).ToList());
+            }
+            if (a.Model is not null) shared.Add(ModelValues(a, Where(method, StudyAxisNames.Model, x => x.Model)));
+            if (a.TaskCount is { } counts)
+            {
+                var at = Where(method, StudyAxisNames.TaskCount, x => x.TaskCount);
+                shared.Add(counts.Select((v, i) => new AxisValue(StudyAxisNames.TaskCount, v is int c ? JsonValue.Create(c) : null,
+                    [("data.task_count", Plain(v?.ToString(CultureInfo.InvariantCulture), P(at, i)))])).ToList());
+            }
+            if (a.Seed is { } seeds)
+            {
+                var at = Where(method, StudyAxisNames.Seed, x => x.Seed);
+                shared.Add(seeds.Select((v, i) => new AxisValue(StudyAxisNames.Seed, JsonValue.Create(v), [("train.seed", Plain(v.ToString(CultureInfo.InvariantCulture), P(at, i)))])).ToList());
+            }
+            if (a.Overrides is { } generic)
+                foreach (var (key, values) in generic)
+                    shared.Add(values.Select(v => new AxisValue(key, JsonNode.Parse(ConfigWriter.ToJson(v)), [(key, v)])).ToList());
+            return shared;
+        }
 
         var baseMethod = BaseMethod(baseNode);
         var trials = new List<Trial>();
         var byId = new Dictionary<string, Trial>();
+        void Add(ConfigMapping node, List<AxisSetting> axes)
+        {
+            int index = trials.Count;
+            TrainConfig cfg;
+            try
+            {
+                cfg = TrainConfigLoader.Bind(node);
+            }
+            catch (ConfigException e)
+            {
+                var where = $"trial {index} ({string.Join(" ", axes.Select(x => $"{x.Name}={x.Display}"))})";
+                throw new ConfigException(e.Errors.Select(x => x with
+                {
+                    Message = $"{x.Message} [in {where}; every trial's training config must bind]",
+                }).ToArray());
+            }
+            var id = TrialId(cfg, synthetic is null ? null : (spec.SyntheticSuite!, synthetic));
+            var entry = new PlanEntry(index, id, axes);
+            var trial = new Trial(entry, cfg with { Output = Path.Combine(output, StudyStore.TrialsFolder, id) });
+            if (byId.TryGetValue(id, out var twin))
+                throw new ConfigException([new ConfigError("axes", $"trials {twin.Index} ({twin.Entry.Describe()}) and {index} ({entry.Describe()}) resolve to the same training config (id {id}); remove the value that has no effect", At(root, "axes"))]);
+            byId[id] = trial;
+            trials.Add(trial);
+        }
+
         foreach (var method in MethodsOf(spec, baseNode))
         {
+            var a = AxesFor(spec, method);
             // the base's method knobs belong to the base's method; another method starts from its own defaults
             ConfigMapping methodBase = baseMethod == method && baseNode["method"] is ConfigMapping
                 ? baseNode
@@ -490,10 +591,11 @@ public sealed class Study
                 foreach (var (key, value) in fixedSettings) methodBase = (ConfigMapping)ConfigTree.Set(methodBase, key, value);
 
             var knob = StudyAxisNames.Knobs.FirstOrDefault(k => k.Value.Method == method && KnobValues(a, k.Key) is not null);
+            var knobAt = knob.Key is null ? "" : spec.MethodAxes.TryGetValue(method, out var own) && KnobValues(own, knob.Key) is not null ? $"method_axes.{method}.{knob.Key}" : $"axes.{knob.Key}";
             var knobValues = knob.Key is null ? [null] : KnobValues(a, knob.Key)!.Select((v, i) =>
-                new AxisValue(knob.Key, JsonValue.Create((int)v!), [(knob.Value.Key, Plain(((int)v!).ToString(CultureInfo.InvariantCulture), P($"axes.{knob.Key}", i)))])).ToList<AxisValue?>();
+                new AxisValue(knob.Key, JsonValue.Create((int)v!), [(knob.Value.Key, Plain(((int)v!).ToString(CultureInfo.InvariantCulture), P(knobAt, i)))])).ToList<AxisValue?>();
             foreach (var kv in knobValues)
-                foreach (var combo in Cartesian(shared))
+                foreach (var combo in Cartesian(Shared(method, a)))
                 {
                     var settings = new List<AxisValue>();
                     if (kv is not null) settings.Add(kv);
@@ -503,30 +605,77 @@ public sealed class Study
                         foreach (var (key, value) in s.Sets) node = (ConfigMapping)ConfigTree.Set(node, key, value);
                     var axes = new List<AxisSetting> { new(StudyAxisNames.Method, JsonValue.Create(method)) };
                     axes.AddRange(settings.Select(s => new AxisSetting(s.Axis, s.Json)));
-                    int index = trials.Count;
-                    TrainConfig cfg;
-                    try
-                    {
-                        cfg = TrainConfigLoader.Bind(node);
-                    }
-                    catch (ConfigException e)
-                    {
-                        var where = $"trial {index} ({string.Join(" ", axes.Select(x => $"{x.Name}={x.Display}"))})";
-                        throw new ConfigException(e.Errors.Select(x => x with
-                        {
-                            Message = $"{x.Message} [in {where}; every trial's training config must bind]",
-                        }).ToArray());
-                    }
-                    var id = TrialId(cfg, synthetic is null ? null : (spec.SyntheticSuite!, synthetic));
-                    var entry = new PlanEntry(index, id, axes);
-                    var trial = new Trial(entry, cfg with { Output = Path.Combine(output, StudyStore.TrialsFolder, id) });
-                    if (byId.TryGetValue(id, out var twin))
-                        throw new ConfigException([new ConfigError("axes", $"trials {twin.Index} ({twin.Entry.Describe()}) and {index} ({entry.Describe()}) resolve to the same training config (id {id}); remove the value that has no effect", At(root, "axes"))]);
-                    byId[id] = trial;
-                    trials.Add(trial);
+                    Add(node, axes);
                 }
         }
+
+        // The untuned baseline: each base model evaluated with zero training steps, at the largest task count (so its
+        // seen-task held-out instances are those of the comparison context) and the first seed.
+        if (spec.Baseline)
+        {
+            var at = At(root, "baseline") ?? root.Position;
+            var plain = baseNode.With("method", new ConfigMapping([], at), baseNode.Find("method")?.KeyPosition ?? root.Position);
+            plain = (ConfigMapping)ConfigTree.Set(plain, "method.name", Plain(PeftRegistry.NameOf(Peft.PeftMethodKind.Full), at));
+            plain = (ConfigMapping)ConfigTree.Set(plain, "train.max_steps", Plain("0", at));
+            var tail = new List<AxisValue>();
+            if (spec.Axes.TaskCount is { Count: > 0 } counts)
+            {
+                var largest = counts.OrderBy(c => c ?? int.MaxValue).Last();
+                tail.Add(new AxisValue(StudyAxisNames.TaskCount, largest is int c ? JsonValue.Create(c) : null, [("data.task_count", Plain(largest?.ToString(CultureInfo.InvariantCulture), at))]));
+            }
+            if (spec.Axes.Seed is { Count: > 0 } seeds)
+                plain = (ConfigMapping)ConfigTree.Set(plain, "train.seed", Plain(seeds[0].ToString(CultureInfo.InvariantCulture), at));
+            var models = spec.Axes.Model is null ? [null] : ModelValues(spec.Axes, "axes.model").Select(v => (AxisValue?)v).ToList();
+            foreach (var model in models)
+            {
+                var settings = (model is null ? tail : tail.Prepend(model)).ToList();
+                var node = plain;
+                foreach (var s in settings)
+                    foreach (var (key, value) in s.Sets) node = (ConfigMapping)ConfigTree.Set(node, key, value);
+                var axes = new List<AxisSetting> { new(StudyAxisNames.Method, JsonValue.Create(StudyAxisNames.Untuned)) };
+                axes.AddRange(settings.Select(s => new AxisSetting(s.Axis, s.Json)));
+                Add(node, axes);
+            }
+        }
         return trials;
+    }
+
+    /// <summary>
+    /// The confirmation stage: for each method and base model, once every first-stage trial at the largest task count
+    /// has finished (done, diverged or failed), the one with the highest validation score (<c>best_score</c>; ties to
+    /// the earlier trial) is re-run with each confirmation seed it has not run with. Returns the extended trial list and
+    /// how many first-stage trials are still unfinished.
+    /// </summary>
+    private static (IReadOnlyList<Trial> Trials, int Awaiting) AddConfirmTrials(StudySpec spec, ConfirmSpec confirm, IReadOnlyList<Trial> trials, StudyStore store, string? synthetic)
+    {
+        string? Display(Trial t, string axis) => t.Entry.Axis(axis)?.Display;
+        long TaskOrder(Trial t) => t.Entry.Axis(StudyAxisNames.TaskCount) is { } a ? (a.Value is null ? long.MaxValue : a.Value.GetValue<int>()) : 0;
+        var all = trials.ToList();
+        var ids = trials.Select(t => t.Id).ToHashSet();
+        int awaiting = 0;
+        var groups = trials.Where(t => Display(t, StudyAxisNames.Method) != StudyAxisNames.Untuned)
+            .GroupBy(t => (Method: Display(t, StudyAxisNames.Method), Model: Display(t, StudyAxisNames.Model)));
+        foreach (var g in groups)
+        {
+            var largest = g.Max(TaskOrder);
+            var candidates = g.Where(t => TaskOrder(t) == largest).ToArray();
+            var observed = candidates.Select(t => (Trial: t, Status: store.Observe(t.Entry))).ToArray();
+            int open = observed.Count(o => o.Status.View is not (TrialView.Done or TrialView.Diverged or TrialView.Failed));
+            if (open > 0) { awaiting += open; continue; }
+            var best = observed.Where(o => o.Status.View == TrialView.Done && o.Status.Result?["best_score"] is JsonValue)
+                .OrderByDescending(o => o.Status.Result!["best_score"]!.GetValue<double>()).ThenBy(o => o.Trial.Index).Select(o => o.Trial).FirstOrDefault();
+            if (best is null) continue;
+            foreach (var seed in confirm.Seeds)
+            {
+                if (seed == best.Config.Train.Seed) continue;
+                var cfg = best.Config with { Train = best.Config.Train with { Seed = seed } };
+                var id = TrialId(cfg with { Output = "" }, synthetic is null ? null : (spec.SyntheticSuite!, synthetic));
+                if (!ids.Add(id)) continue;
+                var axes = best.Entry.Axes.Where(a => a.Name != StudyAxisNames.Seed).Append(new AxisSetting(StudyAxisNames.Seed, JsonValue.Create(seed))).ToList();
+                all.Add(new Trial(new PlanEntry(all.Count, id, axes), cfg with { Output = Path.Combine(store.Dir, StudyStore.TrialsFolder, id) }));
+            }
+        }
+        return (all, awaiting);
     }
 
     private static IEnumerable<List<AxisValue>> Cartesian(List<List<AxisValue>> axes)

@@ -23,6 +23,23 @@ public sealed record StudySpec
     public SyntheticSuiteSpec? SyntheticSuite { get; init; }
     /// <summary>The axes of the experiment matrix.</summary>
     public StudyAxes Axes { get; init; } = new();
+    /// <summary>
+    /// Per-method axis values: method name → axes (<c>lr</c>, a knob axis of that method, <c>task_count</c>,
+    /// <c>seed</c>, <c>model</c>, <c>overrides</c>) that replace the shared axis of the same name for that method's
+    /// trials only. The reference study's best learning rates differ by two orders of magnitude between full
+    /// finetuning (1e-5) and LoRA or adapters (1e-4 to 1e-3), so one shared <c>lr</c> list cannot serve them all.
+    /// </summary>
+    public IReadOnlyDictionary<string, StudyAxes> MethodAxes { get; init; } = new Dictionary<string, StudyAxes>();
+    /// <summary>
+    /// Also evaluate each base model untuned (method <c>untuned</c>: zero training steps, the same prompts, data and
+    /// decoding as the tuned trials), so every table and finding can show what tuning adds.
+    /// </summary>
+    public bool Baseline { get; init; } = true;
+    /// <summary>
+    /// A second stage: once every first-stage trial of a method (per base model, at the largest task count) has
+    /// finished, its best setting by validation score is re-run with these further seeds. Null: one stage.
+    /// </summary>
+    public ConfirmSpec? Confirm { get; init; }
     /// <summary>Per-method fixed settings: method name → {training key path → value}, applied before the axis values.</summary>
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, ConfigNode>> MethodOverrides { get; init; } =
         new Dictionary<string, IReadOnlyDictionary<string, ConfigNode>>();
@@ -61,6 +78,17 @@ public sealed record StudyAxes
     [ConfigAllowSingle] public IReadOnlyList<long>? Seed { get; init; }
     /// <summary>Generic axes: training key path → values (e.g. <c>optim.weight_decay: [0, 0.01]</c>).</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<ConfigNode>>? Overrides { get; init; }
+}
+
+/// <summary>
+/// The confirmation stage of a two-stage study: a search over the axes with one seed, then each method's best setting
+/// (highest validation score, i.e. chosen without looking at the test split) re-run with more seeds, so the setting a
+/// report calls best has a seed spread and a confidence interval while the search stays cheap.
+/// </summary>
+public sealed record ConfirmSpec
+{
+    /// <summary>Seeds added to each method's best setting (a seed it already ran with is not run twice).</summary>
+    [ConfigAllowSingle] public IReadOnlyList<long> Seeds { get; init; } = [];
 }
 
 /// <summary>The built-in synthetic instruction suite as a study's data.</summary>

@@ -144,8 +144,12 @@ public sealed record LoopSection
     /// <summary>Passes over the training data.</summary>
     [ConfigRange(1, int.MaxValue)]
     public int Epochs { get; init; } = 1;
-    /// <summary>Stop after this many optimiser steps (overrides epochs when set).</summary>
-    [ConfigRange(1, int.MaxValue)]
+    /// <summary>
+    /// Stop after this many optimiser steps (overrides epochs when set). 0 trains nothing: the model as loaded is
+    /// evaluated once (validation, then the final test and held-out evaluation), which is how a study scores its
+    /// untuned baseline with the same prompts and decoding as the tuned trials.
+    /// </summary>
+    [ConfigRange(0, int.MaxValue)]
     public int? MaxSteps { get; init; }
     /// <summary>Sequences (rows) per micro-batch.</summary>
     [ConfigRange(1, int.MaxValue)]

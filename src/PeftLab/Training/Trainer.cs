@@ -119,6 +119,14 @@ public static class Trainer
         string? divergence = null;
         var stepTimer = Stopwatch.StartNew();
         long tokensAtTimer = state.Tokens;
+        if (totalSteps == 0)
+        {
+            // nothing to train: the loaded model is the "best" checkpoint, scored once like any evaluation step
+            var ev = Evaluate(cfg, lm, tokenizer, data, state, options, wall.Elapsed);
+            metrics.Write(ev);
+            state = state with { BestStep = 0, BestScore = BestScore(cfg.Eval.BestMetric, ev) };
+            AtomicFile.ReplaceDirectory(files.Best, dir => SaveWeights(lm, peft, modelDir, dir));
+        }
         while (state.Step < totalSteps)
         {
             if (options.Cancel.IsCancellationRequested)

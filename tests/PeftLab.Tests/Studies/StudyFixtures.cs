@@ -24,12 +24,17 @@ internal static class StudyFixtures
           checkpoint: {every_steps: {{checkpointEvery}}}
         """;
 
-    /// <summary>Writes a study file (name, output, base, then <paramref name="rest"/>) and returns its path.</summary>
+    /// <summary>
+    /// Writes a study file (name, output, base, then <paramref name="rest"/>) and returns its path. Without a
+    /// <c>baseline:</c> key in <paramref name="rest"/> the study has no untuned-baseline trial, so the tests of the
+    /// matrix count only the axes' trials.
+    /// </summary>
     public static string Write(string dir, string output, string rest, string? baseYaml = null, string name = "mini")
     {
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, "study.yaml");
-        File.WriteAllText(path, $"name: {name}\noutput: {output}\n{baseYaml ?? Base(Data)}\n{rest}\n");
+        var baseline = rest.Contains("baseline:", StringComparison.Ordinal) ? "" : "baseline: false\n";
+        File.WriteAllText(path, $"name: {name}\noutput: {output}\n{baseline}{baseYaml ?? Base(Data)}\n{rest}\n");
         return path;
     }
 

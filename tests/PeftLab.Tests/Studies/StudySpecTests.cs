@@ -185,13 +185,123 @@ public sealed class StudySpecTests
     }
 
     [Fact]
+    public void MethodAxesReplaceTheSharedAxesForTheirMethodOnly()
+    {
+        var study = Load("""
+            axes: {method: [full, lora, ia3], lr: [1.0e-3], lora_r: [4]}
+            method_axes:
+              full: {lr: [1.0e-5, 1.0e-4]}
+              lora: {lr: [1.0e-3, 3.0e-3], lora_r: [4, 8]}
+            """);
+        double[] Lrs(PeftMethodKind k) => study.Trials.Where(t => t.Config.Method.Kind == k).Select(t => t.Config.Optim.Lr).Distinct().Order().ToArray();
+        Assert.Equal([1e-5, 1e-4], Lrs(PeftMethodKind.Full));
+        Assert.Equal([1e-3, 3e-3], Lrs(PeftMethodKind.Lora));
+        Assert.Equal([1e-3], Lrs(PeftMethodKind.IA3));
+        Assert.Equal(4, study.Trials.Count(t => t.Config.Method is LoraConfig));
+        Assert.Equal([4, 8], study.Trials.Where(t => t.Config.Method is LoraConfig).Select(t => ((LoraConfig)t.Config.Method).R).Distinct().Order());
+        Assert.Equal(2 + 4 + 1, study.Trials.Count);
+
+        var e = Assert.Throws<ConfigException>(() => Load("""
+            axes: {method: [full, lora]}
+            method_axes:
+              full: {lora_r: [4]}
+              ia3: {lr: [1.0e-3]}
+              bogus: {lr: [1.0e-3]}
+              lora: {method: [full], lr: []}
+            """));
+        Assert.Contains("method_axes.full.lora_r: applies only to method lora, not to full", e.Message);
+        Assert.Contains("method_axes.ia3: method ia3 is not among the study's methods (full, lora)", e.Message);
+        Assert.Contains("method_axes.bogus: unknown method 'bogus'", e.Message);
+        Assert.Contains("method_axes.lora.method: the method is chosen by the method axis", e.Message);
+        Assert.Contains("method_axes.lora.lr: empty axis", e.Message);
+    }
+
+    [Fact]
+    public void TheUntunedBaselineIsOneZeroStepTrialPerBaseModelAtTheLargestTaskCount()
+    {
+        var study = Load("""
+            baseline: true
+            axes: {method: [lora, full], lr: [1.0e-3], task_count: [null, 2], seed: [7, 8], model: [nano, micro]}
+            method_overrides: {full: {schedule.kind: constant}}
+            """);
+        var baselines = study.Trials.Where(t => t.Entry.Axis("method")!.Display == StudyAxisNames.Untuned).ToArray();
+        Assert.Equal(2, baselines.Length);
+        Assert.Equal(["nano", "micro"], baselines.Select(t => t.Config.Model.Preset));
+        Assert.All(baselines, t =>
+        {
+            Assert.Equal(0, t.Config.Train.MaxSteps);
+            Assert.Equal(PeftMethodKind.Full, t.Config.Method.Kind);
+            Assert.Null(t.Config.Data.TaskCount);                // the largest count: every training task
+            Assert.Equal(7, t.Config.Train.Seed);                 // the first seed
+            Assert.Equal(ScheduleKind.Linear, t.Config.Schedule.Kind);   // no method override reaches it
+            Assert.Null(t.Entry.Axis("lr"));
+            Assert.Null(t.Entry.Axis("seed"));
+        });
+        Assert.Equal(2 * 2 * 2 * 2 + 2, study.Trials.Count);   // methods × task counts × seeds × models, and two baselines
+        Assert.Equal(baselines.Select(t => t.Index), [study.Trials.Count - 2, study.Trials.Count - 1]);
+    }
+
+    [Fact]
+    public void TheConfirmationStageReRunsEachMethodsBestSettingByValidationScoreWithMoreSeeds()
+    {
+        var dir = TestPaths.NewTempDir("study-confirm");
+        var file = StudyFixtures.Write(dir, Path.Combine(dir, "out"), """
+            axes: {method: [lora, ia3], lr: [1.0e-3, 3.0e-3], seed: [1]}
+            confirm: {seeds: [1, 2, 3]}
+            """);
+        var study = Study.Load(file);
+        Assert.Equal(4, study.Trials.Count);
+        Assert.Equal(4, study.AwaitingConfirmation);
+        Assert.Contains("seed", study.AxisNames);
+        study.Store.Initialise(study);
+
+        void Finish(Trial t, double? bestScore)
+        {
+            Directory.CreateDirectory(study.Store.TrialDir(t.Id));
+            File.WriteAllText(study.Store.ResultJson(t.Id), new System.Text.Json.Nodes.JsonObject { ["status"] = "completed", ["best_score"] = bestScore }.ToJsonString());
+        }
+        var lora = study.Trials.Where(t => t.Config.Method is LoraConfig).ToArray();
+        var ia3 = study.Trials.Where(t => t.Config.Method.Kind == PeftMethodKind.IA3).ToArray();
+        Finish(lora[0], 10);
+        Finish(lora[1], 20);
+        Finish(ia3[0], 30);
+        var partial = study.Reload();
+        Assert.Equal(1, partial.AwaitingConfirmation);           // ia3 waits for its second trial
+        Assert.Equal(4 + 2, partial.Trials.Count);                // lora's best (lr 3e-3) with seeds 2 and 3; seed 1 already ran
+        Assert.All(partial.Trials.Skip(4), t =>
+        {
+            Assert.IsType<LoraConfig>(t.Config.Method);
+            Assert.Equal(3e-3, t.Config.Optim.Lr);
+        });
+        Assert.Equal([2L, 3L], partial.Trials.Skip(4).Select(t => t.Config.Train.Seed));
+        Assert.Equal([4, 5], partial.Trials.Skip(4).Select(t => t.Index));
+        Assert.Equal("2", partial.Trials[4].Entry.Axis("seed")!.Display);
+
+        Finish(ia3[1], 5);
+        var full = study.Reload();
+        Assert.Equal(0, full.AwaitingConfirmation);
+        Assert.Equal(4 + 2 + 2, full.Trials.Count);
+        Assert.Equal(partial.Trials.Select(t => t.Id), full.Trials.Take(6).Select(t => t.Id));   // indices stay stable
+        Assert.All(full.Trials.Skip(6), t => Assert.Equal(1e-3, t.Config.Optim.Lr));       // ia3's best by validation
+        // a worker loading the folder's study.yaml sees the same plan
+        Assert.Equal(full.Trials.Select(t => t.Id), Study.Load(study.Store.StudyYaml).Trials.Select(t => t.Id));
+
+        var bad = Assert.Throws<ConfigException>(() => Study.Load(file, ["confirm.seeds=[]"]));
+        Assert.Contains("confirm.seeds: give at least one seed", bad.Message);
+    }
+
+    [Fact]
     public void TheReferenceStudyExpandsToTheFullSuperNiMatrix()
     {
         var model = Path.Combine(TestPaths.HfFixtures, "llama-gqa");
         var study = Study.Load(Path.Combine(TestPaths.RepoRoot, "studies", "superni-reference.yaml"),
             [$"data.path={TestPaths.SuperNi}", $"model={model}", $"output={Path.Combine(TestPaths.NewTempDir("ref"), "out")}"]);
-        // (full + 6 lora ranks + 6 adapter sizes + prefix + prompt + ia3 + bitfit) × 5 lr × 7 task counts × 3 seeds
-        Assert.Equal(17 * 5 * 7 * 3, study.Trials.Count);
+        // (full + 6 lora ranks + 6 adapter sizes + prefix + prompt + ia3 + bitfit) × 5 lr × 7 task counts × 3 seeds,
+        // and the untuned baseline (zero steps, all tasks' held-out instances)
+        var baseline = Assert.Single(study.Trials, t => t.Entry.Axis("method")!.Display == StudyAxisNames.Untuned);
+        Assert.Equal(0, baseline.Config.Train.MaxSteps);
+        Assert.Null(baseline.Config.Data.TaskCount);
+        Assert.Equal(17 * 5 * 7 * 3 + 1, study.Trials.Count);
         Assert.Equal(6 * 5 * 7 * 3, study.Trials.Count(t => t.Config.Method is LoraConfig));
         Assert.Equal([8, 32, 64, 128, 256, 512], study.Trials.Where(t => t.Config.Method is LoraConfig).Select(t => ((LoraConfig)t.Config.Method).R).Distinct());
         Assert.Equal([1e-5, 5e-5, 1e-4, 5e-4, 1e-3], study.Trials.Select(t => t.Config.Optim.Lr).Distinct().Order());
@@ -201,6 +311,7 @@ public sealed class StudySpecTests
         {
             Assert.Equal(4, t.Config.Train.Epochs);
             Assert.Equal(model, t.Config.Model.Path);
+            if (t == baseline) return;
             if (t.Config.Method.Kind == PeftMethodKind.Full) Assert.Equal(ScheduleKind.Constant, t.Config.Schedule.Kind);
             else
             {
@@ -221,7 +332,15 @@ public sealed class StudySpecTests
         Assert.All(study.Trials, t => Assert.Equal(study.SyntheticDataPath, t.Config.Data.Path));
         Assert.Contains(study.AxisNames, a => a is "lora_r" or "adapter_size");
         Assert.Contains("task_count", study.AxisNames);
-        Assert.True(study.Spec.Axes.Lr!.Count >= 2);
+        // per-method learning-rate grids: full finetuning searches far lower rates than LoRA and adapters
+        double[] Lrs(PeftMethodKind k) => study.Trials.Where(t => t.Config.Method.Kind == k && t.Config.Train.MaxSteps != 0).Select(t => t.Config.Optim.Lr).Distinct().ToArray();
+        Assert.True(Lrs(PeftMethodKind.Lora).Length >= 2 && Lrs(PeftMethodKind.Adapter).Length >= 2 && Lrs(PeftMethodKind.Full).Length >= 2);
+        Assert.True(Lrs(PeftMethodKind.Full).Max() < Lrs(PeftMethodKind.Lora).Min());
+        // the untuned baseline, and a confirmation stage giving each method's best setting three seeds
+        Assert.Single(study.Trials, t => t.Entry.Axis("method")!.Display == StudyAxisNames.Untuned);
+        Assert.Equal(2, study.Spec.Confirm!.Seeds.Count);
+        Assert.All(study.Trials, t => Assert.Null(t.Config.Eval.MaxFinalInstances));   // every test task in the final evaluation
+        Assert.True(study.Trials[0].Config.Data.TestInstancesPerTask >= 10);
         // the resolved study.yaml does not pin the cache path, and expands to the same trials
         study.Store.Initialise(study);
         Assert.DoesNotContain(study.SyntheticDataPath!, File.ReadAllText(study.Store.StudyYaml));

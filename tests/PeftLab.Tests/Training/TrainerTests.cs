@@ -82,6 +82,28 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void ZeroStepsScoresTheModelAsLoadedWithTheFinalEvaluation()
+    {
+        var data = MiniTasks.Write();
+        var run = TestPaths.NewTempDir();
+        var result = Train(data, run, "method.name=full", "train.max_steps=0", "eval.final=true", "data.test_instances_per_task=2");
+        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal(0, result["steps"]!.GetValue<int>());
+        Assert.Equal(0, result["best_step"]!.GetValue<int>());
+        Assert.NotNull(result["test"]?["rougeL"]);
+        Assert.NotNull(result["heldout"]?["rougeL"]);
+        var metrics = RunFiles.ReadMetrics(Path.Combine(run, "metrics.jsonl"));
+        Assert.DoesNotContain(metrics, r => r["type"]!.GetValue<string>() == "step");
+        var eval = Assert.Single(metrics, r => r["type"]!.GetValue<string>() == "eval");
+        Assert.Equal(0, eval["step"]!.GetValue<int>());
+        Assert.True(File.Exists(Path.Combine(run, "eval", "test_predictions.jsonl")));
+        // nothing trained, so a second zero-step run of the same seed scores exactly the same predictions
+        var again = TestPaths.NewTempDir();
+        Train(data, again, "method.name=full", "train.max_steps=0", "eval.final=true", "data.test_instances_per_task=2");
+        Assert.Equal(File.ReadAllText(Path.Combine(run, "eval", "test_predictions.jsonl")), File.ReadAllText(Path.Combine(again, "eval", "test_predictions.jsonl")));
+    }
+
+    [Fact]
     public void AbsurdLearningRateEndsDivergedWithoutException()
     {
         var data = MiniTasks.Write();
