@@ -42,7 +42,7 @@ public sealed class TrainCommand : Command<TrainSettings>
     {
         var bad = s.Overrides.FirstOrDefault(o => !o.Contains('='));
         if (bad is not null) throw new ArgumentException($"'{bad}' is not a key=value override");
-        var config = TrainConfigLoader.Load(s.Config, defaults.Concat(s.Overrides));
+        var config = TrainConfigLoader.Load(s.Config, s.Overrides, defaults);
         if (s.PrintConfig)
         {
             Console.Write(TrainConfigLoader.ToYaml(config));

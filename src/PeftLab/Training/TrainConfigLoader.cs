@@ -34,11 +34,25 @@ public static class TrainConfigLoader
         }
     }
 
-    /// <summary>Defaults, then the YAML file (if any), then overrides; every problem reported by key path.</summary>
-    public static TrainConfig Load(string? yamlPath, IEnumerable<string>? overrides = null)
+    /// <summary>
+    /// The record's defaults, then a command's own <paramref name="defaults"/> (<c>key=value</c>, e.g. pretraining's
+    /// packing), then the YAML file (if any), then <paramref name="overrides"/>; every problem reported by key path.
+    /// A command default never replaces what the file sets.
+    /// </summary>
+    public static TrainConfig Load(string? yamlPath, IEnumerable<string>? overrides = null, IEnumerable<string>? defaults = null)
     {
         Register();
-        return ConfigBinder.Load<TrainConfig>(yamlPath, overrides);
+        var root = yamlPath is null ? ConfigNode.Parse("", "defaults") : ConfigNode.Load(yamlPath);
+        var unset = (defaults ?? []).Where(d => !SetsKey(root, d[..Math.Max(0, d.IndexOf('='))].Trim()));
+        return ConfigBinder.Bind<TrainConfig>(ConfigOverrides.Apply(root, unset.Concat(overrides ?? [])));
+    }
+
+    private static bool SetsKey(ConfigNode root, string path)
+    {
+        ConfigNode? n = root;
+        foreach (var seg in path.Split('.'))
+            n = n is ConfigMapping m ? m[seg] : null;
+        return n is not null;
     }
 
     /// <summary>Binds a config from an already merged node tree (studies build these).</summary>

@@ -104,6 +104,26 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void PretrainDefaultsNeverReplaceWhatTheConfigFileSets()
+    {
+        // pretrain's own defaults (cosine, lr 1e-3, rows of 256) used to be applied after the file, silently replacing it
+        var dir = TestPaths.NewTempDir();
+        var file = Path.Combine(dir, "pre.yaml");
+        var text = Path.Combine(dir, "x.txt");
+        File.WriteAllText(text, "some text\n");
+        File.WriteAllText(file, $"data: {{kind: text, path: {text}, max_length: 512}}\noptim: {{lr: 2.0e-3}}\nmodel: {{preset: nano}}\n");
+        var yaml = CliRunner.Ok("pretrain", "--config", file, "--print-config", "train.seed=5");
+        Assert.Contains("max_length: 512", yaml);
+        Assert.Contains("lr: 0.002", yaml);
+        Assert.Contains("packing: true", yaml);        // a default the file does not set still applies
+        Assert.Contains("kind: cosine", yaml);
+        Assert.Contains("seed: 5", yaml);              // overrides still win
+        var plain = CliRunner.Ok("pretrain", "--print-config", $"data.path={text}", "model.preset=nano");
+        Assert.Contains("max_length: 256", plain);
+        Assert.Contains("lr: 0.001", plain);
+    }
+
+    [Fact]
     public void AbsurdLearningRateEndsDivergedWithoutException()
     {
         var data = MiniTasks.Write();
