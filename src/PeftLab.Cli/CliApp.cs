@@ -44,6 +44,11 @@ public static class CliApp
             c.AddCommand<InitModelCommand>("init-model").WithDescription("Create a model folder with random weights and a tokenizer");
             c.AddCommand<MergeCommand>("merge").WithDescription("Merge a LoRA / DoRA / IA3 adapter into the base weights");
             c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune with any method from a YAML config plus key=value overrides");
+            c.AddBranch("base", b =>
+            {
+                b.SetDescription("Built-in pretrained base models");
+                b.AddCommand<BaseBuildCommand>("build").WithDescription("Pretrain a built-in base by its recipe and compare it with the shipped copy, bit for bit");
+            });
             c.AddCommand<PretrainCommand>("pretrain").WithDescription("Pretrain a built-in base model on a text corpus (same trainer, packing on)");
             c.AddBranch("data", d =>
             {

@@ -34,7 +34,8 @@ public static class Presets
         ["nano"] = Llama(512, 48, 2, 4, 128),              // ~0.1M parameters
         ["micro"] = Llama(1024, 96, 3, 4, 256, kvHeads: 2), // ~0.5M, grouped-query attention
         ["tiny"] = Llama(512, 128, 4, 4, 512),             // peer 'tiny', ~0.9M
-        ["mini"] = Llama(2048, 192, 4, 6, 512),            // ~3M, the quickstart's base model
+        ["mini"] = Llama(2048, 192, 4, 6, 512),            // ~3M, BPE vocabulary of 2048
+        ["mini-bytes"] = Llama(260, 192, 4, 6, 512),       // ~1.9M, the mini shape with a byte-level vocabulary (letters and digits stay visible)
         ["small"] = Llama(8192, 384, 6, 6, 1024),          // peer 'small', ~17M
         ["medium"] = Llama(32000, 768, 12, 12, 2048),      // peer 'medium', ~134M
         ["qwen-tiny"] = Llama(512, 128, 4, 4, 512, kvHeads: 2) with { Family = DecoderFamily.Qwen2, QkvBias = true, TieWordEmbeddings = true, Rope = new RopeConfig(1000000.0) },

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using PeftLab.Data.Synthetic;
 using PeftLab.Models;
 using PeftLab.Runtime;
@@ -7,43 +8,119 @@ using PeftLab.Runtime;
 namespace PeftLab.Training;
 
 /// <summary>
+/// Everything that decides a built-in base's pretrained weights besides its preset, step count and seed: the corpus,
+/// the tokenizer's corpus, the row length, the optimiser and the compute threads (matrix kernels split work by thread,
+/// so the same recipe on another thread count is not bit-identical).
+/// </summary>
+public sealed record PretrainRecipe
+{
+    /// <summary>Documents of the synthetic free-text corpus (<see cref="SyntheticCorpus"/>).</summary>
+    public int Documents { get; init; } = 4000;
+    /// <summary>Seed of the corpus, kept apart from the model seed.</summary>
+    public ulong CorpusSeed { get; init; } = 977;
+    /// <summary>Corpus documents the tokenizer learns its BPE merges from (none for a byte-level vocabulary).</summary>
+    public int TokenizerDocuments { get; init; } = 2000;
+    /// <summary>Packed row length in tokens.</summary>
+    public int MaxLength { get; init; } = 256;
+    /// <summary>Rows per step.</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Peak learning rate of the cosine schedule.</summary>
+    public double Lr { get; init; } = 2e-3;
+    /// <summary>Warmup as a share of the steps.</summary>
+    public double WarmupRatio { get; init; } = 0.05;
+    /// <summary>Compute threads while pretraining (null: the process setting, so not reproducible bit for bit across machines).</summary>
+    public int? Threads { get; init; }
+}
+
+/// <summary>
 /// Built-in base models: a preset created from a seed and pretrained on the synthetic free-text corpus, cached
 /// under the PeftLab cache so every trial of a study (and the next study) reuses it. Concurrent processes
-/// wait on a lock file; the folder appears atomically.
+/// wait on a lock file; the folder appears atomically. <c>peftlab base build</c> builds one by its recipe into a
+/// folder of the user's and prints its weights' SHA-256, so two builds can be compared bit for bit.
 /// </summary>
 public static class BaseModels
 {
-    /// <summary>The cached folder of a pretrained preset, building it first if needed.</summary>
-    public static string EnsurePretrained(string preset, int steps, long seed, Action<TrainProgress>? progress = null)
+    /// <summary>The recipe of each preset that differs from the default <see cref="PretrainRecipe"/>.</summary>
+    public static IReadOnlyDictionary<string, PretrainRecipe> Recipes { get; } = new Dictionary<string, PretrainRecipe>
+    {
+        ["mini-bytes"] = new()
+        {
+            Documents = 20000, MaxLength = 512, Lr = 3e-3, WarmupRatio = 0.02, Threads = 2,
+        },
+    };
+
+    /// <summary>The recipe of a preset.</summary>
+    public static PretrainRecipe RecipeOf(string preset) => Recipes.TryGetValue(preset, out var r) ? r : new PretrainRecipe();
+
+    /// <summary>Folder name of a pretrained base (the cache's and the shipped copy's).</summary>
+    public static string FolderName(string preset, int steps, long seed)
     {
         var config = Presets.Get(preset);
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{preset}|{steps}|{seed}|{Presets.ToHfJson(config).ToJsonString()}|v1")))[..12].ToLowerInvariant();
+        var recipe = RecipeOf(preset);
+        var identity = $"{preset}|{steps}|{seed}|{Presets.ToHfJson(config).ToJsonString()}|v1";
+        if (recipe != new PretrainRecipe())
+            identity += $"|{recipe.Documents}|{recipe.CorpusSeed}|{recipe.TokenizerDocuments}|{recipe.MaxLength}|{recipe.BatchSize}|{recipe.Lr:R}|{recipe.WarmupRatio:R}|{recipe.Threads}";
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..12].ToLowerInvariant();
+        return $"{preset}-pretrained-{steps}-{key}";
+    }
+
+    /// <summary>The cached folder of a pretrained preset, building it by its recipe first if needed.</summary>
+    public static string EnsurePretrained(string preset, int steps, long seed, Action<TrainProgress>? progress = null)
+    {
         var root = Path.Combine(NativeLoader.CacheRoot(), "bases");
-        var dir = Path.Combine(root, $"{preset}-pretrained-{steps}-{key}");
+        var name = FolderName(preset, steps, seed);
+        var dir = Path.Combine(root, name);
         if (File.Exists(Path.Combine(dir, "config.json"))) return dir;
         Directory.CreateDirectory(root);
-        using var lockFile = AcquireLock(Path.Combine(root, $"{key}.lock"));
+        using var lockFile = AcquireLock(Path.Combine(root, $"{name}.lock"));
         if (File.Exists(Path.Combine(dir, "config.json"))) return dir;   // built by another process while we waited
+        Build(preset, steps, seed, dir, progress);
+        return dir;
+    }
 
-        var work = Path.Combine(root, $".{key}.{Environment.ProcessId}.work");
+    /// <summary>SHA-256 (lower-case hex) of a model folder's model.safetensors.</summary>
+    public static string WeightsSha256(string dir)
+    {
+        using var f = File.OpenRead(Path.Combine(dir, "model.safetensors"));
+        return Convert.ToHexStringLower(SHA256.HashData(f));
+    }
+
+    /// <summary>
+    /// Pretrains a preset by its recipe into <paramref name="dir"/> (replaced atomically): the model files, the
+    /// pretraining result and metrics (held-out corpus loss), and <c>recipe.json</c>.
+    /// </summary>
+    public static void Build(string preset, int steps, long seed, string dir, Action<TrainProgress>? progress = null)
+    {
+        var config = Presets.Get(preset);
+        var recipe = RecipeOf(preset);
+        var parent = Path.GetDirectoryName(Path.GetFullPath(dir))!;
+        Directory.CreateDirectory(parent);
+        var work = Path.Combine(parent, $".{Path.GetFileName(dir)}.{Environment.ProcessId}.work");
         if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
         var corpus = Path.Combine(work, "corpus.txt");
         Directory.CreateDirectory(work);
-        SyntheticCorpus.Write(corpus, new CorpusOptions((ulong)seed, Documents: 4000));
+        SyntheticCorpus.Write(corpus, new CorpusOptions(recipe.CorpusSeed, Documents: recipe.Documents));
         // the tokenizer learns its BPE merges from the same corpus the model is pretrained on
         var initial = Path.Combine(work, "init");
-        ModelFolder.Create(initial, config, seed, File.ReadLines(corpus).Take(2000));
-        var run = Trainer.Run(new TrainConfig
+        ModelFolder.Create(initial, config, seed, File.ReadLines(corpus).Take(recipe.TokenizerDocuments));
+        TorchRuntime.EnsureInitialised();
+        int threadsBefore = TorchSharp.torch.get_num_threads();
+        JsonObject run;
+        try
+        {
+            run = Trainer.Run(new TrainConfig
         {
             Model = new ModelSection { Path = initial },
             Method = new Peft.Full.FullConfig(),
-            Data = new DataSection { Kind = DataKind.Text, Path = corpus, Packing = true, MaxLength = 256 },
-            Optim = new OptimSection { Lr = 2e-3, WeightDecay = 0.01 },
-            Schedule = new ScheduleSection { Kind = ScheduleKind.Cosine, WarmupRatio = 0.05 },
-            Train = new LoopSection { MaxSteps = steps, BatchSize = 8, Seed = seed },
+            Data = new DataSection { Kind = DataKind.Text, Path = corpus, Packing = true, MaxLength = recipe.MaxLength },
+            Optim = new OptimSection { Lr = recipe.Lr, WeightDecay = 0.01 },
+            Schedule = new ScheduleSection { Kind = ScheduleKind.Cosine, WarmupRatio = recipe.WarmupRatio },
+            Train = new LoopSection { MaxSteps = steps, BatchSize = recipe.BatchSize, Seed = seed, Threads = recipe.Threads },
             Eval = new EvalSection { Generate = false, BestMetric = BestMetric.Loss, Final = false, EvalsPerRun = 4, MaxValidationInstances = 64 },
             Output = Path.Combine(work, "run"),
         }, new TrainOptions { Progress = progress });
+        }
+        finally { TorchSharp.torch.set_num_threads(threadsBefore); }   // the recipe's threads are for pretraining only
         if (run["status"]?.GetValue<string>() != "completed")
             throw new InvalidOperationException($"pretraining the built-in base '{preset}' did not complete: {run.ToJsonString()}");
         AtomicFile.ReplaceDirectory(dir, target =>
@@ -51,9 +128,9 @@ public static class BaseModels
             foreach (var f in Directory.GetFiles(Path.Combine(work, "run", "best"))) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
             File.Copy(Path.Combine(work, "run", "result.json"), Path.Combine(target, "pretrain_result.json"));
             File.Copy(Path.Combine(work, "run", "metrics.jsonl"), Path.Combine(target, "pretrain_metrics.jsonl"));
+            File.WriteAllText(Path.Combine(target, "recipe.json"), System.Text.Json.JsonSerializer.Serialize(new { preset, steps, seed, recipe }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         });
         Directory.Delete(work, recursive: true);
-        return dir;
     }
 
     private static FileStream AcquireLock(string path)
