@@ -5,7 +5,8 @@ namespace PeftLab.Studies.Report;
 /// <summary>
 /// The reference study's analyses, each a pure function of a <see cref="StudyView"/> giving tables and plot specs.
 /// Comparisons across methods use the comparison context (<see cref="StudyView.MainContextLabel"/>) and each method's
-/// best setting there; an analysis without enough data still appears, saying why.
+/// best setting there; every mean carries its 95 % interval, every table a row for the untuned baseline and every
+/// setting its gain over it; an analysis without enough data still appears, saying why.
 /// </summary>
 public static class Analyses
 {
@@ -31,7 +32,7 @@ public static class Analyses
         _ => throw new ArgumentException($"unknown analysis '{id}'; known: {string.Join(", ", Ids)}", nameof(id)),
     };
 
-    /// <summary>Test score against learning rate, one line per method (best rank/size at each learning rate).</summary>
+    /// <summary>Test score against learning rate, one line per method (best rank/size at each learning rate); the baseline as a line.</summary>
     public static AnalysisResult LrSensitivity(StudyView v)
     {
         var rows = new List<IReadOnlyList<string>>();
@@ -42,21 +43,23 @@ public static class Analyses
             foreach (var g in v.SettingsOf(m).GroupBy(s => s.Lr).OrderBy(g => g.Key ?? 0))
             {
                 var best = StudyView.BestOf(g);
-                rows.Add([m, Fmt.Lr(g.Key), best?.KnobLabel ?? "–", Fmt.Score(best?.Mean), Fmt.Score(best?.Std), Fmt.Int(g.Sum(s => s.Runs.Count)), Fmt.Int(g.Sum(s => s.DivergedCount))]);
-                if (best?.Mean is double y && g.Key is double x && x > 0) points.Add(new(x, y));
+                rows.Add([m, Fmt.Lr(g.Key), best?.KnobLabel ?? "–", Seeds(best), MeanCell(v, best), GainCell(v, best), Fmt.Score(best?.Std),
+                    Fmt.Int(g.Sum(s => s.Runs.Count)), Fmt.Int(g.Sum(s => s.DivergedCount))]);
+                if (best is not null && g.Key is double x && x > 0) points.Add(Point(v, x, best));
             }
             if (points.Count > 0) series.Add(new(m, m, points));
         }
         var enough = series.Any(s => s.Points.Count >= 2);
         var why = enough ? null : "needs at least two learning rates with finished runs for one method";
+        if (v.Baseline() is { } b) rows.Insert(0, [b.Method, "–", "–", Seeds(b), MeanCell(v, b), GainCell(v, b), Fmt.Score(b.Std), Fmt.Int(b.Runs.Count), Fmt.Int(b.DivergedCount)]);
         return Result("lr_sensitivity", "Learning-rate sensitivity",
-            $"Mean {Score} over seeds at each learning rate, taking the best rank/size at that rate; {v.MainContextLabel}.",
+            $"Mean {Score} over seeds at each learning rate, taking the best rank/size at that rate; {v.MainContextLabel}. {Intervals}",
             why,
-            [new ReportTable("Score by learning rate", ["method", "lr", "best rank/size", "mean", "std", "runs", "diverged"], rows)],
-            [new PlotSpec { Name = "lr_sensitivity", Title = "Learning-rate sensitivity", XLabel = "learning rate", YLabel = Score, XScale = AxisScale.Log10, Series = series }]);
+            [new ReportTable("Score by learning rate", ["method", "lr", "best rank/size", "seeds", MeanColumn, GainColumn, "std", "runs", "diverged"], rows)],
+            [new PlotSpec { Name = "lr_sensitivity", Title = "Learning-rate sensitivity", XLabel = "learning rate", YLabel = Score, XScale = AxisScale.Log10, Series = series, Lines = BaselineLines(v) }]);
     }
 
-    /// <summary>Test score against LoRA rank / adapter size / virtual tokens, one line per method and learning rate.</summary>
+    /// <summary>Test score against LoRA rank / adapter size / virtual tokens, one line per method and learning rate; the baseline as a line.</summary>
     public static AnalysisResult Capacity(StudyView v)
     {
         var rows = new List<IReadOnlyList<string>>();
@@ -69,8 +72,8 @@ public static class Analyses
                 foreach (var g in byLr.GroupBy(s => s.Capacity!.Value).OrderBy(g => g.Key))
                 {
                     var best = StudyView.BestOf(g) ?? g.First();
-                    rows.Add([m, Fmt.Lr(byLr.Key), best.CapacityAxis ?? "–", Fmt.Int(g.Key), Fmt.Score(best.Mean), Fmt.Score(best.Std), Fmt.Int(g.Sum(s => s.Runs.Count))]);
-                    if (best.Mean is double y && g.Key > 0) points.Add(new(g.Key, y));
+                    rows.Add([m, Fmt.Lr(byLr.Key), best.CapacityAxis ?? "–", Fmt.Int(g.Key), Seeds(best), MeanCell(v, best), GainCell(v, best), Fmt.Score(best.Std), Fmt.Int(g.Sum(s => s.Runs.Count))]);
+                    if (best.Mean is not null && g.Key > 0) points.Add(Point(v, g.Key, best));
                 }
                 if (points.Count > 0) series.Add(new($"{m} lr {Fmt.Lr(byLr.Key)}", m, points));
             }
@@ -79,59 +82,62 @@ public static class Analyses
         var why = enough ? null
             : rows.Count == 0 ? "no finished run of a method with a rank/size axis (lora_r, adapter_size, prefix_tokens, prompt_tokens)"
             : "needs at least two ranks/sizes at one learning rate";
+        if (v.Baseline() is { } b) rows.Insert(0, [b.Method, "–", "–", "–", Seeds(b), MeanCell(v, b), GainCell(v, b), Fmt.Score(b.Std), Fmt.Int(b.Runs.Count)]);
         return Result("capacity", "Rank / adapter size",
-            $"Mean {Score} against the method's size knob (LoRA rank, adapter bottleneck, virtual tokens), one line per learning rate; {v.MainContextLabel}.",
+            $"Mean {Score} against the method's size knob (LoRA rank, adapter bottleneck, virtual tokens), one line per learning rate; {v.MainContextLabel}. {Intervals}",
             why,
-            [new ReportTable("Score by rank/size", ["method", "lr", "knob", "size", "mean", "std", "runs"], rows)],
-            [new PlotSpec { Name = "capacity", Title = "Score vs LoRA rank / adapter size", XLabel = "rank / size", YLabel = Score, XScale = AxisScale.Log10, Series = series }]);
+            [new ReportTable("Score by rank/size", ["method", "lr", "knob", "size", "seeds", MeanColumn, GainColumn, "std", "runs"], rows)],
+            [new PlotSpec { Name = "capacity", Title = "Score vs LoRA rank / adapter size", XLabel = "rank / size", YLabel = Score, XScale = AxisScale.Log10, Series = series, Lines = BaselineLines(v) }]);
     }
 
-    /// <summary>Trainable parameters against test score at each method's best setting, with the other costs.</summary>
+    /// <summary>Trainable parameters against test score at each method's best setting, with the other costs; the baseline (nothing trained) as a line.</summary>
     public static AnalysisResult Cost(StudyView v)
     {
         var rows = new List<IReadOnlyList<string>>();
         var series = new List<PlotSeries>();
+        if (v.Baseline() is { } b)
+            rows.Add([b.Method, b.Label, Seeds(b), "0", "0%", MeanCell(v, b), GainCell(v, b), "–", "–", "–"]);
         foreach (var m in v.Methods)
         {
             if (v.Best(m) is not { } best) continue;
             var trainable = best.MeanOf(r => r.TrainableParams);
             var total = best.MeanOf(r => r.TotalParams);
-            rows.Add([m, best.Label, Fmt.Count(trainable), trainable is double t && total is double tt && tt > 0 ? $"{100 * t / tt:0.###}%" : "–",
-                Fmt.Score(best.Mean), Fmt.Count(best.MeanOf(r => r.OptimizerStateBytes) / (1024.0 * 1024)), Fmt.Num(best.MeanOf(r => r.WallSeconds)),
+            rows.Add([m, best.Label, Seeds(best), Fmt.Count(trainable), Fmt.Percent(trainable, total),
+                MeanCell(v, best), GainCell(v, best), Fmt.Count(best.MeanOf(r => r.OptimizerStateBytes) / (1024.0 * 1024)), Fmt.Num(best.MeanOf(r => r.WallSeconds)),
                 Fmt.Num(best.MeanOf(r => r.CheckpointBytes) / (1024.0 * 1024))]);
-            if (trainable is double x && x > 0) series.Add(new(m, m, [new PlotPoint(x, best.Mean!.Value)]));
+            if (trainable is double x && x > 0) series.Add(new(m, m, [Point(v, x, best)]));
         }
         var why = series.Count >= 2 ? null : "needs at least two methods with a scored run reporting trainable parameters";
         return Result("cost", "Trainable parameters vs score",
-            $"Each method at its best setting ({v.MainContextLabel}): trainable parameters, share of all parameters, score and training costs.",
+            $"Each method at its best setting ({v.MainContextLabel}): trainable parameters, share of all parameters, score and training costs; the untuned baseline trains nothing. {Intervals}",
             why,
-            [new ReportTable("Best settings and their cost", ["method", "best setting", "trainable params", "% of all", "mean test", "optimizer state MiB", "wall s", "checkpoint MiB"], rows)],
-            [new PlotSpec { Name = "cost", Title = "Trainable parameters vs score (best settings)", XLabel = "trainable parameters", YLabel = Score, Kind = PlotKind.Points, XScale = AxisScale.Log10, Series = series }]);
+            [new ReportTable("Best settings and their cost", ["method", "best setting", "seeds", "trainable params", "% of all", "mean test [95% CI]", GainColumn, "optimizer state MiB", "wall s", "checkpoint MiB"], rows)],
+            [new PlotSpec { Name = "cost", Title = "Trainable parameters vs score (best settings)", XLabel = "trainable parameters", YLabel = Score, Kind = PlotKind.Points, XScale = AxisScale.Log10, Series = series, Lines = BaselineLines(v) }]);
     }
 
-    /// <summary>Best test score against base model size, one line per method, at the comparison task count.</summary>
+    /// <summary>Best test score against base model size, one line per method and one for the baseline, at the comparison task count.</summary>
     public static AnalysisResult ModelScaling(StudyView v)
     {
         var rows = new List<IReadOnlyList<string>>();
         var series = new List<PlotSeries>();
         var sizes = v.Models.Select(v.BaseParams).ToArray();
         var numeric = sizes.All(s => s is > 0);
-        foreach (var m in v.Methods)
+        foreach (var m in v.TableMethods)
         {
             var points = new List<PlotPoint>();
             for (int i = 0; i < v.Models.Count; i++)
             {
-                if (v.Best(m, v.Models[i], v.MainTaskCount) is not { } best) continue;
-                rows.Add([m, v.Models[i] ?? "(not varied)", Fmt.Count(sizes[i]), best.Label, Fmt.Score(best.Mean), Fmt.Score(best.Std)]);
-                points.Add(new(numeric ? sizes[i]!.Value : i, best.Mean!.Value));
+                if (v.Best(m, v.Models[i], v.MainTaskCount) is not { } best || best.Model != v.Models[i]) continue;
+                rows.Add([m, v.Models[i] ?? "(not varied)", Fmt.Count(sizes[i]), best.Label, Seeds(best), MeanCell(v, best), GainCell(v, best), Fmt.Score(best.Std)]);
+                points.Add(Point(v, numeric ? sizes[i]!.Value : i, best));
             }
             if (points.Count > 0) series.Add(new(m, m, points));
         }
-        var why = series.Any(s => s.Points.Count >= 2) ? null : "needs at least two base models with scored runs for one method";
+        var why = series.Any(s => s.Group != StudyView.BaselineMethod && s.Points.Count >= 2) ? null : "needs at least two base models with scored runs for one method";
         return Result("model_scaling", "Model-size scaling",
-            $"Best {Score} per base model (size = smallest total parameter count its runs report), task count {Fmt.Tasks(v.MainTaskCount)}.",
+            $"Best {Score} per base model (size = smallest total parameter count its runs report), task count {Fmt.Tasks(v.MainTaskCount)}; the untuned base models as their own line. {Intervals}",
             why,
-            [new ReportTable("Score by base model", ["method", "model", "base params", "best setting", "mean", "std"], rows)],
+            [new ReportTable("Score by base model", ["method", "model", "base params", "best setting", "seeds", MeanColumn, GainColumn, "std"], rows)],
             [new PlotSpec
             {
                 Name = "model_scaling", Title = "Model-size scaling", XLabel = numeric ? "base model parameters" : "base model", YLabel = Score,
@@ -139,60 +145,66 @@ public static class Analyses
             }]);
     }
 
-    /// <summary>Best unseen-task score against the number of training tasks, one line per method, on the comparison model.</summary>
+    /// <summary>Best unseen-task score against the number of training tasks, one line per method, on the comparison model; the baseline as a line.</summary>
     public static AnalysisResult TaskScaling(StudyView v)
     {
         var rows = new List<IReadOnlyList<string>>();
         var series = new List<PlotSeries>();
+        if (v.Baseline() is { } b) rows.Add([b.Method, "none", b.Label, Seeds(b), MeanCell(v, b), GainCell(v, b), Fmt.Score(b.Std)]);
         foreach (var m in v.Methods)
         {
             var points = new List<PlotPoint>();
             for (int i = 0; i < v.TaskCounts.Count; i++)
             {
                 if (v.Best(m, v.MainModel, v.TaskCounts[i]) is not { } best) continue;
-                rows.Add([m, Fmt.Tasks(v.TaskCounts[i]), best.Label, Fmt.Score(best.Mean), Fmt.Score(best.Std)]);
-                points.Add(new(i, best.Mean!.Value));
+                rows.Add([m, Fmt.Tasks(v.TaskCounts[i]), best.Label, Seeds(best), MeanCell(v, best), GainCell(v, best), Fmt.Score(best.Std)]);
+                points.Add(Point(v, i, best));
             }
             if (points.Count > 0) series.Add(new(m, m, points));
         }
         var why = series.Any(s => s.Points.Count >= 2) ? null : "needs at least two training-task counts with scored runs for one method";
         return Result("task_scaling", "Number of training tasks",
-            $"Best {Score} per number of training tasks, model {v.MainModel ?? "(not varied)"}.",
+            $"Best {Score} per number of training tasks, model {v.MainModel ?? "(not varied)"}. {Intervals}",
             why,
-            [new ReportTable("Unseen-task score by training tasks", ["method", "training tasks", "best setting", "mean", "std"], rows)],
+            [new ReportTable("Unseen-task score by training tasks", ["method", "training tasks", "best setting", "seeds", MeanColumn, GainColumn, "std"], rows)],
             [new PlotSpec
             {
                 Name = "task_scaling", Title = "Training tasks vs unseen-task score", XLabel = "training tasks", YLabel = Score,
-                XScale = AxisScale.Ordinal, XCategories = v.TaskCounts.Select(Fmt.Tasks).ToArray(), Series = series,
+                XScale = AxisScale.Ordinal, XCategories = v.TaskCounts.Select(Fmt.Tasks).ToArray(), Series = series, Lines = BaselineLines(v),
             }]);
     }
 
-    /// <summary>Seen-task held-out score against unseen-task score at each method's best setting per task count.</summary>
+    /// <summary>Seen-task held-out score against unseen-task score at each method's best setting per task count, and the baseline's.</summary>
     public static AnalysisResult Memorization(StudyView v)
     {
         var rows = new List<IReadOnlyList<string>>();
         var series = new List<PlotSeries>();
-        foreach (var m in v.Methods)
+        void Add(string m, string tasks, Setting best, List<PlotPoint> points)
+        {
+            var heldout = best.MeanOf(r => r.HeldoutRougeL);
+            var gap = v.Combine([new SettingTerm(1, best, EvalSplit.Heldout), new SettingTerm(-1, best)]);
+            rows.Add([m, tasks, best.Label, Seeds(best), Fmt.Ci(heldout, v.MeanCi(best, EvalSplit.Heldout)), MeanCell(v, best),
+                gap is null ? Fmt.Score(heldout - best.Mean) : Fmt.Diff(gap)]);
+            if (heldout is double h) points.Add(new PlotPoint(v.MeanCi(best, EvalSplit.Heldout)?.Estimate ?? h, Shown(v, best), v.MeanCi(best)?.Lower, v.MeanCi(best)?.Upper));
+        }
+        foreach (var m in v.TableMethods)
         {
             var points = new List<PlotPoint>();
-            foreach (var tc in v.TaskCounts)
-            {
-                if (v.Best(m, v.MainModel, tc) is not { } best) continue;
-                var heldout = best.MeanOf(r => r.HeldoutRougeL);
-                rows.Add([m, Fmt.Tasks(tc), best.Label, Fmt.Score(heldout), Fmt.Score(best.Mean), Fmt.Score(heldout - best.Mean)]);
-                if (heldout is double h) points.Add(new(h, best.Mean!.Value));
-            }
+            if (m == StudyView.BaselineMethod) { if (v.Baseline() is { } b) Add(m, "none", b, points); }
+            else
+                foreach (var tc in v.TaskCounts)
+                    if (v.Best(m, v.MainModel, tc) is { } best) Add(m, Fmt.Tasks(tc), best, points);
             if (points.Count > 0) series.Add(new(m, m, points));
         }
         var why = series.Count > 0 ? null : "no scored run has a held-out (seen-task) evaluation";
         return Result("memorization", "Memorization",
-            $"ROUGE-L on held-out instances of the training tasks against ROUGE-L on unseen tasks, best setting per method and task count, model {v.MainModel ?? "(not varied)"}. A large gap (held-out minus test) means memorising the training tasks.",
+            $"ROUGE-L on held-out instances of the training tasks against ROUGE-L on unseen tasks, best setting per method and task count, model {v.MainModel ?? "(not varied)"}. A large gap (held-out minus test) means memorising the training tasks. {Intervals}",
             why,
-            [new ReportTable("Seen vs unseen tasks", ["method", "training tasks", "best setting", "held-out (seen tasks)", "test (unseen tasks)", "gap"], rows)],
+            [new ReportTable("Seen vs unseen tasks", ["method", "training tasks", "best setting", "seeds", "held-out (seen tasks) [95% CI]", "test (unseen tasks) [95% CI]", "gap [95% CI]"], rows)],
             [new PlotSpec { Name = "memorization", Title = "Seen-task vs unseen-task score", XLabel = "held-out ROUGE-L (seen tasks)", YLabel = Score, Kind = PlotKind.Points, IdentityLine = true, Series = series }]);
     }
 
-    /// <summary>Validation curves at each method's best setting and the steps to reach 50/80/95% of the final score.</summary>
+    /// <summary>Validation curves at each method's best setting and the steps to reach 50/80/95% of the final score; the baseline's single evaluation as a line.</summary>
     public static AnalysisResult LearningSpeed(StudyView v)
     {
         var bests = v.Methods.Select(m => (Method: m, Best: v.Best(m))).Where(x => x.Best is not null).ToArray();
@@ -200,6 +212,13 @@ public static class Analyses
         Func<EvalPoint, double?> pick = useRouge ? p => p.ValRougeL : p => p.ValLoss;
         var rows = new List<IReadOnlyList<string>>();
         var series = new List<PlotSeries>();
+        var lines = new List<ReferenceLine>();
+        if (v.Baseline() is { } b)
+        {
+            var start = MeanCurve(b, pick);
+            rows.Add([b.Method, b.Label, "–", "–", "–", "–", Fmt.Score(start.Count > 0 ? start[^1].Value : null)]);
+            if (start.Count > 0) lines.Add(new ReferenceLine($"{b.Method} {Fmt.One(start[^1].Value)}", b.Method, start[^1].Value));
+        }
         foreach (var (m, best) in bests)
         {
             var curve = MeanCurve(best!, pick);
@@ -213,28 +232,31 @@ public static class Analyses
         var why = series.Any(s => s.Points.Count >= 2) ? null : "needs validation curves with at least two evaluations";
         var metric = useRouge ? "validation ROUGE-L" : "validation loss";
         return Result("learning_speed", "Learning speed",
-            $"Mean {metric} curve over seeds at each method's best setting ({v.MainContextLabel}); steps to reach 50/80/95% of the final validation score (from result.json, else from the curve).",
+            $"Mean {metric} curve over seeds at each method's best setting ({v.MainContextLabel}); steps to reach 50/80/95% of the final validation score (from result.json, else from the curve). The untuned baseline is evaluated once, at step 0.",
             why,
             [new ReportTable("Steps to a share of the final score", ["method", "best setting", "steps to 50%", "steps to 80%", "steps to 95%", "AUC", "final " + metric], rows)],
-            [new PlotSpec { Name = "learning_speed", Title = "Validation curves (best settings)", XLabel = "step", YLabel = metric, Series = series }]);
+            [new PlotSpec { Name = "learning_speed", Title = "Validation curves (best settings)", XLabel = "step", YLabel = metric, Series = series, Lines = lines }]);
     }
 
-    /// <summary>Share of diverged or spiking runs and the seed spread, per method × learning rate × rank/size.</summary>
+    /// <summary>Share of diverged or spiking runs and the seed spread, per method × learning rate × rank/size, and the baseline's.</summary>
     public static AnalysisResult Stability(StudyView v)
     {
         int minSpikes = v.Thresholds.SpikeMinCount;
         var rows = new List<IReadOnlyList<string>>();
         var shareSeries = new List<PlotSeries>();
         var stdSeries = new List<PlotSeries>();
+        IReadOnlyList<string> Row(string m, Setting s) =>
+            [m, Fmt.Lr(s.Lr), s.KnobLabel, Fmt.Int(s.Runs.Count), Fmt.Int(s.DivergedCount), Fmt.Int(s.SpikingCount(minSpikes)),
+             Fmt.Share(s.UnstableShare(minSpikes)), Fmt.Score(s.Std), MeanCell(v, s)];
+        var baseline = v.Baseline();
+        if (baseline is not null) rows.Add(Row(baseline.Method, baseline));
         foreach (var m in v.Methods)
         {
             var sharePoints = new List<PlotPoint>();
             var stdPoints = new List<PlotPoint>();
             foreach (var g in v.SettingsOf(m).GroupBy(s => s.Lr).OrderBy(g => g.Key ?? 0))
             {
-                foreach (var s in g.OrderBy(s => s.Capacity ?? 0).ThenBy(s => s.Key, StringComparer.Ordinal))
-                    rows.Add([m, Fmt.Lr(s.Lr), s.KnobLabel, Fmt.Int(s.Runs.Count), Fmt.Int(s.DivergedCount), Fmt.Int(s.SpikingCount(minSpikes)),
-                        Fmt.Share(s.UnstableShare(minSpikes)), Fmt.Score(s.Std), Fmt.Score(s.Mean)]);
+                foreach (var s in g.OrderBy(s => s.Capacity ?? 0).ThenBy(s => s.Key, StringComparer.Ordinal)) rows.Add(Row(m, s));
                 if (g.Key is not double lr || lr <= 0) continue;
                 int runs = g.Sum(s => s.Runs.Count);
                 sharePoints.Add(new(lr, g.Sum(s => s.DivergedCount + s.SpikingCount(minSpikes)) / (double)runs));
@@ -248,37 +270,40 @@ public static class Analyses
         var notes = new List<string>();
         if (shareWhy is not null) notes.Add("unstable share: not enough data: " + shareWhy);
         if (stdWhy is not null) notes.Add("seed spread: not enough data: " + stdWhy);
+        IReadOnlyList<ReferenceLine> Line(double? y) => baseline is not null && y is double value ? [new ReferenceLine($"{baseline.Method} {Fmt.Num(value)}", baseline.Method, value)] : [];
         return new AnalysisResult
         {
             Id = "stability",
             Title = "Stability",
-            Description = $"A run is unstable when it diverged or had at least {minSpikes} loss spike(s); seed spread is the standard deviation of test ROUGE-L across seeds of one setting; {v.MainContextLabel}.",
+            Description = $"A run is unstable when it diverged or had at least {minSpikes} loss spike(s); seed spread is the standard deviation of test ROUGE-L across seeds of one setting; {v.MainContextLabel}. {Intervals}",
             EnoughData = shareWhy is null && stdWhy is null,
             Notes = notes,
-            Tables = [new ReportTable("Stability by setting", ["method", "lr", "rank/size", "runs", "diverged", "spiking", "unstable share", "seed std", "mean"], rows)],
+            Tables = [new ReportTable("Stability by setting", ["method", "lr", "rank/size", "runs", "diverged", "spiking", "unstable share", "seed std", MeanColumn], rows)],
             Plots =
             [
-                new PlotSpec { Name = "stability_share", Title = "Share of diverged or spiking runs", XLabel = "learning rate", YLabel = "unstable share of runs", XScale = AxisScale.Log10, Series = shareSeries, Message = NotEnough(shareWhy) },
-                new PlotSpec { Name = "stability_seed_std", Title = "Spread across seeds", XLabel = "learning rate", YLabel = "std of test ROUGE-L over seeds", XScale = AxisScale.Log10, Series = stdSeries, Message = NotEnough(stdWhy) },
+                new PlotSpec { Name = "stability_share", Title = "Share of diverged or spiking runs", XLabel = "learning rate", YLabel = "unstable share of runs", XScale = AxisScale.Log10, Series = shareSeries, Lines = Line(baseline?.UnstableShare(minSpikes)), Message = NotEnough(shareWhy) },
+                new PlotSpec { Name = "stability_seed_std", Title = "Spread across seeds", XLabel = "learning rate", YLabel = "std of test ROUGE-L over seeds", XScale = AxisScale.Log10, Series = stdSeries, Lines = Line(baseline?.Std), Message = NotEnough(stdWhy) },
             ],
         };
     }
 
-    /// <summary>Test score per evaluation category at each method's best setting; harder categories are marked.</summary>
+    /// <summary>Test score per evaluation category at each method's best setting and the baseline's; harder categories are marked.</summary>
     public static AnalysisResult Categories(StudyView v)
     {
-        var bests = v.Methods.Select(m => (Method: m, Best: v.Best(m))).Where(x => x.Best is not null).ToArray();
+        var bests = v.TableMethods.Select(m => (Method: m, Best: v.Best(m))).Where(x => x.Best is not null).ToArray();
         var categories = bests.SelectMany(b => b.Best!.Runs.Where(r => r.Scored).SelectMany(r => r.TestCategories.Keys))
             .Distinct().OrderBy(c => IsHard(c) ? 1 : 0).ThenBy(c => c, StringComparer.Ordinal).ToArray();
-        var rows = categories.Select(c => (IReadOnlyList<string>)[IsHard(c) ? c + " (hard)" : c, .. bests.Select(b => Fmt.Score(CategoryScoreOf(b.Best!, c)))]).ToList();
+        Interval? Ci(Setting s, string c) => v.Combine([new SettingTerm(1, s, EvalSplit.Test, c)]);
+        var rows = categories.Select(c => (IReadOnlyList<string>)[IsHard(c) ? c + " (hard)" : c, .. bests.Select(b => Fmt.Ci(CategoryScoreOf(b.Best!, c), Ci(b.Best!, c)))]).ToList();
         var series = bests.Select(b => new PlotSeries(b.Method, b.Method, categories.Select((c, i) => (c, i))
-            .Where(x => CategoryScoreOf(b.Best!, x.c) is not null).Select(x => new PlotPoint(x.i, CategoryScoreOf(b.Best!, x.c)!.Value)).ToArray()))
+            .Where(x => CategoryScoreOf(b.Best!, x.c) is not null)
+            .Select(x => PlotPoint.At(x.i, Ci(b.Best!, x.c)?.Estimate ?? CategoryScoreOf(b.Best!, x.c)!.Value, Ci(b.Best!, x.c))).ToArray()))
             .Where(s => s.Points.Count > 0).ToArray();
         var why = series.Length > 0 ? null : "no scored run reports test scores per category";
         return Result("categories", "Scores by category",
-            $"Test ROUGE-L per evaluation category at each method's best setting ({v.MainContextLabel}). Categories whose names contain {string.Join(", ", FindingThresholds.HardCategoryKeywords.Select(k => $"\"{k}\""))} are the harder ones (reasoning, long-form, open generation).",
+            $"Test ROUGE-L per evaluation category at each method's best setting ({v.MainContextLabel}), the untuned baseline included. Categories whose names contain {string.Join(", ", FindingThresholds.HardCategoryKeywords.Select(k => $"\"{k}\""))} are the harder ones (reasoning, long-form, open generation). {Intervals}",
             why,
-            [new ReportTable("Test ROUGE-L by category", ["category", .. bests.Select(b => b.Method)], rows)],
+            [new ReportTable("Test ROUGE-L by category [95% CI]", ["category", .. bests.Select(b => b.Method)], rows)],
             [new PlotSpec { Name = "categories", Title = "Test ROUGE-L by category (best settings)", XLabel = "category", YLabel = "test ROUGE-L", Kind = PlotKind.Bars, XScale = AxisScale.Ordinal, XCategories = categories, Series = series }]);
     }
 
@@ -296,6 +321,26 @@ public static class Analyses
             .SelectMany(r => r.EvalCurve.Where(p => pick(p) is not null).Select(p => (p.Step, Value: pick(p)!.Value)))
             .GroupBy(p => p.Step).OrderBy(g => g.Key)
             .Select(g => (g.Key, g.Average(p => p.Value))).ToArray();
+
+    /// <summary>How the intervals in the tables are made (docs/statistics.md has the details).</summary>
+    private const string Intervals = "Brackets are 95% paired-bootstrap intervals over instances and seeds; gains are over the untuned base model, on the same instances.";
+
+    private const string MeanColumn = "mean [95% CI]";
+    private const string GainColumn = "gain over untuned [95% CI]";
+
+    private static string Seeds(Setting? s) => Fmt.Int(s?.SeedCount);
+
+    private static string MeanCell(StudyView v, Setting? s) => s is null ? "–" : Fmt.Ci(s.Mean, v.MeanCi(s));
+
+    private static string GainCell(StudyView v, Setting? s) => s is null ? "–" : s.IsBaseline ? "(baseline)" : Fmt.Diff(v.GainCi(s));
+
+    private static double Shown(StudyView v, Setting s) => v.Shown(s)!.Value;
+
+    private static PlotPoint Point(StudyView v, double x, Setting s) => PlotPoint.At(x, Shown(v, s), v.MeanCi(s));
+
+    /// <summary>The comparison context's untuned baseline as a reference line, or none.</summary>
+    private static IReadOnlyList<ReferenceLine> BaselineLines(StudyView v) =>
+        v.Baseline() is { } b ? [new ReferenceLine($"{b.Method} {Fmt.Ci(b.Mean, v.MeanCi(b))}", b.Method, Shown(v, b), v.MeanCi(b)?.Lower, v.MeanCi(b)?.Upper)] : [];
 
     private static string? NotEnough(string? why) => why is null ? null : "not enough data: " + why;
 

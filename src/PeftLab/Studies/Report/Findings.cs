@@ -1,39 +1,45 @@
 namespace PeftLab.Studies.Report;
 
-/// <summary>Whether a finding of the reference study holds on this study's results.</summary>
+/// <summary>Whether a finding of the reference study holds on this study's results, decided from 95 % intervals.</summary>
 public enum Verdict
 {
-    /// <summary>The data support the finding.</summary>
+    /// <summary>Every part's interval lies on the finding's side of its threshold.</summary>
     Holds,
-    /// <summary>The data contradict at least one part of it.</summary>
+    /// <summary>At least one part's interval lies entirely on the other side.</summary>
     DoesNotHold,
-    /// <summary>Some part cannot be tested and none is contradicted.</summary>
+    /// <summary>No part is contradicted, but some part's interval straddles its threshold: the study cannot tell.</summary>
+    Inconclusive,
+    /// <summary>Some part cannot be tested (the study lacks the axis, the runs or the per-instance scores), none is contradicted or inconclusive.</summary>
     NotEnoughData,
 }
 
 /// <summary>One finding check: its statement, verdict and the numbers behind the verdict.</summary>
 public sealed record FindingResult(string Id, string Statement, Verdict Verdict, string Numbers)
 {
-    /// <summary>Verdict in words: "holds", "does not hold", "not enough data".</summary>
+    /// <summary>Verdict in words: "holds", "does not hold", "inconclusive", "not enough data".</summary>
     public string VerdictText => Findings.Text(Verdict);
 }
 
 /// <summary>
-/// The reference study's findings as pure functions of the rows. A finding is a conjunction of parts; each part holds,
-/// does not hold, or lacks data, and they combine like three-valued logic: any contradicted part makes the finding not
-/// hold, otherwise any untestable part makes it "not enough data". Comparisons use each method's best setting (highest
-/// mean test ROUGE-L over seeds) in the comparison context (<see cref="StudyView"/>).
+/// The reference study's findings as pure functions of the rows. A finding is a conjunction of parts. Each numeric part
+/// is a claim "statistic ≥ 0" (or "&gt; 0") about a difference, e.g. <c>lora − 0.95·full</c>, and is decided by the
+/// statistic's 95 % bootstrap interval (<see cref="Decide"/>): entirely on the claim's side → holds, entirely on the other
+/// side → does not hold, straddling → inconclusive, no interval → not enough data. Scores use the paired instance-level
+/// bootstrap (<see cref="StudyView.Combine"/>); per-run numbers without instances (steps to 80 %, seed spread, unstable
+/// share) use the bootstrap over runs, and need at least two seeds where a spread is involved. Parts combine by
+/// <see cref="And"/>. Comparisons use each method's best setting (<see cref="StudyView.BestOf"/>) in the comparison
+/// context; the untuned baseline is never one of the compared methods.
 /// </summary>
 public static class Findings
 {
     private sealed record Part(Verdict Verdict, string Text);
 
     /// <summary>All checks in order (a)-(f).</summary>
-    public static IReadOnlyList<FindingResult> CheckAll(IReadOnlyList<TrialRow> rows, FindingThresholds? t = null)
-    {
-        var v = new StudyView(rows, t);
-        return [CloseToFull(v), BestSetting(v), Instability(v), TasksAndSpeed(v), Memorization(v), HardCategories(v)];
-    }
+    public static IReadOnlyList<FindingResult> CheckAll(IReadOnlyList<TrialRow> rows, FindingThresholds? t = null) => CheckAll(new StudyView(rows, t));
+
+    /// <summary>All checks in order (a)-(f) on a view (its thresholds and bootstrap settings).</summary>
+    public static IReadOnlyList<FindingResult> CheckAll(StudyView v) =>
+        [CloseToFull(v), BestSetting(v), Instability(v), TasksAndSpeed(v), Memorization(v), HardCategories(v)];
 
     /// <summary>(a) LoRA and adapters get close to full finetuning at their best settings; other methods do not.</summary>
     public static FindingResult CloseToFull(IReadOnlyList<TrialRow> rows, FindingThresholds? t = null) => CloseToFull(new StudyView(rows, t));
@@ -58,44 +64,90 @@ public static class Findings
     {
         Verdict.Holds => "holds",
         Verdict.DoesNotHold => "does not hold",
+        Verdict.Inconclusive => "inconclusive",
         _ => "not enough data",
     };
 
-    /// <summary>Three-valued AND: false wins, then unknown.</summary>
+    /// <summary>
+    /// Four-valued AND: any part that does not hold decides; else any inconclusive part makes the whole inconclusive;
+    /// else any untestable part makes it "not enough data"; else (also for no parts) it holds.
+    /// </summary>
     public static Verdict And(IEnumerable<Verdict> parts)
     {
         var all = parts.ToArray();
-        return all.Contains(Verdict.DoesNotHold) ? Verdict.DoesNotHold : all.Contains(Verdict.NotEnoughData) ? Verdict.NotEnoughData : Verdict.Holds;
+        return all.Contains(Verdict.DoesNotHold) ? Verdict.DoesNotHold
+            : all.Contains(Verdict.Inconclusive) ? Verdict.Inconclusive
+            : all.Contains(Verdict.NotEnoughData) ? Verdict.NotEnoughData
+            : Verdict.Holds;
     }
 
-    /// <summary>Three-valued OR: true wins, then unknown.</summary>
+    /// <summary>
+    /// Four-valued OR, the dual of <see cref="And"/>: any part that holds decides; else inconclusive, then "not enough
+    /// data"; else (also for no parts) it does not hold.
+    /// </summary>
     public static Verdict Or(IEnumerable<Verdict> parts)
     {
         var all = parts.ToArray();
-        return all.Contains(Verdict.Holds) ? Verdict.Holds : all.Contains(Verdict.NotEnoughData) ? Verdict.NotEnoughData : Verdict.DoesNotHold;
+        return all.Contains(Verdict.Holds) ? Verdict.Holds
+            : all.Contains(Verdict.Inconclusive) ? Verdict.Inconclusive
+            : all.Contains(Verdict.NotEnoughData) ? Verdict.NotEnoughData
+            : Verdict.DoesNotHold;
     }
 
+    /// <summary>NOT: holds and does not hold swap; inconclusive and "not enough data" stay.</summary>
+    public static Verdict Not(Verdict v) => v switch { Verdict.Holds => Verdict.DoesNotHold, Verdict.DoesNotHold => Verdict.Holds, _ => v };
+
+    /// <summary>
+    /// The claim "statistic ≥ 0" (<paramref name="strict"/>: "&gt; 0") decided by the statistic's interval: holds when the
+    /// interval lies entirely on the claim's side, does not hold when entirely on the other side, inconclusive when it
+    /// straddles 0, not enough data when there is no interval.
+    /// </summary>
+    public static Verdict Decide(Interval? statistic, bool strict = false) => statistic switch
+    {
+        null => Verdict.NotEnoughData,
+        _ when (strict ? statistic.Lower > 0 : statistic.Lower >= 0) => Verdict.Holds,
+        _ when (strict ? statistic.Upper <= 0 : statistic.Upper < 0) => Verdict.DoesNotHold,
+        _ => Verdict.Inconclusive,
+    };
+
     private static readonly string[] PeftPair = ["lora", "adapter"];
+
+    private const string NoInstances = "no per-instance scores (eval/test_predictions.jsonl) to compare";
+
+    /// <summary>A claim part: "expression = difference [interval] → verdict".</summary>
+    private static Part Claim(string prefix, string expression, Interval? statistic, Verdict verdict, string? word = null) =>
+        statistic is null
+            ? new Part(Verdict.NotEnoughData, $"{prefix}{(prefix.Length > 0 ? ": " : "")}{NoInstances}")
+            : new Part(verdict, $"{prefix}{(prefix.Length > 0 ? "; " : "")}{expression} = {Fmt.Diff(statistic)} → {word ?? Text(verdict)}");
+
+    /// <summary>A setting's name and mean with its interval, e.g. "lora 41.2 [38.0, 44.1]".</summary>
+    private static string Mean(StudyView v, string name, Setting s) => $"{name} {Fmt.Ci(s.Mean, v.MeanCi(s))}";
 
     private static FindingResult CloseToFull(StudyView v)
     {
         const string statement = "LoRA and adapters get close to full finetuning at their best settings; the other methods do not.";
         var t = v.Thresholds;
-        var rule = t.CloseToFullRatio is double r ? $"close = at least {Fmt.Share(r)} of full finetuning" : $"close = at most {Fmt.Num(t.CloseToFullPoints)} points below full finetuning";
-        if (v.Best("full")?.Mean is not double full)
+        var (scale, shift, expression) = t.CloseToFullRatio is double r
+            ? (r, 0.0, (Func<string, string>)(m => $"{m} − {Fmt.Num(r)}·full"))
+            : (1.0, t.CloseToFullPoints, m => $"{m} − full + {Fmt.Num(t.CloseToFullPoints)}");
+        var rule = $"close = the 95% interval of {expression("method")} lies at or above 0; not close = entirely below 0";
+        if (v.Best("full") is not { } full)
             return Finish("a", statement, [new Part(Verdict.NotEnoughData, "no scored full-finetuning run")], v, rule);
-        bool Close(double score) => t.CloseToFullRatio is double ratio ? score >= ratio * full : full - score <= t.CloseToFullPoints;
-        var parts = new List<Part> { new(Verdict.Holds, $"full {Fmt.Score(full)}") };
+        static string Word(Verdict close) => close switch { Verdict.Holds => "close", Verdict.DoesNotHold => "not close", _ => Text(close) };
+        var parts = new List<Part>();
         foreach (var m in PeftPair)
-            parts.Add(v.Best(m)?.Mean is double s
-                ? new Part(Close(s) ? Verdict.Holds : Verdict.DoesNotHold, $"{m} {Fmt.Score(s)} (gap {Fmt.Score(full - s)}, {(Close(s) ? "close" : "not close")})")
-                : new Part(Verdict.NotEnoughData, $"{m}: no scored run"));
-        var others = v.Methods.Where(m => m != "full" && !PeftPair.Contains(m) && v.Best(m)?.Mean is not null).ToArray();
+        {
+            if (v.Best(m) is not { } best) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }
+            var d = v.DiffCi(best, full, scale, shift);
+            parts.Add(Claim($"{Mean(v, m, best)} vs {Mean(v, "full", full)}", expression(m), d, Decide(d), Word(Decide(d))));
+        }
+        var others = v.Methods.Where(m => m != "full" && !PeftPair.Contains(m) && v.Best(m) is not null).ToArray();
         if (others.Length == 0) parts.Add(new Part(Verdict.NotEnoughData, "no other method to contrast"));
         foreach (var m in others)
         {
-            var s = v.Best(m)!.Mean!.Value;
-            parts.Add(new Part(Close(s) ? Verdict.DoesNotHold : Verdict.Holds, $"{m} {Fmt.Score(s)} (gap {Fmt.Score(full - s)}, {(Close(s) ? "close" : "not close")})"));
+            var best = v.Best(m)!;
+            var d = v.DiffCi(best, full, scale, shift);
+            parts.Add(Claim(Mean(v, m, best), expression(m), d, Not(Decide(d)), Word(Decide(d))));
         }
         return Finish("a", statement, parts, v, rule);
     }
@@ -108,34 +160,38 @@ public static class Findings
         foreach (var m in PeftPair)
         {
             if (v.Best(m) is not { } best) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }
-            // Learning rate: the spread across rates at the best rank/size.
+            // Learning rate: the best rate beats the worst by the threshold, at the best rank/size.
             var byLr = v.SettingsOf(m).Where(s => s.KnobLabel == best.KnobLabel && s.Mean is not null).OrderBy(s => s.Lr ?? 0).ToArray();
             if (byLr.Length < 2) parts.Add(new Part(Verdict.NotEnoughData, $"{m}: one learning rate"));
             else
             {
-                var span = byLr.Max(s => s.Mean!.Value) - byLr.Min(s => s.Mean!.Value);
-                parts.Add(new Part(span >= t.LrSensitivityPoints ? Verdict.Holds : Verdict.DoesNotHold,
-                    $"{m} scores across lr span {Fmt.Score(span)} ({string.Join(", ", byLr.Select(s => $"{Fmt.Lr(s.Lr)}: {Fmt.Score(s.Mean)}"))}; needs ≥ {Fmt.Num(t.LrSensitivityPoints)})"));
+                var top = byLr.MaxBy(s => s.Mean)!;
+                var bottom = byLr.MinBy(s => s.Mean)!;
+                var d = v.DiffCi(top, bottom, 1, -t.LrSensitivityPoints);
+                parts.Add(Claim($"{m} by lr: {string.Join(", ", byLr.Select(s => $"{Fmt.Lr(s.Lr)} {Fmt.Ci(s.Mean, v.MeanCi(s))}"))}",
+                    $"lr {Fmt.Lr(top.Lr)} − lr {Fmt.Lr(bottom.Lr)} − {Fmt.Num(t.LrSensitivityPoints)}", d, Decide(d)));
             }
             // Rank/size: the largest is (about) the best at the best learning rate.
             var byCap = v.SettingsOf(m).Where(s => s.Lr == best.Lr && s.Capacity is not null).GroupBy(s => s.Capacity!.Value)
-                .Select(g => (Cap: g.Key, Mean: StudyView.BestOf(g)?.Mean)).Where(x => x.Mean is not null).OrderBy(x => x.Cap).ToArray();
+                .Select(g => (Cap: g.Key, Best: StudyView.BestOf(g))).Where(x => x.Best is not null).OrderBy(x => x.Cap).ToArray();
             if (byCap.Length < 2) parts.Add(new Part(Verdict.NotEnoughData, $"{m}: one rank/size"));
             else
             {
-                var top = byCap.Max(x => x.Mean!.Value);
+                var top = byCap.MaxBy(x => x.Best!.Mean);
                 var largest = byCap[^1];
-                parts.Add(new Part(largest.Mean >= top - t.CapacityTolerancePoints ? Verdict.Holds : Verdict.DoesNotHold,
-                    $"{m} largest size {largest.Cap}: {Fmt.Score(largest.Mean)} vs best size {byCap.First(x => x.Mean == top).Cap}: {Fmt.Score(top)}"));
+                var d = v.DiffCi(largest.Best!, top.Best!, 1, t.CapacityTolerancePoints);
+                parts.Add(Claim($"{m} largest size {largest.Cap}: {Fmt.Ci(largest.Best!.Mean, v.MeanCi(largest.Best))} vs best size {top.Cap}: {Fmt.Ci(top.Best!.Mean, v.MeanCi(top.Best))}",
+                    $"size {largest.Cap} − size {top.Cap} + {Fmt.Num(t.CapacityTolerancePoints)}", d, Decide(d)));
             }
             // Tasks: the most training tasks beat the fewest.
             var byTasks = TaskCurve(v, m);
             if (byTasks.Length < 2) parts.Add(new Part(Verdict.NotEnoughData, $"{m}: one training-task count"));
             else
             {
-                var gain = byTasks[^1].Score - byTasks[0].Score;
-                parts.Add(new Part(gain >= t.TaskGainPoints ? Verdict.Holds : Verdict.DoesNotHold,
-                    $"{m} {Fmt.Tasks(byTasks[0].Tasks)} → {Fmt.Tasks(byTasks[^1].Tasks)} tasks: {Fmt.Score(byTasks[0].Score)} → {Fmt.Score(byTasks[^1].Score)} (gain {Fmt.Score(gain)}, needs ≥ {Fmt.Num(t.TaskGainPoints)})"));
+                var (few, many) = (byTasks[0], byTasks[^1]);
+                var d = v.DiffCi(many.Best, few.Best, 1, -t.TaskGainPoints);
+                parts.Add(Claim($"{m} {Fmt.Tasks(few.Tasks)} → {Fmt.Tasks(many.Tasks)} tasks: {Fmt.Ci(few.Best.Mean, v.MeanCi(few.Best))} → {Fmt.Ci(many.Best.Mean, v.MeanCi(many.Best))}",
+                    $"{Fmt.Tasks(many.Tasks)} tasks − {Fmt.Tasks(few.Tasks)} tasks − {Fmt.Num(t.TaskGainPoints)}", d, Decide(d)));
             }
         }
         return Finish("b", statement, parts, v);
@@ -151,16 +207,30 @@ public static class Findings
             if (v.Best(m) is not { } best) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }
             var off = v.SettingsOf(m).Where(s => !ReferenceEquals(s, best)).ToArray();
             if (off.Length == 0) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: only one setting")); continue; }
-            int offRuns = off.Sum(s => s.Runs.Count), offBad = off.Sum(s => s.DivergedCount + s.SpikingCount(t.SpikeMinCount));
-            double shareOff = offBad / (double)offRuns, shareBest = best.UnstableShare(t.SpikeMinCount) ?? 0;
-            var share = shareOff >= t.InstabilityShare && shareOff > shareBest ? Verdict.Holds : Verdict.DoesNotHold;
-            var stdOff = Stats.Mean(off.Select(s => s.Std).OfType<double>().ToArray());
-            var spread = stdOff is double so && best.Std is double sb
-                ? (so > t.SeedStdRatio * Math.Max(sb, FindingThresholds.SeedStdFloor) ? Verdict.Holds : Verdict.DoesNotHold)
-                : Verdict.NotEnoughData;
-            parts.Add(new Part(Or([share, spread]),
-                $"{m}: unstable share off-best {Fmt.Share(shareOff)} ({offBad}/{offRuns}) vs best {Fmt.Share(shareBest)} (needs ≥ {Fmt.Share(t.InstabilityShare)}); " +
-                $"seed std off-best {Fmt.Score(stdOff)} vs best {Fmt.Score(best.Std)} (needs > {Fmt.Num(t.SeedStdRatio)}×)"));
+            // Share of unstable runs: a 0/1 per run, bootstrapped over runs on each side.
+            double Unstable(TrialRow r) => r.Diverged || r.SpikeCount >= t.SpikeMinCount ? 1 : 0;
+            var offRuns = off.SelectMany(s => s.Runs).Select(Unstable).ToArray();
+            var bestRuns = best.Runs.Select(Unstable).ToArray();
+            var reach = Bootstrap.OverRuns([offRuns], g => g[0].Average() - t.InstabilityShare, v.Bootstrap);
+            var above = Bootstrap.OverRuns([offRuns, bestRuns], g => g[0].Average() - g[1].Average(), v.Bootstrap);
+            var share = And([Decide(reach), Decide(above, strict: true)]);
+            var shareText = $"{m}: unstable share off-best {Fmt.Share(offRuns.Average())} ({(int)offRuns.Sum()}/{offRuns.Length}) vs best {Fmt.Share(bestRuns.Average())}; " +
+                $"off-best − {Fmt.Num(t.InstabilityShare)} = {Fmt.Diff(Scale(reach, 100))} pp, off-best − best = {Fmt.Diff(Scale(above, 100))} pp → {Text(share)}";
+            // Seed spread: needs at least two scored seeds in the best setting and in an off-best one.
+            var offSeeds = off.Where(s => s.SeedCount >= 2).Select(s => s.Scores).ToArray();
+            Part spread;
+            if (best.SeedCount < 2 || offSeeds.Length == 0)
+                spread = new Part(Verdict.NotEnoughData, $"seed spread: needs ≥ 2 scored seeds in the best setting ({best.SeedCount}) and in an off-best one ({offSeeds.Length} such settings)");
+            else
+            {
+                double Statistic(IReadOnlyList<double>[] g) =>
+                    g.Skip(1).Average(s => Stats.Std(s) ?? 0) - t.SeedStdRatio * Math.Max(Stats.Std(g[0]) ?? 0, FindingThresholds.SeedStdFloor);
+                var d = Bootstrap.OverRuns([best.Scores, .. offSeeds], Statistic, v.Bootstrap);
+                var verdict = Decide(d, strict: true);
+                spread = new Part(verdict, $"seed std off-best {Fmt.Score(Stats.Mean(offSeeds.Select(s => Stats.Std(s)!.Value).ToArray()))} vs best {Fmt.Score(best.Std)}; " +
+                    $"off-best − {Fmt.Num(t.SeedStdRatio)}×best = {Fmt.Diff(d)} (bootstrap over seeds) → {Text(verdict)}");
+            }
+            parts.Add(new Part(Or([share, spread.Verdict]), $"{shareText}; {spread.Text}"));
         }
         return Finish("c", statement, parts, v);
     }
@@ -175,15 +245,21 @@ public static class Findings
         if (common.Length < 2) parts.Add(new Part(Verdict.NotEnoughData, "lora and full share fewer than two training-task counts"));
         else
         {
-            double Growth((int? Tasks, double Score)[] c) => c.Single(x => x.Tasks == common[^1]).Score - c.Single(x => x.Tasks == common[0]).Score;
-            var (gl, gf) = (Growth(lora), Growth(full));
-            parts.Add(new Part(gl > gf ? Verdict.Holds : Verdict.DoesNotHold,
-                $"{Fmt.Tasks(common[0])} → {Fmt.Tasks(common[^1])} tasks: lora gains {Fmt.Score(gl)}, full gains {Fmt.Score(gf)}"));
+            Setting At((int? Tasks, Setting Best)[] c, int? tasks) => c.Single(x => x.Tasks == tasks).Best;
+            var (lf, ll, ff, fl) = (At(lora, common[0]), At(lora, common[^1]), At(full, common[0]), At(full, common[^1]));
+            var d = v.Combine([new SettingTerm(1, ll), new SettingTerm(-1, lf), new SettingTerm(-1, fl), new SettingTerm(1, ff)]);
+            parts.Add(Claim($"{Fmt.Tasks(common[0])} → {Fmt.Tasks(common[^1])} tasks: lora gains {Fmt.Score(ll.Mean - lf.Mean)} ({Fmt.Ci(lf.Mean, v.MeanCi(lf))} → {Fmt.Ci(ll.Mean, v.MeanCi(ll))}), " +
+                $"full gains {Fmt.Score(fl.Mean - ff.Mean)} ({Fmt.Ci(ff.Mean, v.MeanCi(ff))} → {Fmt.Ci(fl.Mean, v.MeanCi(fl))})", "lora gain − full gain", d, Decide(d, strict: true)));
         }
         var (sl, sf) = (StepsTo80(v, "lora"), StepsTo80(v, "full"));
-        parts.Add(sl is double l && sf is double f
-            ? new Part(l > f ? Verdict.Holds : Verdict.DoesNotHold, $"steps to 80%: lora {Fmt.Num(l)}, full {Fmt.Num(f)}")
-            : new Part(Verdict.NotEnoughData, $"steps to 80%: lora {Fmt.Num(sl)}, full {Fmt.Num(sf)} (needs both)"));
+        if (sl.Length < 2 || sf.Length < 2)
+            parts.Add(new Part(Verdict.NotEnoughData, $"steps to 80%: lora {Fmt.Num(Stats.Mean(sl))} over {sl.Length} seed(s), full {Fmt.Num(Stats.Mean(sf))} over {sf.Length} seed(s) (needs ≥ 2 seeds each for an interval)"));
+        else
+        {
+            var d = Bootstrap.OverRuns([sl, sf], g => g[0].Average() - g[1].Average(), v.Bootstrap);
+            var verdict = Decide(d, strict: true);
+            parts.Add(new Part(verdict, $"steps to 80%: lora {Fmt.Num(sl.Average())}, full {Fmt.Num(sf.Average())}; lora − full = {Fmt.Diff(d)} steps (bootstrap over seeds) → {Text(verdict)}"));
+        }
         return Finish("d", statement, parts, v);
     }
 
@@ -191,18 +267,18 @@ public static class Findings
     {
         const string statement = "LoRA memorises less than full finetuning (a smaller gap between held-out seen-task and unseen-task scores).";
         var t = v.Thresholds;
-        (double? Gap, string Text) Gap(string m)
-        {
-            if (v.Best(m) is not { } b) return (null, $"{m}: no scored run");
-            var h = b.MeanOf(r => r.HeldoutRougeL);
-            return (h - b.Mean, $"{m} held-out {Fmt.Score(h)} − test {Fmt.Score(b.Mean)} = {Fmt.Score(h - b.Mean)}");
-        }
-        var (lora, full) = (Gap("lora"), Gap("full"));
-        var text = $"{lora.Text}; {full.Text}";
-        var verdict = lora.Gap is double gl && full.Gap is double gf
-            ? (gl < gf - t.MemorizationMarginPoints ? Verdict.Holds : Verdict.DoesNotHold)
-            : Verdict.NotEnoughData;
-        return Finish("e", statement, [new Part(verdict, text + $" (margin {Fmt.Num(t.MemorizationMarginPoints)})")], v);
+        var (lora, full) = (v.Best("lora"), v.Best("full"));
+        string Gap(string m, Setting? s) => s is null ? $"{m}: no scored run"
+            : $"{m} held-out {Fmt.Ci(s.MeanOf(r => r.HeldoutRougeL), v.MeanCi(s, EvalSplit.Heldout))} − test {Fmt.Ci(s.Mean, v.MeanCi(s))} = " +
+              $"{Fmt.Diff(v.Combine([new SettingTerm(1, s, EvalSplit.Heldout), new SettingTerm(-1, s)]))}";
+        var text = $"{Gap("lora", lora)}; {Gap("full", full)}";
+        if (lora is null || full is null) return Finish("e", statement, [new Part(Verdict.NotEnoughData, text)], v);
+        var d = v.Combine([new SettingTerm(1, full, EvalSplit.Heldout), new SettingTerm(-1, full), new SettingTerm(-1, lora, EvalSplit.Heldout), new SettingTerm(1, lora)],
+            -t.MemorizationMarginPoints);
+        var part = d is null
+            ? new Part(Verdict.NotEnoughData, text + "; no per-instance held-out and test scores of both (eval/heldout_predictions.jsonl)")
+            : new Part(Decide(d, strict: true), $"{text}; full gap − lora gap − {Fmt.Num(t.MemorizationMarginPoints)} = {Fmt.Diff(d)} → {Text(Decide(d, strict: true))}");
+        return Finish("e", statement, [part], v);
     }
 
     private static FindingResult HardCategories(StudyView v)
@@ -217,32 +293,43 @@ public static class Findings
             .Where(c => present.All(s => Analyses.CategoryScoreOf(s, c) is not null)).OrderBy(c => c, StringComparer.Ordinal).ToArray();
         if (hard.Length == 0)
             return Finish("f", statement, [new Part(Verdict.NotEnoughData, "no hard category (name containing " + string.Join("/", FindingThresholds.HardCategoryKeywords) + ") scored by full and the PEFT methods")], v);
-        double? HardMean(string m) => bests[m] is { } s ? hard.Average(c => Analyses.CategoryScoreOf(s, c)!.Value) : null;
-        var fullScore = HardMean("full")!.Value;
-        var parts = new List<Part> { new(Verdict.Holds, $"hard categories: {string.Join(", ", hard)}; full {Fmt.Score(fullScore)}") };
+        // The hard-category score: the mean over hard categories of each category's mean, as one linear combination.
+        IEnumerable<SettingTerm> Terms(Setting s, double sign) => hard.Select(c => new SettingTerm(sign / hard.Length, s, EvalSplit.Test, c));
+        string HardMean(string m) => $"{m} {Fmt.Ci(hard.Average(c => Analyses.CategoryScoreOf(bests[m]!, c)!.Value), v.Combine(Terms(bests[m]!, 1).ToArray()))}";
+        var parts = new List<Part> { new(Verdict.Holds, $"hard categories: {string.Join(", ", hard)}; {HardMean("full")}") };
         foreach (var m in PeftPair)
-            parts.Add(HardMean(m) is double s
-                ? new Part(fullScore - s >= t.HardCategoryGapPoints ? Verdict.Holds : Verdict.DoesNotHold, $"{m} {Fmt.Score(s)} (short by {Fmt.Score(fullScore - s)}, needs ≥ {Fmt.Num(t.HardCategoryGapPoints)})")
-                : new Part(Verdict.NotEnoughData, $"{m}: no scored run"));
-        if (HardMean("lora") is double l && HardMean("adapter") is double a)
-            parts.Add(new Part(l > a ? Verdict.Holds : Verdict.DoesNotHold, $"lora {(l > a ? ">" : "≤")} adapter"));
+        {
+            if (bests[m] is not { } s) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }
+            var d = v.Combine([.. Terms(full, 1), .. Terms(s, -1)], -t.HardCategoryGapPoints);
+            parts.Add(Claim(HardMean(m), $"full − {m} − {Fmt.Num(t.HardCategoryGapPoints)}", d, Decide(d)));
+        }
+        if (bests["lora"] is { } lora && bests["adapter"] is { } adapter)
+        {
+            var d = v.Combine([.. Terms(lora, 1), .. Terms(adapter, -1)]);
+            parts.Add(Claim("", "lora − adapter", d, Decide(d, strict: true)));
+        }
         return Finish("f", statement, parts, v);
     }
 
-    /// <summary>Best mean test score of a method per task count on the comparison model, fewest tasks first.</summary>
-    private static (int? Tasks, double Score)[] TaskCurve(StudyView v, string method) =>
-        v.TaskCounts.Select(tc => (Tasks: tc, Score: v.Best(method, v.MainModel, tc)?.Mean))
-            .Where(x => x.Score is not null).Select(x => (x.Tasks, x.Score!.Value)).ToArray();
+    /// <summary>Best setting of a method per task count on the comparison model, fewest tasks first.</summary>
+    private static (int? Tasks, Setting Best)[] TaskCurve(StudyView v, string method) =>
+        v.TaskCounts.Select(tc => (Tasks: tc, Best: v.Best(method, v.MainModel, tc)))
+            .Where(x => x.Best is not null).Select(x => (x.Tasks, x.Best!)).ToArray();
 
-    /// <summary>Mean steps to 80% of the final validation score at the method's best setting (result.json, else from the curve).</summary>
-    private static double? StepsTo80(StudyView v, string method)
+    /// <summary>Steps to 80% of the final validation score per scored run of the method's best setting (result.json, else the run's curve).</summary>
+    private static double[] StepsTo80(StudyView v, string method)
     {
-        if (v.Best(method) is not { } best) return null;
-        if (best.MeanOf(r => r.StepsTo80) is double s) return s;
-        var curve = Analyses.MeanCurve(best, p => p.ValRougeL);
-        if (curve.Count == 0 || curve[^1].Value <= 0) return null;
-        return curve.First(c => c.Value >= 0.8 * curve[^1].Value).Step;
+        if (v.Best(method) is not { } best) return [];
+        static double? FromCurve(TrialRow r)
+        {
+            var curve = r.EvalCurve.Where(p => p.ValRougeL is not null).ToArray();
+            if (curve.Length == 0 || curve[^1].ValRougeL <= 0) return null;
+            return curve.First(p => p.ValRougeL >= 0.8 * curve[^1].ValRougeL).Step;
+        }
+        return best.Runs.Where(r => r.Scored).Select(r => r.StepsTo80 ?? FromCurve(r)).OfType<double>().ToArray();
     }
+
+    private static Interval? Scale(Interval? i, double k) => i is null ? null : new Interval(i.Estimate * k, i.Lower * k, i.Upper * k);
 
     private static FindingResult Finish(string id, string statement, IReadOnlyList<Part> parts, StudyView v, string? rule = null)
     {

@@ -13,6 +13,12 @@ public sealed record EvalPoint(int Step, long Tokens, double? ValLoss, double? V
 public sealed record CategoryScore(double? RougeL, double? ExactMatch, double? Primary, int Count);
 
 /// <summary>
+/// One evaluated instance of a trial's final evaluation (a line of <c>eval/{split}_predictions.jsonl</c>): its task and
+/// category and its scores in percent (0-100).
+/// </summary>
+public sealed record InstanceScore(string Task, string Category, double RougeL, double ExactMatch);
+
+/// <summary>
 /// One trial of a study: its axes, its state and the numbers of its result.json and metrics.jsonl. Scores are percent
 /// (0-100) as the evaluator writes them; a number the trial did not produce is null.
 /// </summary>
@@ -29,9 +35,9 @@ public sealed record TrialRow
     /// <summary>Error message of a failed trial.</summary>
     public string? Error { get; init; }
 
-    /// <summary>PEFT method name (full, lora, adapter, ...).</summary>
+    /// <summary>PEFT method name (full, lora, adapter, ...), or <see cref="StudyView.BaselineMethod"/> for the untuned baseline.</summary>
     public required string Method { get; init; }
-    /// <summary>Peak learning rate.</summary>
+    /// <summary>Peak learning rate (null for the untuned baseline, which does not train).</summary>
     public double? Lr { get; init; }
     /// <summary>The method's size knob: LoRA rank, adapter size or number of virtual tokens.</summary>
     public int? Capacity { get; init; }
@@ -58,6 +64,14 @@ public sealed record TrialRow
     public double? HeldoutRougeL { get; init; }
     /// <summary>Seen-task held-out exact match.</summary>
     public double? HeldoutExactMatch { get; init; }
+    /// <summary>Validation score at the best checkpoint (result.json <c>best_score</c>; higher is better: a loss is negated).</summary>
+    public double? BestScore { get; init; }
+    /// <summary>What <see cref="BestScore"/> measures (result.json <c>best_metric</c>, e.g. <c>RougeL</c>).</summary>
+    public string? BestMetric { get; init; }
+    /// <summary>Unseen-task scores per instance id (<c>eval/test_predictions.jsonl</c>); null when the file is missing or unreadable.</summary>
+    public IReadOnlyDictionary<string, InstanceScore>? TestInstances { get; init; }
+    /// <summary>Seen-task held-out scores per instance id (<c>eval/heldout_predictions.jsonl</c>); null when missing or unreadable.</summary>
+    public IReadOnlyDictionary<string, InstanceScore>? HeldoutInstances { get; init; }
     /// <summary>Test scores per evaluation category.</summary>
     public IReadOnlyDictionary<string, CategoryScore> TestCategories { get; init; } = new Dictionary<string, CategoryScore>();
     /// <summary>Optimizer steps run.</summary>
@@ -91,6 +105,8 @@ public sealed record TrialRow
     public bool Finished => HasResult || State == TrialState.Diverged;
     /// <summary>Finished normally with a test score.</summary>
     public bool Scored => Finished && !Diverged && TestRougeL is not null;
+    /// <summary>The untuned baseline (method <see cref="StudyView.BaselineMethod"/>): never a method's best, shown as its own row.</summary>
+    public bool IsBaseline => Method == StudyView.BaselineMethod;
 }
 
 /// <summary>A study folder read into rows, plus problems met while reading (a bad trial never stops the report).</summary>
@@ -160,6 +176,7 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
         if (trialJson is null && result is not null) state = status == "diverged" ? TrialState.Diverged : TrialState.Done;
 
         var method = axes.GetValueOrDefault("method") ?? ConfigValue(config, "method.name") ?? Str(result?["method"]) ?? "unknown";
+        bool baseline = method == StudyView.BaselineMethod;
         int? capacity = null;
         string? capacityAxis = null;
         if (CapacityKnobs.TryGetValue(method, out var knob))
@@ -179,7 +196,7 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             State = state,
             Error = error,
             Method = method,
-            Lr = ParseDouble(axes.GetValueOrDefault("lr")) ?? ParseDouble(ConfigValue(config, "optim.lr")),
+            Lr = baseline ? null : ParseDouble(axes.GetValueOrDefault("lr")) ?? ParseDouble(ConfigValue(config, "optim.lr")),
             Capacity = capacity,
             CapacityAxis = capacityAxis,
             Model = axes.GetValueOrDefault("model"),
@@ -192,6 +209,10 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             TestExactMatch = Num(test?["exact_match"]),
             HeldoutRougeL = Num(heldout?["rougeL"]),
             HeldoutExactMatch = Num(heldout?["exact_match"]),
+            BestScore = Num(result?["best_score"]),
+            BestMetric = Str(result?["best_metric"]),
+            TestInstances = ReadInstances(Path.Combine(dir, "eval", "test_predictions.jsonl"), warnings),
+            HeldoutInstances = ReadInstances(Path.Combine(dir, "eval", "heldout_predictions.jsonl"), warnings),
             TestCategories = Categories(test?["per_category"] as JsonObject),
             Steps = (int?)Num(result?["steps"]),
             SpikeCount = (int?)Num(result?["spikes"]?["count"]),
@@ -259,6 +280,35 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             .Select(o => new EvalPoint((int)Num(o["step"])!.Value, (long)(Num(o["tokens"]) ?? 0), Num(o["val_loss"]), Num(o["val_rougeL"]), Num(o["val_exact_match"])))
             .OrderBy(p => p.Step)
             .ToArray();
+
+    /// <summary>
+    /// Per-instance scores of a predictions file by instance id, or null when it does not exist. A line without an id
+    /// or a ROUGE-L score makes the whole file a warning (and null): a partial vector would silently shrink the
+    /// instances every comparison with this run is paired on.
+    /// </summary>
+    private static IReadOnlyDictionary<string, InstanceScore>? ReadInstances(string path, List<string> warnings)
+    {
+        if (!File.Exists(path)) return null;
+        var scores = new Dictionary<string, InstanceScore>(StringComparer.Ordinal);
+        try
+        {
+            int lineNo = 0;
+            foreach (var line in File.ReadLines(path))
+            {
+                lineNo++;
+                if (string.IsNullOrWhiteSpace(line)) continue;
+                if (JsonNode.Parse(line) is not JsonObject o || Str(o["id"]) is not { } id || Num(o["rougeL"]) is not double rouge)
+                {
+                    warnings.Add($"{path}:{lineNo}: expected an object with 'id' and 'rougeL'; per-instance scores of this run ignored");
+                    return null;
+                }
+                scores[id] = new InstanceScore(Str(o["task"]) ?? "", Str(o["category"]) ?? "", rouge, Num(o["exact_match"]) ?? 0);
+            }
+        }
+        catch (JsonException e) { warnings.Add($"{path}: invalid JSON ({e.Message}); per-instance scores of this run ignored"); return null; }
+        catch (IOException e) { warnings.Add($"{path}: unreadable ({e.Message}); per-instance scores of this run ignored"); return null; }
+        return scores;
+    }
 
     private static IReadOnlyDictionary<string, CategoryScore> Categories(JsonObject? perCategory)
     {

@@ -25,8 +25,18 @@ public enum PlotKind
     Bars,
 }
 
-/// <summary>One (x, y) point.</summary>
-public readonly record struct PlotPoint(double X, double Y);
+/// <summary>One (x, y) point, with the 95 % interval of y when known (drawn as an error bar).</summary>
+public readonly record struct PlotPoint(double X, double Y, double? Low = null, double? High = null)
+{
+    /// <summary>A point at a mean score, with the interval's bounds when there is one.</summary>
+    public static PlotPoint At(double x, double y, Interval? ci) => new(x, y, ci?.Lower, ci?.Upper);
+}
+
+/// <summary>
+/// A horizontal line across the plot at a reference score (the untuned baseline), with its interval drawn as a band
+/// when known; <paramref name="Group"/> picks the colour as for a series.
+/// </summary>
+public sealed record ReferenceLine(string Name, string Group, double Y, double? Low = null, double? High = null);
 
 /// <summary>A named series; <paramref name="Group"/> (usually the method) picks the colour, so a method looks the same in every plot.</summary>
 public sealed record PlotSeries(string Name, string Group, IReadOnlyList<PlotPoint> Points);
@@ -50,6 +60,8 @@ public sealed record PlotSpec
     public IReadOnlyList<string> XCategories { get; init; } = [];
     /// <summary>The data.</summary>
     public IReadOnlyList<PlotSeries> Series { get; init; } = [];
+    /// <summary>Horizontal reference lines (the untuned baseline where it has no x of its own).</summary>
+    public IReadOnlyList<ReferenceLine> Lines { get; init; } = [];
     /// <summary>Draw the y = x diagonal.</summary>
     public bool IdentityLine { get; init; }
     /// <summary>Shown across the plot when the data cannot support it ("not enough data: ...").</summary>

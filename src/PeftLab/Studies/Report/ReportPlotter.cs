@@ -4,7 +4,9 @@ namespace PeftLab.Studies.Report;
 
 /// <summary>
 /// The one place that draws: turns a <see cref="PlotSpec"/> into PNG and SVG files with ScottPlot (headless, SkiaSharp).
-/// A method keeps its colour in every plot; several series of one method differ by line pattern and marker.
+/// A method keeps its colour in every plot; several series of one method differ by line pattern and marker. Points with
+/// an interval get an error bar; reference lines (the untuned baseline) are dashed horizontal lines over a faint band
+/// spanning their interval.
 /// </summary>
 public static class ReportPlotter
 {
@@ -34,9 +36,10 @@ public static class ReportPlotter
         return new RenderedPlot(spec, png, svg);
     }
 
-    /// <summary>The colour of a method (series group): its canonical position in the palette, others after.</summary>
+    /// <summary>The colour of a method (series group): its canonical position in the palette, others after; the baseline is dark grey.</summary>
     public static Color ColorOf(string group)
     {
+        if (group == StudyView.BaselineMethod) return Colors.DimGray;
         var palette = new ScottPlot.Palettes.Category10();
         int rank = StudyView.MethodRank(group);
         if (rank == StudyView.MethodOrder.Count) rank += (int)((uint)StringComparer.Ordinal.GetHashCode(group) % 3);
@@ -65,7 +68,9 @@ public static class ReportPlotter
                 sc.LinePattern = dashes ? Patterns[k % Patterns.Length] : LinePattern.Solid;
                 sc.MarkerShape = Markers[k % Markers.Length];
                 sc.MarkerSize = spec.Kind == PlotKind.Points ? 12 : 7;
+                AddErrorBars(plot, points, X, ColorOf(s.Group));
             }
+        foreach (var line in spec.Lines) AddReferenceLine(plot, line, dashes);
 
         var all = spec.Series.SelectMany(s => Drawable(spec, s.Points)).ToArray();
         if (spec.IdentityLine && all.Length > 0)
@@ -77,14 +82,53 @@ public static class ReportPlotter
             diag.LegendText = "y = x";
         }
         SetXTicks(plot, spec, all);
-        if (all.Length == 0) plot.Axes.SetLimits(0, 1, 0, 1);
-        if (spec.Series.Count > 0) plot.ShowLegend(Edge.Right);
+        if (all.Length == 0 && spec.Lines.Count == 0) plot.Axes.SetLimits(0, 1, 0, 1);
+        else FitY(plot, spec, all);
+        if (spec.Series.Count + spec.Lines.Count > 0) plot.ShowLegend(Edge.Right);
         if (spec.Message is not null)
         {
             var note = plot.Add.Annotation(spec.Message, all.Length == 0 ? Alignment.MiddleCenter : Alignment.UpperCenter);
             note.LabelFontSize = 16;
         }
         return plot;
+    }
+
+    /// <summary>Vertical error bars at the points that have an interval.</summary>
+    private static void AddErrorBars(Plot plot, IReadOnlyList<PlotPoint> points, Func<double, double> x, Color color)
+    {
+        var withCi = points.Where(p => p.Low is double lo && p.High is double hi && double.IsFinite(lo) && double.IsFinite(hi)).ToArray();
+        if (withCi.Length == 0) return;
+        var bars = new ScottPlot.Plottables.ErrorBar(
+            withCi.Select(p => x(p.X)).ToArray(), withCi.Select(p => p.Y).ToArray(),
+            xErrorsNegative: null, xErrorsPositive: null,
+            yErrorsNegative: withCi.Select(p => p.Y - p.Low!.Value).ToArray(), yErrorsPositive: withCi.Select(p => p.High!.Value - p.Y).ToArray())
+        { Color = color, LineWidth = 1.5f };
+        plot.Add.Plottable(bars);
+    }
+
+    /// <summary>A dashed horizontal line at the reference score over a faint band of its interval.</summary>
+    private static void AddReferenceLine(Plot plot, ReferenceLine line, bool dashes)
+    {
+        var color = ColorOf(line.Group);
+        if (line.Low is double lo && line.High is double hi && hi > lo)
+        {
+            var band = plot.Add.VerticalSpan(lo, hi);
+            band.FillStyle.Color = color.WithAlpha(0.12);
+            band.LineStyle.Width = 0;
+        }
+        var h = plot.Add.HorizontalLine(line.Y, 2, color, dashes ? LinePattern.Dashed : LinePattern.Solid);
+        h.LegendText = line.Name;
+    }
+
+    /// <summary>Y limits that show every point, error bar and reference band (axis lines do not take part in autoscaling).</summary>
+    private static void FitY(Plot plot, PlotSpec spec, PlotPoint[] all)
+    {
+        var ys = all.SelectMany(p => new[] { p.Y, p.Low ?? p.Y, p.High ?? p.Y })
+            .Concat(spec.Lines.SelectMany(l => new[] { l.Y, l.Low ?? l.Y, l.High ?? l.Y })).Where(double.IsFinite).ToArray();
+        if (spec.Kind == PlotKind.Bars) ys = [.. ys, 0];
+        if (ys.Length == 0) return;
+        double lo = ys.Min(), hi = ys.Max(), pad = Math.Max((hi - lo) * 0.08, 0.5);
+        plot.Axes.SetLimitsY(spec.Kind == PlotKind.Bars ? Math.Min(0, lo) : lo - pad, hi + pad);
     }
 
     /// <summary>Points that can be drawn: finite, and positive on a log axis.</summary>
@@ -99,11 +143,12 @@ public static class ReportPlotter
         {
             var s = spec.Series[k];
             var color = ColorOf(s.Group);
-            var bars = Drawable(spec, s.Points).Select(p => new Bar { Position = p.X + (k - (n - 1) / 2.0) * width, Value = p.Y, Size = width * 0.95, FillColor = color, LineWidth = 0 }).ToList();
+            var drawn = Drawable(spec, s.Points).ToArray();
+            var bars = drawn.Select(p => new Bar { Position = p.X + (k - (n - 1) / 2.0) * width, Value = p.Y, Size = width * 0.95, FillColor = color, LineWidth = 0 }).ToList();
             var bp = plot.Add.Bars(bars);
             bp.LegendText = s.Name;
+            AddErrorBars(plot, drawn.Select((p, i) => p with { X = bars[i].Position }).ToArray(), x => x, Colors.Black);
         }
-        plot.Axes.Margins(bottom: 0);
     }
 
     /// <summary>Ordinal axes are labelled with their categories; log axes at the data values (or at decades when there are many).</summary>

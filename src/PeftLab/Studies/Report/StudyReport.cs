@@ -11,40 +11,46 @@ namespace PeftLab.Studies.Report;
 /// <param name="Plots">Rendered plots (PNG and SVG under plots/).</param>
 /// <param name="Analyses">The analyses shown.</param>
 /// <param name="Findings">The finding checks.</param>
+/// <param name="Answer">The report's opening: recommendation, baseline and resolution.</param>
 /// <param name="Warnings">Problems met while reading the study.</param>
 public sealed record ReportOutput(string Dir, string HtmlPath, string MarkdownPath, IReadOnlyList<RenderedPlot> Plots,
-    IReadOnlyList<AnalysisResult> Analyses, IReadOnlyList<FindingResult> Findings, IReadOnlyList<string> Warnings);
+    IReadOnlyList<AnalysisResult> Analyses, IReadOnlyList<FindingResult> Findings, ReportAnswer Answer, IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// <c>peftlab study report</c>: reads a study folder, runs the analyses and finding checks, and writes
-/// <c>report.html</c>, <c>summary.md</c> and <c>plots/*.png|svg</c>.
+/// <c>report.html</c>, <c>summary.md</c> and <c>plots/*.png|svg</c>. Both documents open with the answer (recommended
+/// method, untuned baseline, resolution), then the findings with their verdicts, then the analyses.
 /// </summary>
 public static class StudyReport
 {
-    /// <summary>Writes the report of <paramref name="studyDir"/> into <paramref name="outDir"/> (default: <c>STUDY_DIR/report</c>).</summary>
+    /// <summary>
+    /// Writes the report of <paramref name="studyDir"/> into <paramref name="outDir"/> (default: <c>STUDY_DIR/report</c>);
+    /// <paramref name="bootstrap"/> sets every interval's bootstrap (default: 2000 replicates, 95 %, instance level).
+    /// </summary>
     /// <exception cref="InvalidDataException">plan.json is missing or malformed.</exception>
     /// <exception cref="Configuration.ConfigException">study.yaml is invalid.</exception>
-    public static ReportOutput Write(string studyDir, string? outDir = null)
+    public static ReportOutput Write(string studyDir, string? outDir = null, BootstrapOptions? bootstrap = null)
     {
         var spec = StudyReportSpec.Load(Path.Combine(studyDir, "study.yaml"));
         var data = ReportData.Load(studyDir);
-        var view = new StudyView(data.Rows, spec.Thresholds);
+        var view = new StudyView(data.Rows, spec.Thresholds, bootstrap);
         var ids = spec.Analyses.Count > 0 ? spec.Analyses.Distinct().ToArray() : Analyses.Ids;
         var analyses = ids.Select(id => Analyses.Run(id, view)).ToArray();
-        var findings = Findings.CheckAll(data.Rows, spec.Thresholds);
+        var findings = Findings.CheckAll(view);
+        var answer = Answer.Of(view);
 
         var dir = Path.GetFullPath(outDir ?? Path.Combine(studyDir, "report"));
         var plots = analyses.SelectMany(a => a.Plots).Select(p => ReportPlotter.Render(p, Path.Combine(dir, "plots"))).ToArray();
-        var doc = new Document(spec.Name ?? data.StudyName, view, data, spec, analyses, findings, plots);
+        var doc = new Document(spec.Name ?? data.StudyName, view, data, spec, analyses, findings, answer, plots);
         var html = Path.Combine(dir, "report.html");
         var md = Path.Combine(dir, "summary.md");
         AtomicFile.WriteAllText(html, Html(doc));
         AtomicFile.WriteAllText(md, Markdown(doc));
-        return new ReportOutput(dir, html, md, plots, analyses, findings, data.Warnings);
+        return new ReportOutput(dir, html, md, plots, analyses, findings, answer, data.Warnings);
     }
 
     private sealed record Document(string Name, StudyView View, ReportData Data, StudyReportSpec Spec,
-        IReadOnlyList<AnalysisResult> Analyses, IReadOnlyList<FindingResult> Findings, IReadOnlyList<RenderedPlot> Plots);
+        IReadOnlyList<AnalysisResult> Analyses, IReadOnlyList<FindingResult> Findings, ReportAnswer Answer, IReadOnlyList<RenderedPlot> Plots);
 
     /// <summary>Trials per method and state.</summary>
     private static ReportTable Overview(Document d)
@@ -77,7 +83,12 @@ public static class StudyReport
     private static string Intro(Document d) =>
         $"{d.Data.Rows.Count} planned trials, {d.Data.Rows.Count(r => r.Finished)} finished. Scores are ROUGE-L in percent; " +
         $"comparisons across methods use the comparison context ({d.View.MainContextLabel}) and each method's best setting there " +
-        "(highest mean test ROUGE-L over seeds).";
+        "(the setting with the most completed seeds, then the highest mean validation score). Brackets are 95% paired-bootstrap " +
+        $"intervals ({d.View.Bootstrap.Replicates} replicates, resampling {(d.View.Bootstrap.Unit == BootstrapUnit.Task ? "tasks" : "instances")} and seeds); " +
+        "a finding holds or fails only when its interval lies entirely on one side of its threshold, else it is inconclusive.";
+
+    /// <summary>The answer's sentences in order: recommendation (emphasised by the writers), rule, baseline, resolution.</summary>
+    private static IEnumerable<string> AnswerLines(Document d) => [d.Answer.Rule, d.Answer.Baseline, d.Answer.ResolutionText];
 
     // --- HTML -------------------------------------------------------------------------------------
 
@@ -103,9 +114,15 @@ public static class StudyReport
         sb.Append($"<title>{E(d.Name)} – study report</title>\n<style>\n");
         sb.Append("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\n");
         sb.Append("table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\n");
-        sb.Append("th{background:#f0f0f0}td.holds{background:#dff5df}td.nothold{background:#fadddd}td.ned{background:#f3f3f3;color:#666}\n");
+        sb.Append("th{background:#f0f0f0}td.holds{background:#dff5df}td.nothold{background:#fadddd}td.inc{background:#fdf3d0}td.ned{background:#f3f3f3;color:#666}\n");
         sb.Append(".note{color:#a05000}img{max-width:100%;border:1px solid #eee}\n</style></head><body>\n");
-        sb.Append($"<h1>{E(d.Name)}</h1>\n<p>{E(Intro(d))}</p>\n");
+        sb.Append($"<h1>{E(d.Name)}</h1>\n<h2 id=\"answer\">Answer</h2>\n<p class=\"answer\"><strong>{E(d.Answer.Recommendation)}</strong></p>\n");
+        foreach (var line in AnswerLines(d)) sb.Append($"<p>{E(line)}</p>\n");
+        Table(d.Answer.BestSettings);
+        sb.Append("<h2>Findings</h2>\n");
+        Table(FindingTable(d), "findings");
+        Table(ThresholdTable(d));
+        sb.Append($"<h2>Study</h2>\n<p>{E(Intro(d))}</p>\n");
         if (d.Data.Warnings.Count > 0)
         {
             sb.Append("<h3>Warnings</h3><ul>\n");
@@ -114,9 +131,6 @@ public static class StudyReport
         }
         Table(Overview(d));
         if (FailedTable(d) is { } failed) Table(failed);
-        sb.Append("<h2>Findings</h2>\n");
-        Table(FindingTable(d), "findings");
-        Table(ThresholdTable(d));
         foreach (var a in d.Analyses)
         {
             sb.Append($"<h2 id=\"{a.Id}\">{E(a.Title)}</h2>\n<p>{E(a.Description)}</p>\n");
@@ -135,6 +149,7 @@ public static class StudyReport
     {
         "holds" => "holds",
         "does not hold" => "nothold",
+        "inconclusive" => "inc",
         "not enough data" => "ned",
         _ => "",
     };
@@ -154,14 +169,17 @@ public static class StudyReport
             if (t.Rows.Count == 0) sb.Append("\n_no rows_\n");
             sb.Append('\n');
         }
-        sb.Append($"# {d.Name}\n\n{Intro(d)}\n\n");
+        sb.Append($"# {d.Name}\n\n## Answer\n\n**{d.Answer.Recommendation}**\n\n");
+        foreach (var line in AnswerLines(d)) sb.Append($"{line}\n\n");
+        Table(d.Answer.BestSettings);
+        sb.Append("## Findings\n\n");
+        Table(FindingTable(d));
+        Table(ThresholdTable(d));
+        sb.Append($"## Study\n\n{Intro(d)}\n\n");
         foreach (var w in d.Data.Warnings) sb.Append($"- warning: {w}\n");
         if (d.Data.Warnings.Count > 0) sb.Append('\n');
         Table(Overview(d));
         if (FailedTable(d) is { } failed) Table(failed);
-        sb.Append("## Findings\n\n");
-        Table(FindingTable(d));
-        Table(ThresholdTable(d));
         foreach (var a in d.Analyses)
         {
             sb.Append($"## {a.Title}\n\n{a.Description}\n\n");

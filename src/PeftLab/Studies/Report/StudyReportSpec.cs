@@ -4,7 +4,8 @@ using PeftLab.Configuration;
 namespace PeftLab.Studies.Report;
 
 /// <summary>
-/// Thresholds of the finding checks (study.yaml <c>finding_thresholds</c>). Scores are ROUGE-L points (0-100).
+/// Thresholds of the finding checks (study.yaml <c>finding_thresholds</c>). Scores are ROUGE-L points (0-100). Each
+/// threshold is tested against the 95 % interval of the difference it bounds, not the point difference (see <see cref="Findings"/>).
 /// <see cref="Keys"/> documents every key with its default.
 /// </summary>
 public sealed record FindingThresholds
@@ -30,6 +31,9 @@ public sealed record FindingThresholds
     /// <summary><c>hard_category_gap_points</c>: a method falls short on hard categories when at least this many points below full finetuning.</summary>
     public double HardCategoryGapPoints { get; init; } = 1.0;
 
+    /// <summary><c>answer_tolerance_points</c>: the report's recommendation considers the methods whose best score is within this of the top method's.</summary>
+    public double AnswerTolerancePoints { get; init; } = 2.0;
+
     /// <summary>Floor of the best setting's seed std in the <see cref="SeedStdRatio"/> rule, so two identical seeds do not make any spread "unstable".</summary>
     public const double SeedStdFloor = 0.1;
 
@@ -49,6 +53,7 @@ public sealed record FindingThresholds
         ("spike_min_count", "1", "loss spikes that make a run 'spiking'"),
         ("memorization_margin_points", "0.5", "LoRA's held-out minus test gap must be this much below full finetuning's"),
         ("hard_category_gap_points", "1.0", "points below full finetuning on hard categories that count as falling short"),
+        ("answer_tolerance_points", "2.0", "the recommendation picks, among methods within this many points of the top method (overlapping intervals), the most parameter-efficient"),
     ];
 
     /// <summary>Binds a key → value map; unknown keys and bad values are errors naming the key and <paramref name="source"/>.</summary>
@@ -73,6 +78,7 @@ public sealed record FindingThresholds
                     : throw new FormatException($"{source}: spike_min_count must be a whole number >= 1, got {value}"),
                 "memorization_margin_points" => t with { MemorizationMarginPoints = value },
                 "hard_category_gap_points" => t with { HardCategoryGapPoints = value },
+                "answer_tolerance_points" => t with { AnswerTolerancePoints = value },
                 _ => throw new FormatException($"{source}: unknown finding threshold '{key}'; known: {string.Join(", ", Keys.Select(k => k.Key))}, unstable_lr_fraction"),
             };
         }
@@ -92,6 +98,7 @@ public sealed record FindingThresholds
         "spike_min_count" => SpikeMinCount.ToString(CultureInfo.InvariantCulture),
         "memorization_margin_points" => Fmt.Num(MemorizationMarginPoints),
         "hard_category_gap_points" => Fmt.Num(HardCategoryGapPoints),
+        "answer_tolerance_points" => Fmt.Num(AnswerTolerancePoints),
         _ => "?",
     }, k.Meaning)).ToArray();
 }

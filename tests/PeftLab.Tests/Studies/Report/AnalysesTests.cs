@@ -32,7 +32,7 @@ public sealed class AnalysesTests
         var a = Analyses.LrSensitivity(v);
         Assert.True(a.EnoughData);
         Assert.Equal([1e-5, 1e-4], a.Plots[0].Series.Single().Points.Select(p => p.X));
-        Assert.Equal(["lora", "1e-3", "–", "–", "–", "1", "1"], a.Tables[0].Rows[2]);
+        Assert.Equal(["lora", "1e-3", "–", "–", "–", "–", "–", "1", "1"], a.Tables[0].Rows[2]);
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public sealed class AnalysesTests
             new FindingThresholds { SpikeMinCount = 2 });
         var a = Analyses.Stability(v);
         var row = a.Tables[0].Rows.Single(r => r[1] == "1e-3");
-        Assert.Equal(["adapter", "1e-3", "adapter_size 8", "2", "1", "1", "100%", "–", "30.00"], row);
+        Assert.Equal(["adapter", "1e-3", "adapter_size 8", "2", "1", "1", "100%", "–", "30.0 [30.0, 30.0]"], row);
         Assert.Equal([0.0, 1.0], a.Plots[0].Series.Single().Points.Select(p => p.Y));
         Assert.Equal(0.71, a.Plots[1].Series.Single().Points.Single().Y, 2); // std of 40 and 41
     }

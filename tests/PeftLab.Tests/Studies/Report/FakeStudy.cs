@@ -4,9 +4,18 @@ using PeftLab.Studies.Report;
 
 namespace PeftLab.Tests.Studies.Report;
 
+/// <summary>One instance of a fake final evaluation (a line of eval/{split}_predictions.jsonl).</summary>
+internal sealed record FakeInstance(string Id, string Task, string Category, double RougeL);
+
 /// <summary>What a fake trial produced; null fields are left out of result.json.</summary>
 internal sealed record FakeOutcome
 {
+    /// <summary>Validation score at the best checkpoint (result.json best_score).</summary>
+    public double? Validation { get; init; }
+    /// <summary>Per-instance unseen-task scores (eval/test_predictions.jsonl); null writes no file.</summary>
+    public IReadOnlyList<FakeInstance>? TestInstances { get; init; }
+    /// <summary>Per-instance seen-task held-out scores (eval/heldout_predictions.jsonl); null writes no file.</summary>
+    public IReadOnlyList<FakeInstance>? HeldoutInstances { get; init; }
     public bool Diverged { get; init; }
     public double? Test { get; init; }
     public double? Heldout { get; init; }
@@ -51,8 +60,34 @@ internal sealed class FakeStudy : IDisposable
         lines.Add("{\"type\":\"step\",\"step\":99,"); // a torn last line, as a killed run leaves it
         File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Join("\n", lines) + "\n");
         Write(Path.Combine(dir, "result.json"), Result(axes["method"]!.ToString()!, outcome));
+        if (!outcome.Diverged)
+        {
+            WritePredictions(Path.Combine(dir, "eval", "test_predictions.jsonl"), outcome.TestInstances);
+            WritePredictions(Path.Combine(dir, "eval", "heldout_predictions.jsonl"), outcome.HeldoutInstances);
+        }
         return id;
     }
+
+    /// <summary>Instances in the evaluator's JSONL format (prediction and references are placeholders).</summary>
+    private static void WritePredictions(string path, IReadOnlyList<FakeInstance>? instances)
+    {
+        if (instances is null) return;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, string.Concat(instances.Select(i => new JsonObject
+        {
+            ["task"] = i.Task, ["id"] = i.Id, ["category"] = i.Category, ["prediction"] = "p", ["references"] = new JsonArray("r"),
+            ["rougeL"] = i.RougeL, ["exact_match"] = i.RougeL >= 50 ? 100.0 : 0.0,
+        }.ToJsonString() + "\n")));
+    }
+
+    /// <summary>
+    /// Instances whose scores average exactly each category's score: <paramref name="perCategory"/> per category (ids
+    /// depend only on the category's position and the index, so every trial's instances pair), each at the category
+    /// score plus a fixed zero-sum pattern of ±<paramref name="noise"/>.
+    /// </summary>
+    public static IReadOnlyList<FakeInstance> Instances(IReadOnlyDictionary<string, double> categoryScores, int perCategory = 20, double noise = 5, string prefix = "t") =>
+        categoryScores.SelectMany((c, k) => Enumerable.Range(0, perCategory).Select(i =>
+            new FakeInstance($"{prefix}{k}-{i}", $"{c.Key}-task{i % 4}", c.Key, c.Value + (i % 2 == 0 ? noise : -noise)))).ToArray();
 
     /// <summary>Writes plan.json (and study.yaml when given).</summary>
     public FakeStudy Save(string? studyYaml = null)
@@ -65,6 +100,7 @@ internal sealed class FakeStudy : IDisposable
     private static JsonObject Result(string method, FakeOutcome o)
     {
         var r = new JsonObject { ["status"] = o.Diverged ? "diverged" : "completed", ["method"] = method, ["steps"] = 400, ["tokens"] = 40000 };
+        if (o.Validation is double val) { r["best_metric"] = "RougeL"; r["best_score"] = val; }
         if (o.Diverged) { r["reason"] = "loss is NaN"; r["diverged_at_step"] = 120; }
         if (o.Test is double t && !o.Diverged)
         {
@@ -109,8 +145,9 @@ internal sealed class FakeStudy : IDisposable
     private static void Write(string path, JsonNode node) => File.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
     /// <summary>
-    /// A study shaped like the reference study's results, where every finding holds: all seven methods, three learning
-    /// rates, two ranks/sizes, two task counts, two models, two seeds, one diverged LoRA trial, spiking adapter runs.
+    /// A study shaped like the reference study's results, where every finding holds: all seven methods and the untuned
+    /// baseline, three learning rates, two ranks/sizes, two task counts, two models, two seeds, one diverged LoRA trial,
+    /// spiking LoRA and adapter runs away from the best learning rate, and per-instance scores of every run.
     /// </summary>
     public static FakeStudy Reference(string? studyYaml = null)
     {
@@ -128,8 +165,24 @@ internal sealed class FakeStudy : IDisposable
                                 if (cap is int c) axes[method == "lora" ? "lora_r" : "adapter_size"] = c;
                                 study.Add(axes, ReferenceOutcome(method, lr, cap, model, tasks, seed));
                             }
+        foreach (var model in new[] { "mini", "small" })
+        {
+            double untuned = model == "small" ? 15 : 10;
+            study.Add(new Dictionary<string, object?> { ["method"] = "untuned", ["model"] = model, ["task_count"] = 64, ["seed"] = 1 }, new FakeOutcome
+            {
+                Test = untuned, Heldout = untuned, Validation = untuned,
+                Categories = new Dictionary<string, double> { ["Arithmetic"] = untuned + 2, ["Multi-step Reasoning"] = untuned - 2 },
+                TestInstances = Instances(new Dictionary<string, double> { ["Arithmetic"] = untuned + 2, ["Multi-step Reasoning"] = untuned - 2 }, ReferenceInstances),
+                HeldoutInstances = Instances(new Dictionary<string, double> { ["Arithmetic"] = untuned, ["Multi-step Reasoning"] = untuned }, ReferenceInstances, prefix: "h"),
+                Trainable = model == "small" ? 4_000_000 : 1_000_000, Total = model == "small" ? 4_000_000 : 1_000_000,
+                Curve = [(0, untuned)],
+            });
+        }
         return study.Save(studyYaml);
     }
+
+    /// <summary>Instances per category in the reference study: enough that a 1-point margin is resolved.</summary>
+    private const int ReferenceInstances = 50;
 
     private static FakeOutcome ReferenceOutcome(string method, double lr, int? cap, string model, int tasks, int seed)
     {
@@ -144,16 +197,17 @@ internal sealed class FakeStudy : IDisposable
         bool peft = method is "lora" or "adapter";
         score += (seed == 1 ? 1 : -1) * (peft && !atBest ? 2 : 0.1);
         double tau = method == "lora" ? 120 : 50;
+        double hardGap = method switch { "full" => 5, "lora" => 10, "adapter" => 12, _ => 15 };
+        var categories = new Dictionary<string, double> { ["Arithmetic"] = score + hardGap / 2, ["Multi-step Reasoning"] = score - hardGap / 2 };
+        double heldout = score + (method == "full" ? 15 : 5);
         return new FakeOutcome
         {
             Test = score,
-            Heldout = score + (method == "full" ? 15 : 5),
-            Categories = new Dictionary<string, double>
-            {
-                ["Arithmetic"] = score,
-                ["Multi-step Reasoning"] = score - method switch { "full" => 5, "lora" => 10, "adapter" => 12, _ => 15 },
-            },
-            Spikes = method == "adapter" && lr == 1e-3 ? 3 : 0,
+            Heldout = heldout,
+            Categories = categories,
+            TestInstances = Instances(categories, ReferenceInstances),
+            HeldoutInstances = Instances(new Dictionary<string, double> { ["Arithmetic"] = heldout, ["Multi-step Reasoning"] = heldout }, ReferenceInstances, prefix: "h"),
+            Spikes = peft && lr != bestLr ? 3 : 0,
             StepsTo80 = method == "lora" ? 200 : 100,
             Trainable = method switch { "full" => 1_000_000, "lora" => cap!.Value * 1000L, "adapter" => cap!.Value * 1200L, "prefix_tuning" => 5000, "prompt_tuning" => 1000, "ia3" => 500, _ => 2000 },
             Total = (model == "small" ? 4_000_000 : 1_000_000) + (method == "full" ? 0 : 5000),

@@ -1,0 +1,85 @@
+namespace PeftLab.Studies.Report;
+
+/// <summary>
+/// The opening of a report: the answer a practitioner came for, each sentence already worded.
+/// </summary>
+/// <param name="Recommended">The recommended method's best setting, or null when no tuning method scored.</param>
+/// <param name="Recommendation">The recommended method and setting with its score, interval, seeds, trainable parameters and gain over the baseline.</param>
+/// <param name="Rule">How the recommendation was chosen, with the candidates.</param>
+/// <param name="Baseline">The untuned baseline's score with its interval, or why there is none.</param>
+/// <param name="Resolution">Median half-width of the method-vs-full-finetuning difference intervals, in ROUGE-L points; null when there is none.</param>
+/// <param name="ResolutionText">The resolution in words ("differences smaller than ±X points cannot be told apart"), or why it is unknown.</param>
+/// <param name="BestSettings">Each method's best setting (the baseline first): seeds, validation and test score, gain over the baseline and difference to full finetuning.</param>
+public sealed record ReportAnswer(Setting? Recommended, string Recommendation, string Rule, string Baseline, double? Resolution, string ResolutionText, ReportTable BestSettings);
+
+/// <summary>The report's answer as a pure function of a <see cref="StudyView"/>.</summary>
+public static class Answer
+{
+    /// <summary>
+    /// Recommends, among the tuning methods whose best mean test ROUGE-L is within
+    /// <see cref="FindingThresholds.AnswerTolerancePoints"/> of the top-scoring method's and whose 95 % interval overlaps
+    /// the top method's interval (the interval condition is dropped when either has no interval), the one with the
+    /// highest test ROUGE-L per trainable parameter (methods that report no parameter count rank last, by score). The
+    /// resolution is the median half-width of the paired intervals of each method's best minus full finetuning's best.
+    /// </summary>
+    public static ReportAnswer Of(StudyView v)
+    {
+        var tolerance = v.Thresholds.AnswerTolerancePoints;
+        var bests = v.Methods.Select(v.Best).OfType<Setting>().ToArray();
+        var top = bests.MaxBy(s => Shown(v, s));
+        var candidates = top is null ? [] : bests.Where(s => Shown(v, s) >= Shown(v, top) - tolerance && Overlap(v.MeanCi(s), v.MeanCi(top))).ToArray();
+        var recommended = candidates.OrderByDescending(s => Trainable(s) is double p && p > 0 ? Shown(v, s) / p : double.NegativeInfinity)
+            .ThenByDescending(s => Shown(v, s)).FirstOrDefault();
+        var rule = top is null
+            ? "No tuning method has a scored run yet."
+            : $"Rule: among the methods whose best mean test ROUGE-L is within {Fmt.Num(tolerance)} ROUGE-L points of the top-scoring method " +
+              $"({top.Method}, {Fmt.Ci(top.Mean, v.MeanCi(top))}) and whose 95% interval overlaps its interval, the one with the highest score per trainable parameter " +
+              $"(finding_thresholds.answer_tolerance_points sets the tolerance). Candidates: {string.Join(", ", candidates.Select(s => s.Method))}.";
+
+        var baseline = v.Baseline();
+        var baselineText = baseline is null
+            ? "No untuned baseline in this study (a study with baseline: true evaluates the base model without training)."
+            : $"Untuned baseline (the base model with zero training steps, same prompts and decoding): {Fmt.Ci(baseline.Mean, v.MeanCi(baseline))} test ROUGE-L.";
+
+        var full = v.Best("full");
+        var halfWidths = full is null ? [] : bests.Where(s => !ReferenceEquals(s, full)).Select(s => v.DiffCi(s, full)?.HalfWidth).OfType<double>().Order().ToArray();
+        double? resolution = halfWidths.Length == 0 ? null
+            : halfWidths.Length % 2 == 1 ? halfWidths[halfWidths.Length / 2] : (halfWidths[halfWidths.Length / 2 - 1] + halfWidths[halfWidths.Length / 2]) / 2;
+        var resolutionText = resolution is double res
+            ? $"Resolution: ±{Fmt.One(res)} ROUGE-L points — differences smaller than ±{Fmt.One(res)} points cannot be told apart by this study " +
+              $"(median half-width of the 95% intervals of each method's difference to full finetuning, over {halfWidths.Length} method(s))."
+            : "Resolution: unknown — it needs per-instance test scores of full finetuning and at least one other method.";
+
+        return new ReportAnswer(recommended, Recommendation(v, recommended), rule, baselineText, resolution, resolutionText, BestTable(v, full));
+    }
+
+    private static string Recommendation(StudyView v, Setting? s)
+    {
+        if (s is null) return "Recommended: none yet (no tuning method has a scored run).";
+        var trainable = Trainable(s);
+        var total = s.MeanOf(r => r.TotalParams);
+        var share = Fmt.Percent(trainable, total) is var p && p != "–" ? $" ({p} of all)" : "";
+        var gain = v.GainCi(s) is { } g ? $", {Fmt.Diff(g)} over the untuned base model" : "";
+        return $"Recommended: {s.Method} ({s.Label}) — test ROUGE-L {Fmt.Ci(s.Mean, v.MeanCi(s))} over {s.SeedCount} seed(s), " +
+               $"{(trainable is null ? "trainable parameters not reported" : $"{Fmt.Count(trainable)} trainable parameters{share}")}{gain}.";
+    }
+
+    private static ReportTable BestTable(StudyView v, Setting? full)
+    {
+        var rows = v.TableMethods.Select(v.Best).OfType<Setting>().Select(s => (IReadOnlyList<string>)
+        [
+            s.Method, s.Label, Fmt.Int(s.SeedCount), Fmt.Score(s.ValidationMean), Fmt.Ci(s.Mean, v.MeanCi(s)),
+            s.IsBaseline ? "(baseline)" : Fmt.Diff(v.GainCi(s)),
+            full is null || ReferenceEquals(s, full) ? "–" : Fmt.Diff(v.DiffCi(s, full)),
+            s.IsBaseline ? "0" : Fmt.Count(Trainable(s)),
+        ]).ToArray();
+        return new ReportTable($"Best setting per method ({v.MainContextLabel}; most seeds, then highest validation score)",
+            ["method", "best setting", "seeds", "validation (best_score)", "mean test [95% CI]", "gain over untuned [95% CI]", "vs full [95% CI]", "trainable params"], rows);
+    }
+
+    private static double? Trainable(Setting s) => s.MeanOf(r => r.TrainableParams);
+
+    private static double Shown(StudyView v, Setting s) => v.Shown(s) ?? double.NegativeInfinity;
+
+    private static bool Overlap(Interval? a, Interval? b) => a is null || b is null || (a.Lower <= b.Upper && b.Lower <= a.Upper);
+}
