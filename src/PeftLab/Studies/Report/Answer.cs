@@ -39,7 +39,7 @@ public static class Answer
         var baseline = v.Baseline();
         var baselineText = baseline is null
             ? "No untuned baseline in this study (a study with baseline: true evaluates the base model without training)."
-            : $"Untuned baseline (the base model with zero training steps, same prompts and decoding): {Fmt.Ci(baseline.Mean, v.MeanCi(baseline))} test ROUGE-L.";
+            : $"Untuned baseline (the base model with zero training steps, same prompts and decoding): {Fmt.Ci(baseline.Mean, v.MeanCi(baseline))} test ROUGE-L. {DoesTuningHelp(v, bests)}";
 
         var full = v.Best("full");
         var halfWidths = full is null ? [] : bests.Where(s => !ReferenceEquals(s, full)).Select(s => v.DiffCi(s, full)?.HalfWidth).OfType<double>().Order().ToArray();
@@ -51,6 +51,21 @@ public static class Answer
             : "Resolution: unknown — it needs per-instance test scores of full finetuning and at least one other method.";
 
         return new ReportAnswer(recommended, Recommendation(v, recommended), rule, baselineText, resolution, resolutionText, BestTable(v, full));
+    }
+
+    /// <summary>
+    /// Whether tuning beats the untuned base, from each method's gain interval: helps when some method's interval lies
+    /// above 0, does not help when every method's lies below 0, else inconclusive.
+    /// </summary>
+    internal static string DoesTuningHelp(StudyView v, IReadOnlyList<Setting> bests)
+    {
+        var gains = bests.Where(s => !s.IsBaseline).Select(s => (s.Method, Gain: v.GainCi(s))).Where(x => x.Gain is not null).ToArray();
+        if (gains.Length == 0) return "Whether tuning helps: unknown (no method has per-instance scores paired with the baseline's).";
+        string List(IEnumerable<(string Method, Interval? Gain)> xs) => string.Join(", ", xs.Select(x => $"{x.Method} {Fmt.Diff(x.Gain)}"));
+        var above = gains.Where(x => x.Gain!.Lower > 0).ToArray();
+        if (above.Length > 0) return $"Tuning helps: {above.Length} of {gains.Length} method(s) beat the untuned base with 95% confidence ({List(above)}).";
+        if (gains.All(x => x.Gain!.Upper < 0)) return $"Tuning does not help here: every method's best setting scores below the untuned base, each interval entirely below 0 ({List(gains)}).";
+        return $"Inconclusive whether tuning helps: no method beats the untuned base with 95% confidence ({List(gains)}).";
     }
 
     private static string Recommendation(StudyView v, Setting? s)

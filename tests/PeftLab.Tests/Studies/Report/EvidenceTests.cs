@@ -88,6 +88,18 @@ public sealed class EvidenceTests
     }
 
     [Fact]
+    public void TheAnswerSaysFromTheIntervalsWhetherTuningBeatsTheUntunedBase()
+    {
+        using (var helps = Study(full: 40, lora: 39.5, adapter: 12, prefix: 11.9, noise: 6))
+            Has("Tuning helps: 2 of 4 method(s) beat the untuned base with 95% confidence (full +28.0 [", Answer.Of(Load(helps)).Baseline);
+        using (var hurts = Study(full: 2, lora: 3, adapter: 2.5, prefix: 1, noise: 2, untuned: 12))
+            Has("Tuning does not help here: every method's best setting scores below the untuned base, each interval entirely below 0 (full −10.0 [", Answer.Of(Load(hurts)).Baseline);
+        using (var unclear = Study(full: 12.2, lora: 11.9, adapter: 12.1, prefix: 5, noise: 12, untuned: 12))
+            Has("Inconclusive whether tuning helps: no method beats the untuned base with 95% confidence", Answer.Of(Load(unclear)).Baseline);
+        static void Has(string expected, string text) => Assert.True(text.Contains(expected, StringComparison.Ordinal), text);
+    }
+
+    [Fact]
     public void Report_OpensWithTheAnswer_AndShowsTheBaselineEverywhere()
     {
         using var study = Study(full: 40, lora: 39.5, adapter: 39.8, prefix: 20, noise: 6);
