@@ -33,6 +33,13 @@ public abstract class ConfigNode
     /// <summary>Short description of the node for error messages ("a mapping", "a list", "'abc'", "null").</summary>
     public abstract string Describe();
 
+    /// <summary>Largest YAML text accepted, in characters (configs and study specs are a few KB; 4 Mi bounds the parse).</summary>
+    public const int MaxDocumentChars = 4 * 1024 * 1024;
+    /// <summary>Deepest nesting of mappings and lists accepted (the parser and the binder recurse per level).</summary>
+    public const int MaxDepth = 64;
+    /// <summary>Most nodes a document may expand to, aliases counted at every use (bounds "billion laughs" documents).</summary>
+    public const int MaxNodes = 200_000;
+
     /// <summary>Parses YAML text (one document; an empty text is an empty mapping).</summary>
     /// <param name="yaml">The YAML text.</param>
     /// <param name="sourceName">The name used in positions and errors (usually the file path).</param>
@@ -45,6 +52,9 @@ public abstract class ConfigNode
     {
         if (!File.Exists(path))
             throw new ConfigException([new ConfigError("", $"config file not found: {path}", null)]);
+        long bytes = new FileInfo(path).Length;
+        if (bytes > MaxDocumentChars * 4L)   // UTF-8: at most 4 bytes a character; the exact check follows in Parse
+            throw new ConfigException([new ConfigError("", $"config file is {bytes:N0} bytes; a YAML config may have at most {MaxDocumentChars:N0} characters", new(path, 1, 1))]);
         return Parse(File.ReadAllText(path), path);
     }
 
@@ -52,11 +62,17 @@ public abstract class ConfigNode
     internal static ConfigNode Parse(string yaml, string sourceName, bool fromCommandLine)
     {
         SourcePosition At(Mark m) => fromCommandLine ? SourcePosition.CommandLine : new(sourceName, (int)m.Line, (int)m.Column);
+        if (yaml.Length > MaxDocumentChars)
+            throw new ConfigException([new ConfigError("", $"YAML text has {yaml.Length:N0} characters; at most {MaxDocumentChars:N0} are accepted", At(Mark.Empty))]);
         var stream = new YamlStream();
         var parser = new TrackingParser(new Parser(new StringReader(yaml)));
         try
         {
             stream.Load(parser);
+        }
+        catch (TooDeepException e)
+        {
+            throw new ConfigException([new ConfigError("", $"YAML nests mappings and lists more than {MaxDepth} levels deep", At(e.At))]);
         }
         catch (YamlException e)
         {
@@ -71,32 +87,62 @@ public abstract class ConfigNode
             throw new ConfigException([new ConfigError("", "expected one YAML document, found " + stream.Documents.Count, At(stream.Documents[1].RootNode.Start))]);
         if (stream.Documents.Count == 0)
             return new ConfigMapping([], fromCommandLine ? SourcePosition.CommandLine : new(sourceName, 1, 1));
-        return Convert(stream.Documents[0].RootNode, At);
+        int budget = MaxNodes;
+        return Convert(stream.Documents[0].RootNode, At, ref budget);
     }
 
-    private static ConfigNode Convert(YamlNode node, Func<Mark, SourcePosition> at) => node switch
+    // Aliases are shared nodes in YamlDotNet's model; converting copies them, so the budget counts every use.
+    private static ConfigNode Convert(YamlNode node, Func<Mark, SourcePosition> at, ref int budget)
     {
-        YamlScalarNode s => new ConfigScalar(
-            s.Style is ScalarStyle.Plain or ScalarStyle.Any && IsNullLiteral(s.Value) ? null : s.Value ?? "",
-            s.Style is not (ScalarStyle.Plain or ScalarStyle.Any), at(s.Start)),
-        YamlSequenceNode q => new ConfigSequence(q.Children.Select(c => Convert(c, at)).ToArray(), at(q.Start)),
-        YamlMappingNode m => new ConfigMapping(m.Children.Select(kv => kv.Key is YamlScalarNode k && k.Value is not null
-                ? new ConfigEntry(k.Value, Convert(kv.Value, at), at(k.Start))
-                : throw new ConfigException([new ConfigError("", "mapping keys must be plain strings", at(kv.Key.Start))])).ToArray(),
-            at(m.Start)),
-        _ => throw new ConfigException([new ConfigError("", "unsupported YAML node", at(node.Start))]),
-    };
+        if (--budget < 0)
+            throw new ConfigException([new ConfigError("", $"YAML expands to more than {MaxNodes:N0} values (aliases count at every use)", at(node.Start))]);
+        switch (node)
+        {
+            case YamlScalarNode s:
+                return new ConfigScalar(s.Style is ScalarStyle.Plain or ScalarStyle.Any && IsNullLiteral(s.Value) ? null : s.Value ?? "",
+                    s.Style is not (ScalarStyle.Plain or ScalarStyle.Any), at(s.Start));
+            case YamlSequenceNode q:
+                var items = new ConfigNode[q.Children.Count];
+                for (int i = 0; i < items.Length; i++) items[i] = Convert(q.Children[i], at, ref budget);
+                return new ConfigSequence(items, at(q.Start));
+            case YamlMappingNode m:
+                var entries = new List<ConfigEntry>(m.Children.Count);
+                foreach (var kv in m.Children)
+                {
+                    if (kv.Key is not YamlScalarNode k || k.Value is null)
+                        throw new ConfigException([new ConfigError("", "mapping keys must be plain strings", at(kv.Key.Start))]);
+                    entries.Add(new ConfigEntry(k.Value, Convert(kv.Value, at, ref budget), at(k.Start)));
+                }
+                return new ConfigMapping(entries, at(m.Start));
+            default:
+                throw new ConfigException([new ConfigError("", "unsupported YAML node", at(node.Start))]);
+        }
+    }
 
-    /// <summary>Remembers where the last event ended, for errors that YamlDotNet reports without a position.</summary>
+    private sealed class TooDeepException(Mark at) : Exception
+    {
+        public Mark At { get; } = at;
+    }
+
+    /// <summary>
+    /// Remembers where the last event ended, for errors that YamlDotNet reports without a position, and stops a
+    /// document nested deeper than <see cref="MaxDepth"/> before the (recursive) node builder sees it.
+    /// </summary>
     private sealed class TrackingParser(IParser inner) : IParser
     {
+        private int _depth;
         public Mark Last { get; private set; } = Mark.Empty;
         public YamlDotNet.Core.Events.ParsingEvent? Current => inner.Current;
 
         public bool MoveNext()
         {
             bool more = inner.MoveNext();
-            if (inner.Current is { } c) Last = c.End;
+            if (inner.Current is { } c)
+            {
+                Last = c.End;
+                if (c is YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart && ++_depth > MaxDepth) throw new TooDeepException(c.Start);
+                if (c is YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd) _depth--;
+            }
             return more;
         }
     }
