@@ -14,6 +14,13 @@ public interface ITokenCounter
 
     /// <summary>The text of the first <paramref name="maxTokens"/> tokens (encode, keep a prefix, decode without special tokens).</summary>
     string TruncateToTokens(string text, int maxTokens);
+
+    /// <summary>
+    /// An upper bound on the characters one token stands for, so a text can be cut to <c>maxTokens × MaxCharsPerToken</c>
+    /// characters before it is encoded without changing its first <c>maxTokens</c> tokens; <see cref="int.MaxValue"/>
+    /// when there is no bound.
+    /// </summary>
+    int MaxCharsPerToken => int.MaxValue;
 }
 
 /// <summary>Counts maximal runs of non-whitespace characters as tokens. For tests and rough estimates only.</summary>

@@ -216,6 +216,8 @@ public static class CostEstimator
             while (chars > 0 && Encoding.UTF8.GetByteCount(text.AsSpan(0, chars)) > maxBytes) chars--;
             return text[..chars];
         }
+
+        public int MaxCharsPerToken => (int)Math.Ceiling(bytesPerToken) + 1;
     }
 
     /// <summary>"1.2M", "3.4B" for token counts.</summary>

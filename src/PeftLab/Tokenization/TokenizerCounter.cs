@@ -10,4 +10,15 @@ public sealed class TokenizerCounter(ITokenizer tokenizer) : ITokenCounter
 
     /// <inheritdoc/>
     public string TruncateToTokens(string text, int maxTokens) => tokenizer.TruncateToTokens(text, maxTokens);
+
+    private readonly Lazy<int> _maxChars = new(() =>
+    {
+        int max = 1;
+        for (int id = 0; id < tokenizer.VocabSize; id++) max = Math.Max(max, tokenizer.Decode([id], skipSpecialTokens: false).Length);
+        return max;
+    });
+
+    /// <inheritdoc/>
+    /// <remarks>The longest decoded token of the vocabulary (computed once).</remarks>
+    public int MaxCharsPerToken => _maxChars.Value;
 }

@@ -185,3 +185,52 @@ public sealed class PromptBuilderTests
         Assert.Equal("", Ws.TruncateToTokens(" a", 0));
     }
 }
+
+/// <summary>A huge field costs no more than the token budget it is truncated to (issue: 50 MB took 90 s and 13 GB).</summary>
+public sealed class PromptBudgetTests
+{
+    private static TaskFile Task(string definition, string exampleInput) => new()
+    {
+        Name = "task_huge", Categories = ["Misc"], Definition = [definition],
+        PositiveExamples = [new(exampleInput, "ok", null)], NegativeExamples = [],
+        Instances = [],
+    };
+
+    [Theory]
+    [InlineData("qwen2.5")]
+    [InlineData("gpt2")]
+    public void AHugeInputIsCutBeforeItIsEncodedAndGivesTheSamePrompt(string tokenizerName)
+    {
+        using var tok = PeftLab.Tokenization.HfTokenizer.Load(Path.Combine(TestPaths.Shared, "tokenizers", tokenizerName));
+        var counter = new PeftLab.Tokenization.TokenizerCounter(tok);
+        var config = new PromptConfig { MaxSourceTokens = 200, MaxTargetTokens = 16 };
+        var rng = new Random(5);
+        string Words(int chars)
+        {
+            var sb = new StringBuilder(chars + 16);
+            while (sb.Length < chars) sb.Append(rng.Next(3) == 0 ? "zebra " : "quantum leap ").Append(rng.Next(1000)).Append(' ');
+            return sb.ToString(0, chars);
+        }
+        var head = Words(20_000);
+        foreach (var (task, instance) in new[]
+        {
+            (Task("Answer.", "x"), new Instance("i1", head + new string('y', 50_000_000), [head + "out"])),   // a 50 MB instance
+            (Task(head + Words(5_000_000), "x"), new Instance("i2", "short", ["out"])),                       // a 5 MB definition
+            (Task("Answer.", head + new string('z', 5_000_000)), new Instance("i3", "short", ["out"])),       // a 5 MB example
+        })
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var built = PromptBuilder.BuildTraining(task, instance, config, counter, seed: 1);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"{instance.Id}: {watch.Elapsed}");
+            Assert.True(counter.Count(built.Source) <= config.MaxSourceTokens);
+            Assert.True(counter.Count(built.Target) <= config.MaxTargetTokens);
+            // the same prompt as from a field only 100k characters long: nothing past the cut could have survived
+            static string Cut(string s) => s.Length > 100_000 ? s[..100_000] : s;
+            var small = PromptBuilder.BuildTraining(
+                task with { Definition = [Cut(task.Definition[0])], PositiveExamples = [new(Cut(task.PositiveExamples[0].Input), "ok", null)] },
+                instance with { Input = Cut(instance.Input), Outputs = [Cut(instance.Outputs[0])] }, config, counter, seed: 1);
+            Assert.Equal(small.Source, built.Source);
+            Assert.Equal(small.Target, built.Target);
+        }
+    }
+}

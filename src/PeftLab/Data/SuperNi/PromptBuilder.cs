@@ -77,12 +77,12 @@ public static class PromptBuilder
             throw new ArgumentException($"task '{task.Name}' has no Definition; a SuperNI prompt starts with Definition[0]");
         int max = config.MaxSourceTokens;
 
-        var q = new StringBuilder("Now complete the following example -\nInput: ").Append(PyText.Strip(instance.Input));
+        var q = new StringBuilder("Now complete the following example -\nInput: ").Append(PyText.Strip(Bound(instance.Input, max, counter)));
         P(q);
         var query = q.Append("\nOutput: ").ToString();
 
         var taskName = config.AddTaskName ? task.Name + ". " : "";
-        var d = new StringBuilder("Definition: ").Append(PyText.Strip(task.Definition[0]));
+        var d = new StringBuilder("Definition: ").Append(PyText.Strip(Bound(task.Definition[0], max, counter)));
         P(d);
         var definition = d.Append("\n\n").ToString();
 
@@ -94,13 +94,13 @@ public static class PromptBuilder
             // leaving the task-name prefix out of the count.
             foreach (var (ex, i) in task.PositiveExamples.Take(config.NumPositiveExamples).Select((e, i) => (e, i)))
             {
-                var s = Example("Positive", i + 1, ex, config.AddExplanation);
+                var s = Example("Positive", i + 1, ex, config.AddExplanation, t => Bound(t, max, counter));
                 if (counter.Count(definition + string.Join(" ", pos) + s + query) <= max) pos.Add(s);
                 else break;
             }
             foreach (var (ex, i) in task.NegativeExamples.Take(config.NumNegativeExamples).Select((e, i) => (e, i)))
             {
-                var s = Example("Negative", i + 1, ex, config.AddExplanation);
+                var s = Example("Negative", i + 1, ex, config.AddExplanation, t => Bound(t, max, counter));
                 if (counter.Count(definition + string.Join(" ", pos) + string.Join(" ", neg) + s + query) <= max) neg.Add(s);
                 else break;
             }
@@ -110,16 +110,27 @@ public static class PromptBuilder
         return counter.Count(source) <= max ? source : counter.TruncateToTokens(source, max);
     }
 
-    private static string Example(string kind, int number, TaskExample ex, bool addExplanation)
+    /// <summary>
+    /// The text cut to what <paramref name="maxTokens"/> tokens can cover (plus a margin), so a huge field costs no
+    /// more than the budget it is truncated to: the first <paramref name="maxTokens"/> tokens, all that can survive the
+    /// truncation, are those of the whole text.
+    /// </summary>
+    internal static string Bound(string text, int maxTokens, ITokenCounter counter)
     {
-        var sb = new StringBuilder($" {kind} Example {number} -\nInput: ").Append(PyText.Strip(ex.Input));
+        long limit = (long)maxTokens * counter.MaxCharsPerToken + 64;
+        return text.Length > limit ? text[..(int)limit] : text;
+    }
+
+    private static string Example(string kind, int number, TaskExample ex, bool addExplanation, Func<string, string> bound)
+    {
+        var sb = new StringBuilder($" {kind} Example {number} -\nInput: ").Append(PyText.Strip(bound(ex.Input)));
         P(sb);
-        sb.Append("\n Output: ").Append(PyText.Strip(ex.Output));
+        sb.Append("\n Output: ").Append(PyText.Strip(bound(ex.Output)));
         P(sb);
         sb.Append('\n');
         if (addExplanation && ex.Explanation is not null)
         {
-            sb.Append(" Explanation: ").Append(PyText.Strip(ex.Explanation));
+            sb.Append(" Explanation: ").Append(PyText.Strip(bound(ex.Explanation)));
             P(sb);
             sb.Append('\n');
         }
@@ -140,7 +151,7 @@ public static class PromptBuilder
     {
         var source = Build(task, instance, config, counter);
         var pick = instance.Outputs.Count == 1 ? 0 : DeterministicRng.ForStream(seed, "target/" + instance.Id).NextInt(instance.Outputs.Count);
-        var target = instance.Outputs[pick];
+        var target = Bound(instance.Outputs[pick], config.MaxTargetTokens, counter);
         if (counter.Count(target) > config.MaxTargetTokens) target = counter.TruncateToTokens(target, config.MaxTargetTokens);
         return new PromptedExample(task.Name, instance.Id, task.Category, source, target, instance.Outputs);
     }
