@@ -579,6 +579,20 @@ public sealed class Study
             trials.Add(trial);
         }
 
+        // count first, from the axis lengths alone (saturating), so a grid too large to plan is refused before expanding
+        double planned = spec.Baseline ? Math.Max(1, spec.Axes.Model?.Count ?? 1) : 0;
+        var perMethod = new List<string>();
+        foreach (var method in MethodsOf(spec, baseNode))
+        {
+            var a = AxesFor(spec, method);
+            var knobCount = StudyAxisNames.Knobs.Where(k => k.Value.Method == method).Select(k => KnobValues(a, k.Key)?.Count).FirstOrDefault(n => n is not null) ?? 1;
+            double n = Shared(method, a).Aggregate((double)knobCount, (acc, values) => acc * values.Count);
+            planned += n;
+            perMethod.Add($"{method} {n:N0}");
+        }
+        if (planned > spec.MaxTrials)
+            throw new ConfigException([new ConfigError("max_trials", $"the axes expand to {planned:N0} trials ({string.Join(", ", perMethod)}), more than max_trials = {spec.MaxTrials:N0}; shorten an axis or raise max_trials (at most 1,000,000)", At(root, "axes") ?? root.Position)]);
+
         foreach (var method in MethodsOf(spec, baseNode))
         {
             var a = AxesFor(spec, method);

@@ -49,6 +49,12 @@ public sealed record StudySpec
     public IReadOnlyDictionary<string, double> FindingThresholds { get; init; } = new Dictionary<string, double>();
     /// <summary>Executor defaults.</summary>
     public ExecutorSpec Executor { get; init; } = new();
+    /// <summary>
+    /// Most trials the axes may expand to (1..1,000,000). The count is computed from the axis lengths before anything
+    /// is expanded, so a typo that multiplies the grid is refused at once instead of planning for minutes.
+    /// </summary>
+    [ConfigRange(1, 1_000_000)]
+    public int MaxTrials { get; init; } = 10_000;
 }
 
 /// <summary>

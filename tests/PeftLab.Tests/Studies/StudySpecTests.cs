@@ -52,6 +52,33 @@ public sealed class StudySpecTests
         Assert.Equal(study.Plan.Select(p => (p.Index, p.Id, p.Describe())), Study.Load(study.Source).Plan.Select(p => (p.Index, p.Id, p.Describe())));
     }
 
+    [Theory]
+    [InlineData(1000, 1000, "full 1,000,000")]             // 10^6 trials: refused at the default cap, at once
+    [InlineData(40000, 40000, "full 1,600,000,000")]         // 10^9: never expanded
+    public void AGridTooLargeIsRefusedFromItsAxisLengthsBeforeExpanding(int lrs, int seeds, string count)
+    {
+        var lr = string.Join(", ", Enumerable.Range(1, lrs).Select(i => (i * 1e-6).ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        var seed = string.Join(", ", Enumerable.Range(1, seeds));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<ConfigException>(() => Load($"axes:\n  method: [full]\n  lr: [{lr}]\n  seed: [{seed}]\n"));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
+        Assert.Contains("max_trials", e.Message);
+        Assert.Contains("more than max_trials = 10,000", e.Message);
+        Assert.Contains(count, e.Message);
+    }
+
+    [Fact]
+    public void MaxTrialsCountsKnobsAndTheBaselineAndCanBeRaised()
+    {
+        const string axes = "axes:\n  method: [full, lora]\n  lr: [1.0e-3, 2.0e-3, 3.0e-3]\n  lora_r: [4, 8]\n";
+        // full 3 + lora 2×3 = 9, plus the untuned baseline = 10
+        Assert.Equal(10, Load(axes + "baseline: true\nmax_trials: 10\n").Trials.Count);
+        var e = Assert.Throws<ConfigException>(() => Load(axes + "baseline: true\nmax_trials: 9\n"));
+        Assert.Contains("expand to 10 trials (full 3, lora 6)", e.Message);
+        var range = Assert.Throws<ConfigException>(() => Load(axes + "max_trials: 0\n"));
+        Assert.Contains("max_trials", range.Message);
+    }
+
     [Fact]
     public void TrialIdsHashTheConfigWithoutOutputAndAreStable()
     {
