@@ -17,8 +17,13 @@ public sealed class TrainSettings : CommandSettings
 
     /// <summary>Resume from the newest checkpoint in the output folder.</summary>
     [CommandOption("--resume")]
-    [Description("Continue an interrupted run from its newest checkpoint")]
+    [Description("Continue an interrupted run from its newest intact checkpoint (an error when there is none)")]
     public bool Resume { get; init; }
+
+    /// <summary>Resume when an intact checkpoint exists, else start from step 0.</summary>
+    [CommandOption("--resume-or-start")]
+    [Description("Continue from the newest intact checkpoint when there is one, else start from step 0")]
+    public bool ResumeOrStart { get; init; }
 
     /// <summary>Print the resolved config and exit.</summary>
     [CommandOption("--print-config")]
@@ -60,7 +65,8 @@ public sealed class TrainCommand : Command<TrainSettings>
                 var task = ctx.AddTask("starting", maxValue: 1);
                 result = Trainer.Run(config, new TrainOptions
                 {
-                    Resume = s.Resume,
+                    Resume = s.Resume ? ResumeMode.Required : s.ResumeOrStart ? ResumeMode.IfPresent : ResumeMode.None,
+                    Warning = w => Console.Error.WriteLine($"warning: {w}"),
                     ResolvedConfigText = TrainConfigLoader.ToYaml(config),
                     Cancel = cts.Token,
                     Progress = p =>

@@ -114,7 +114,8 @@ public static class TrialRunner
             {
                 result = Trainer.Run(cfg, new TrainOptions
                 {
-                    Resume = resume,
+                    Resume = resume ? ResumeMode.IfPresent : ResumeMode.None,
+                    Warning = w => log($"trial {index}: warning: {w}"),
                     ResolvedConfigText = TrainConfigLoader.ToYaml(cfg),
                     Cancel = options.Cancel,
                     Progress = OnProgress,

@@ -24,6 +24,8 @@ public sealed class RunFiles(string dir)
     public string Eval => Path.Combine(Dir, "eval");
     /// <summary>TensorBoard event files.</summary>
     public string TensorBoard => Path.Combine(Dir, "tb");
+    /// <summary>Held (exclusively) by the process training into this folder.</summary>
+    public string Lock => Path.Combine(Dir, ".lock");
     /// <summary>Base model created from a preset.</summary>
     public string BaseModel => Path.Combine(Dir, "base");
 

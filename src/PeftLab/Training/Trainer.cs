@@ -25,14 +25,27 @@ public enum RunStatus
     Interrupted,
 }
 
+/// <summary>What a run does with the checkpoints already in its folder.</summary>
+public enum ResumeMode
+{
+    /// <summary>Start from step 0 (the folder's earlier metrics are replaced).</summary>
+    None,
+    /// <summary>Continue from the newest intact checkpoint; an error when there is none (<c>--resume</c>).</summary>
+    Required,
+    /// <summary>Continue from the newest intact checkpoint, or start from step 0 when there is none (<c>--resume-or-start</c>, study trials).</summary>
+    IfPresent,
+}
+
 /// <summary>Live progress for progress bars and study tables.</summary>
 public sealed record TrainProgress(string Phase, int Step, int TotalSteps, double? Loss, double Lr, double TokensPerSecond, TimeSpan Elapsed);
 
 /// <summary>Options that are not part of the run's config.</summary>
 public sealed record TrainOptions
 {
-    /// <summary>Continue from the newest checkpoint in the run folder.</summary>
-    public bool Resume { get; init; }
+    /// <summary>Whether to continue from the newest intact checkpoint in the run folder.</summary>
+    public ResumeMode Resume { get; init; }
+    /// <summary>Receives warnings while the run starts (e.g. a damaged checkpoint passed over); they also go to result.json.</summary>
+    public Action<string>? Warning { get; init; }
     /// <summary>Text of the resolved config, written to config.yaml.</summary>
     public string? ResolvedConfigText { get; init; }
     /// <summary>Receives progress.</summary>
@@ -55,6 +68,21 @@ public static class Trainer
         options ??= new TrainOptions();
         var files = new RunFiles(cfg.Output);
         Directory.CreateDirectory(files.Dir);
+        using var runLock = RunLock.Acquire(files);
+
+        // --- the checkpoint to resume from, found before anything expensive ---------------------------------
+        var startWarnings = new List<string>();
+        string? resumeFrom = null;
+        if (options.Resume != ResumeMode.None)
+        {
+            resumeFrom = CheckpointManifest.NewestIntact(files, startWarnings);
+            if (resumeFrom is null && options.Resume == ResumeMode.Required)
+                throw new InvalidDataException($"--resume: no intact checkpoint in {files.Checkpoints}" +
+                    (startWarnings.Count > 0 ? ": " + string.Join("; ", startWarnings) : " (the run has not reached its first checkpoint)") +
+                    "; run without --resume to start over, or with --resume-or-start");
+            if (resumeFrom is null && startWarnings.Count > 0) startWarnings.Add("no intact checkpoint: starting from step 0");
+            foreach (var w in startWarnings) options.Warning?.Invoke(w);
+        }
         if (options.ResolvedConfigText is { } text) AtomicFile.WriteAllText(files.Config, text);
         TorchRuntime.EnsureInitialised();
         if (cfg.Train.Threads is int threads) TorchRuntime.SetThreads(threads);   // null: leave the process setting alone
@@ -109,10 +137,12 @@ public static class Trainer
 
         // --- state (restored on resume) -----------------------------------------------------------
         var state = new LoopState();
-        if (options.Resume && File.Exists(files.Latest))
-            state = RestoreCheckpoint(files, model, optimizer);
-        using var metrics = new MetricsWriter(files.Metrics, options.Resume ? state.Step : null);
-        if (!options.Resume && File.Exists(files.Metrics)) File.WriteAllText(files.Metrics, "");
+        if (resumeFrom is not null)
+            state = RestoreCheckpoint(resumeFrom, model, optimizer);
+        // a fresh start empties the file before the writer opens it: the writer's position would otherwise stay at
+        // the old end, and its first record would land after a run of NUL bytes
+        if (resumeFrom is null && File.Exists(files.Metrics)) File.WriteAllText(files.Metrics, "");
+        using var metrics = new MetricsWriter(files.Metrics, resumeFrom is not null ? state.Step : null);
         using var tb = new TensorBoardWriter(files.TensorBoard);
 
         var result = new JsonObject { ["status"] = "running" };
@@ -226,7 +256,7 @@ public static class Trainer
                 result[split.Name] = JsonNode.Parse(run.Report.ToJson());
             }
         }
-        if (status is "completed" or "diverged") FinishResult(result, cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, data.Warnings);
+        if (status is "completed" or "diverged") FinishResult(result, cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings]);
         return result;
     }
 
@@ -352,16 +382,15 @@ public static class Trainer
                 ["losses"] = new JsonArray(state.Losses.Select(l => (JsonNode?)(double.IsFinite(l) ? l : null)).ToArray()),
             };
             File.WriteAllText(Path.Combine(dir, "state.json"), json.ToJsonString());
+            CheckpointManifest.Write(dir);   // last: sizes and hashes of what --resume will trust
         });
         AtomicFile.WriteAllText(files.Latest, name);   // the pointer moves only after the folder is complete
         foreach (var old in Directory.GetDirectories(files.Checkpoints, "step-*").Order(StringComparer.Ordinal).SkipLast(Math.Max(1, keep)))
             Directory.Delete(old, recursive: true);
     }
 
-    private static LoopState RestoreCheckpoint(RunFiles files, nn.Module model, AdamW optimizer)
+    private static LoopState RestoreCheckpoint(string dir, nn.Module model, AdamW optimizer)
     {
-        var dir = Path.Combine(files.Checkpoints, File.ReadAllText(files.Latest).Trim());
-        if (!File.Exists(Path.Combine(dir, "state.json"))) throw new InvalidDataException($"checkpoint {dir} is incomplete (no state.json)");
         using (var source = CheckpointSource.OpenFile(Path.Combine(dir, "trainable.safetensors")))
             PeftState.LoadStrict(Injector.Trainable(model).ToDictionary(p => p.Name, p => (Tensor)p.Parameter), source);
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "state.json")))!.AsObject();

@@ -39,7 +39,7 @@ public sealed class Seq2SeqTrainerTests
         Trainer.Run(TrainConfigLoader.Load(null, Cfg(reference)));
         var first = Trainer.Run(TrainConfigLoader.Load(null, Cfg(resumed)), new TrainOptions { StopAfterStep = 5 });
         Assert.Equal("interrupted", first["status"]!.GetValue<string>());
-        var second = Trainer.Run(TrainConfigLoader.Load(null, Cfg(resumed)), new TrainOptions { Resume = true });
+        var second = Trainer.Run(TrainConfigLoader.Load(null, Cfg(resumed)), new TrainOptions { Resume = ResumeMode.Required });
         Assert.Equal("completed", second["status"]!.GetValue<string>());
         var a = Losses(reference);
         var b = Losses(resumed);
