@@ -195,6 +195,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (firstNonSpace < 0 || headerBytes[firstNonSpace] != (byte)'{')
             throw new CheckpointFormatException(path, "header is not a JSON object (it must start with '{')");
 
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new CheckpointFormatException(path, $"header is not valid UTF-8 (first bad byte at header offset {FirstInvalidUtf8(headerBytes)})");
         JsonDocument doc;
         try
         {
@@ -209,6 +211,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         using (doc)
+        try
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException(path, $"header is a JSON {doc.RootElement.ValueKind}, not an object");
@@ -228,9 +231,20 @@ public sealed unsafe class SafeTensorsFile : IDisposable
                 tensors.Add(prop.Name, ParseTensor(path, prop.Name, prop.Value, bufferLength));
             }
         }
+        catch (InvalidOperationException e)   // System.Text.Json: a string escape that is no Unicode text (a lone surrogate)
+        {
+            throw new CheckpointFormatException(path, $"header holds a string that is not valid Unicode text: {e.Message}", inner: e);
+        }
 
         CheckCoverage(path, tensors.Values, bufferLength);
         return (headerLength, tensors, metadata);
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var chars = new char[bytes.Length];
+        System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int read, out _, replaceInvalidSequences: false);
+        return read;
     }
 
     private static void ParseMetadata(string path, JsonElement value, Dictionary<string, string> metadata)

@@ -78,6 +78,11 @@ public abstract class ConfigNode
         {
             throw new ConfigException([new ConfigError("", "invalid YAML: " + e.Message, At(e.Start))]);
         }
+        catch (ArgumentException e) when (e.ParamName == "parser")
+        {
+            // YamlStream.Load meets an event it cannot place (seen: a line indented under a flow mapping after a bare ':')
+            throw new ConfigException([new ConfigError("", "invalid YAML: the structure cannot be read after this point (check the indentation and any key-less ':')", At(parser.Last))]);
+        }
         catch (InvalidOperationException)
         {
             // YamlDotNet's scanner fails without a position on some unclosed flow collections: point past the last good token.

@@ -83,3 +83,17 @@ public sealed class YamlLimitsTests
         finally { File.Delete(path); }
     }
 }
+
+/// <summary>Malformed YAML found by the fuzz test, each refused as a config error naming the file.</summary>
+public sealed class MalformedYamlTests
+{
+    [Theory]
+    [InlineData("method:\n  name: lora\n  : \ndata: {path: x}\n    output: runs/x\n")]
+    [InlineData("a: {b: 1}\n  : \n    c: 2\n")]
+    public void StructuresYamlDotNetCannotPlaceAreConfigErrors(string yaml)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigNode.Parse(yaml, "bad.yaml"));
+        Assert.Contains("invalid YAML", e.Message);
+        Assert.Contains("bad.yaml", e.Message);
+    }
+}
