@@ -113,7 +113,7 @@ public sealed class RealWeightsTests(ITestOutputHelper output)
         var score = JsonNode.Parse(File.ReadAllText(scores[0]))!;
         Assert.True(score["rougeL"]!.GetValue<double>() > 20, score.ToJsonString());
         var predictions = Directory.GetFiles(outDir, "*predictions.jsonl", SearchOption.AllDirectories);
-        var rescored = CliRunner.Ok(["score", "--predictions", predictions[0], "--tasks", Data.Value]);
+        var rescored = CliRunner.Ok(["score", "--predictions", predictions[0], "--tasks", Data.Value, "--instances-per-task", "16"]);
         Assert.Equal(score["rougeL"]!.GetValue<double>(), JsonNode.Parse(rescored)!["rougeL"]!.GetValue<double>(), 6);   // score agrees with eval
     }
 }
