@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Models;
 using Spectre.Console;
@@ -24,6 +25,7 @@ public sealed class InitModelSettings : CommonSettings
 
     /// <summary>Weight seed.</summary>
     [CommandOption("--seed <N>")]
+    [ConfigRange(long.MinValue, long.MaxValue)]
     public long Seed { get; init; }
 
     /// <summary>Tokenizer training text.</summary>
