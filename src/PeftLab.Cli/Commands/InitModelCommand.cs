@@ -21,7 +21,13 @@ public sealed class InitModelSettings : CommonSettings
 
     /// <summary>Output folder.</summary>
     [CommandOption("--out <DIR>")]
+    [Description("Folder to write (created; a non-empty one only with --force)")]
     public string? Out { get; init; }
+
+    /// <summary>Replace a non-empty output folder.</summary>
+    [CommandOption("--force")]
+    [Description("Replace the output folder if it is not empty")]
+    public bool Force { get; init; }
 
     /// <summary>Weight seed.</summary>
     [CommandOption("--seed <N>")]
@@ -50,7 +56,7 @@ public sealed class InitModelCommand : Command<InitModelSettings>
         var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(File.ReadAllText(s.Config!), s.Config!);
         IEnumerable<string> corpus = s.Corpus is not null ? File.ReadLines(s.Corpus)
             : PeftLab.Data.Synthetic.SyntheticCorpus.Generate(new PeftLab.Data.Synthetic.CorpusOptions(Documents: 2000));
-        var written = ModelFolder.Create(s.Out!, config, s.Seed, corpus);
+        var written = ModelFolder.Init(s.Out!, config, s.Seed, corpus, s.Force, [("the --config file", s.Config), ("the --corpus file", s.Corpus)]);
         var model = HfModel.Load(s.Out!);
         long parameters = model.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLineInterpolated($"wrote {s.Out}: {written.ModelType}, {parameters:N0} parameters, vocab {written.VocabSize}, d {written.HiddenSize}, {written.NumLayers} layers");
