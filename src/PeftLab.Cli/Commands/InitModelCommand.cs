@@ -53,8 +53,8 @@ public sealed class InitModelCommand : Command<InitModelSettings>
     public override int Execute(CommandContext context, InitModelSettings s, CancellationToken cancellationToken)
     {
         s.ApplyRuntime();
-        var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(File.ReadAllText(s.Config!), s.Config!);
-        IEnumerable<string> corpus = s.Corpus is not null ? File.ReadLines(s.Corpus)
+        var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(PeftLab.Data.Utf8Text.ReadAllText(s.Config!), s.Config!);
+        IEnumerable<string> corpus = s.Corpus is not null ? PeftLab.Data.Utf8Text.ReadAllLines(s.Corpus)
             : PeftLab.Data.Synthetic.SyntheticCorpus.Generate(new PeftLab.Data.Synthetic.CorpusOptions(Documents: 2000));
         var written = ModelFolder.Init(s.Out!, config, s.Seed, corpus, s.Force, [("the --config file", s.Config), ("the --corpus file", s.Corpus)]);
         var model = HfModel.Load(s.Out!);

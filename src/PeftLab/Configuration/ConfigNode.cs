@@ -45,7 +45,7 @@ public abstract class ConfigNode
     {
         if (!File.Exists(path))
             throw new ConfigException([new ConfigError("", $"config file not found: {path}", null)]);
-        return Parse(File.ReadAllText(path), path);
+        return Parse(PeftLab.Data.Utf8Text.ReadAllText(path), path);
     }
 
     /// <summary>Parses one YAML document; override values get <see cref="SourcePosition.CommandLine"/> positions.</summary>

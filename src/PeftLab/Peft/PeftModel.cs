@@ -84,7 +84,7 @@ public sealed class PeftModel
         JsonObject obj;
         try
         {
-            obj = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new PeftConfigException($"{path}: must hold a JSON object");
+            obj = JsonNode.Parse(PeftLab.Data.Utf8Text.ReadAllText(path)) as JsonObject ?? throw new PeftConfigException($"{path}: must hold a JSON object");
         }
         catch (JsonException e)
         {

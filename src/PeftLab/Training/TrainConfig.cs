@@ -208,6 +208,11 @@ public sealed record EvalSection
     public int BatchSize { get; init; } = 16;
     /// <summary>Which metric picks the best checkpoint.</summary>
     public BestMetric BestMetric { get; init; } = BestMetric.RougeL;
+    /// <summary>
+    /// The metric that really picks the best checkpoint (and labels result.json's best_score): without generation there
+    /// is no ROUGE-L or exact match, so it is the validation loss (best_score = −loss).
+    /// </summary>
+    public BestMetric EffectiveBestMetric => Generate ? BestMetric : BestMetric.Loss;
     /// <summary>Evaluate the best checkpoint on the test and seen-task held-out splits at the end.</summary>
     public bool Final { get; init; } = true;
     /// <summary>At most this many instances per split in the final evaluation (null: all).</summary>
