@@ -1,17 +1,32 @@
 using System.ComponentModel;
 using PeftLab.Cli.Commands;
+using PeftLab.Configuration;
 using PeftLab.Runtime;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace PeftLab.Cli;
 
-/// <summary>Options every command accepts.</summary>
-public class CommonSettings : CommandSettings
+/// <summary>
+/// Options every command accepts, the root of every command's settings. Numeric options declare their range with
+/// <see cref="PeftLab.Configuration.ConfigRangeAttribute"/> and enum-like options their values with
+/// <see cref="ChoicesAttribute"/>; <see cref="OptionChecks"/> checks both for every command before it runs.
+/// </summary>
+public class GlobalSettings : CommandSettings
+{
+    /// <summary>Print the stack trace of an error. Read by <see cref="CliApp.Run"/> before parsing, so it may go anywhere.</summary>
+    [CommandOption("--verbose")]
+    [Description("On an error, also print its stack trace")]
+    public bool Verbose { get; init; }
+}
+
+/// <summary>Options of every command that computes.</summary>
+public class CommonSettings : GlobalSettings
 {
     /// <summary>Intra-op threads (default: all cores).</summary>
     [CommandOption("--threads <N>")]
     [Description("Compute threads (default: all cores)")]
+    [ConfigRange(1, int.MaxValue)]
     public int? Threads { get; init; }
 
     /// <summary>cpu or cuda.</summary>
@@ -31,14 +46,33 @@ public class CommonSettings : CommandSettings
 /// <summary>The <c>peftlab</c> command line.</summary>
 public static class CliApp
 {
-    /// <summary>Runs the CLI; returns the process exit code. Expected failures print one clear line, no stack trace.</summary>
+    /// <summary>
+    /// Runs the CLI; returns the process exit code. Every error is reported by <see cref="CliErrors.Report"/>: one
+    /// <c>error: ...</c> line (a stack trace only with <c>--verbose</c>).
+    /// </summary>
     public static int Run(string[] args)
+    {
+        bool verbose = args.Contains("--verbose");
+        var rest = args.Where(a => a != "--verbose").ToArray();
+        try
+        {
+            return Build().Run(rest);
+        }
+        catch (Exception e)
+        {
+            return CliErrors.Report(e, rest, verbose, Console.Error);
+        }
+    }
+
+    /// <summary>The command tree.</summary>
+    internal static CommandApp Build()
     {
         var app = new CommandApp();
         app.Configure(c =>
         {
             c.SetApplicationName("peftlab");
             c.PropagateExceptions();
+            c.SetInterceptor(new OptionChecks());
             c.AddCommand<LogitsCommand>("logits").WithDescription("Write float32 logits of input_ids (safetensors in, safetensors out)");
             c.AddCommand<GenerateCommand>("generate").WithDescription("Generate from token ids or a text prompt");
             c.AddCommand<InitModelCommand>("init-model").WithDescription("Create a model folder with random weights and a tokenizer");
@@ -60,7 +94,7 @@ public static class CliApp
             c.AddCommand<EvalCommand>("eval").WithDescription("Generate on a split (test, seen, validation) and score");
             c.AddCommand<DescribeCommand>("describe").WithDescription("Trainable and total parameters of a method (or a sweep of methods and knobs) on a model");
             c.AddCommand<BenchCommand>("bench").WithDescription("Throughput benchmark with the PyTorch peer's workload and JSON fields");
-            c.AddBranch<CommandSettings>("study", study =>
+            c.AddBranch<GlobalSettings>("study", study =>
             {
                 study.SetDescription("The reference study as an experiment matrix: plan, run, submit, status, results");
                 StudyCommands.Register(study);
@@ -68,33 +102,6 @@ public static class CliApp
             });
             c.AddCommand<DoctorCommand>("doctor").WithDescription("Show how the native runtime was loaded, threads and device");
         });
-        try
-        {
-            return app.Run(args);
-        }
-        catch (CommandParseException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
-        catch (CommandRuntimeException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
-        catch (PeftLab.Configuration.ConfigException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
-        catch (Exception e) when (IsUserError(e))
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
+        return app;
     }
-
-    private static bool IsUserError(Exception e) => e is ArgumentException or InvalidDataException or IOException
-        or UnauthorizedAccessException or FormatException or NotSupportedException or InvalidOperationException
-        || e.GetType().Namespace?.StartsWith("PeftLab", StringComparison.Ordinal) == true;
 }

@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Training;
 using Spectre.Console;
@@ -16,6 +17,7 @@ public sealed class BaseBuildSettings : CommonSettings
     /// <summary>Pretraining steps.</summary>
     [CommandOption("--steps <N>")]
     [Description("Pretraining steps (default 500)")]
+    [ConfigRange(1, int.MaxValue)]
     public int? Steps { get; init; }
 
     /// <summary>Output folder.</summary>

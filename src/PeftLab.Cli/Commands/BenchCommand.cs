@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Training;
 using Spectre.Console.Cli;
@@ -5,10 +6,11 @@ using Spectre.Console.Cli;
 namespace PeftLab.Cli.Commands;
 
 /// <summary>Settings of <c>peftlab bench</c> (flags named as in ../shared/peer/peer_bench.py).</summary>
-public sealed class BenchSettings : CommandSettings
+public sealed class BenchSettings : GlobalSettings
 {
     /// <summary>train, generate, matmul, packing or eval.</summary>
     [CommandOption("--mode <MODE>")]
+    [Choices("train", "generate", "matmul", "packing", "eval")]
     public string Mode { get; init; } = "train";
     /// <summary>Shape.</summary>
     [CommandOption("--preset <NAME>")]
@@ -18,42 +20,53 @@ public sealed class BenchSettings : CommandSettings
     public string Method { get; init; } = "full";
     /// <summary>LoRA rank.</summary>
     [CommandOption("--lora-r <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int LoraR { get; init; } = 8;
     /// <summary>LoRA alpha.</summary>
     [CommandOption("--lora-alpha <A>")]
+    [ConfigRange(0, double.MaxValue, MinExclusive = true)]
     public double LoraAlpha { get; init; } = 16;
     /// <summary>LoRA targets.</summary>
     [CommandOption("--lora-targets <LIST>")]
     public string LoraTargets { get; init; } = "q,v";
     /// <summary>Adapter size.</summary>
     [CommandOption("--adapter-size <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int AdapterSize { get; init; } = 64;
     /// <summary>bf16 weights.</summary>
     [CommandOption("--bf16")]
     public bool Bf16 { get; init; }
     /// <summary>Warm-up steps.</summary>
     [CommandOption("--warmup <N>")]
+    [ConfigRange(0, int.MaxValue)]
     public int Warmup { get; init; } = 2;
     /// <summary>Timed steps.</summary>
     [CommandOption("--steps <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int Steps { get; init; } = 10;
     /// <summary>Threads.</summary>
     [CommandOption("--threads <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int Threads { get; init; } = 2;
     /// <summary>Prompt length.</summary>
     [CommandOption("--prompt-len <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int PromptLen { get; init; } = 64;
     /// <summary>Generated tokens.</summary>
     [CommandOption("--gen-tokens <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int GenTokens { get; init; } = 128;
     /// <summary>Generation reps.</summary>
     [CommandOption("--gen-reps <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int GenReps { get; init; } = 3;
     /// <summary>Matmul size.</summary>
     [CommandOption("--mm-n <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int MmN { get; init; } = 1024;
     /// <summary>Seed.</summary>
     [CommandOption("--seed <N>")]
+    [ConfigRange(int.MinValue, int.MaxValue)]
     public int Seed { get; init; }
     /// <summary>SuperNI task folder (packing and eval modes).</summary>
     [CommandOption("--data <DIR>")]
@@ -63,15 +76,19 @@ public sealed class BenchSettings : CommandSettings
     public string? Model { get; init; }
     /// <summary>Examples per strategy (packing) or test prompts (eval).</summary>
     [CommandOption("--examples <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int Examples { get; init; } = 64;
     /// <summary>Rows per batch (packing, eval).</summary>
     [CommandOption("--batch <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int Batch { get; init; } = 8;
     /// <summary>Longest training row (packing).</summary>
     [CommandOption("--max-length <N>")]
+    [ConfigRange(8, int.MaxValue)]
     public int MaxLength { get; init; } = 1024;
     /// <summary>Longest generated answer (eval).</summary>
     [CommandOption("--max-new-tokens <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 64;
 }
 
@@ -93,7 +110,7 @@ public sealed class BenchCommand : Command<BenchSettings>
             "matmul" => Bench.Matmul(s.MmN, 50, s.Threads),
             "packing" => DataBench.Packing(DataOptions(s, o)),
             "eval" => DataBench.Eval(DataOptions(s, o)),
-            _ => throw new ArgumentException($"unknown --mode '{s.Mode}'; known: train, generate, matmul, packing, eval"),
+            _ => throw new System.Diagnostics.UnreachableException($"--mode {s.Mode} passed OptionChecks"),
         };
         Console.WriteLine(result.ToJsonString());
         return 0;

@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Data.Synthetic;
 using Spectre.Console;
@@ -6,7 +7,7 @@ using Spectre.Console.Cli;
 namespace PeftLab.Cli.Commands;
 
 /// <summary>Settings of <c>peftlab data synth</c>.</summary>
-public sealed class SynthSettings : CommandSettings
+public sealed class SynthSettings : GlobalSettings
 {
     /// <summary>Output folder.</summary>
     [CommandOption("--out <DIR>")]
@@ -14,10 +15,12 @@ public sealed class SynthSettings : CommandSettings
 
     /// <summary>Seed.</summary>
     [CommandOption("--seed <N>")]
+    [ConfigRange(0, ulong.MaxValue)]
     public ulong Seed { get; init; } = new SyntheticSuiteOptions().Seed;
 
     /// <summary>Instances per task.</summary>
     [CommandOption("--instances <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int Instances { get; init; } = 200;
 
     /// <inheritdoc/>
@@ -41,7 +44,7 @@ public sealed class SynthCommand : Command<SynthSettings>
 }
 
 /// <summary>Settings of <c>peftlab data corpus</c>.</summary>
-public sealed class CorpusSettings : CommandSettings
+public sealed class CorpusSettings : GlobalSettings
 {
     /// <summary>Output file.</summary>
     [CommandOption("--out <FILE>")]
@@ -49,10 +52,12 @@ public sealed class CorpusSettings : CommandSettings
 
     /// <summary>Seed.</summary>
     [CommandOption("--seed <N>")]
+    [ConfigRange(0, ulong.MaxValue)]
     public ulong Seed { get; init; } = new CorpusOptions().Seed;
 
     /// <summary>Documents.</summary>
     [CommandOption("--documents <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int Documents { get; init; } = new CorpusOptions().Documents;
 
     /// <inheritdoc/>

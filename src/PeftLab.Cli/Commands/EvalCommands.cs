@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Data.SuperNi;
 using PeftLab.Evaluation;
@@ -8,7 +9,7 @@ using Spectre.Console.Cli;
 namespace PeftLab.Cli.Commands;
 
 /// <summary>Settings of <c>peftlab score</c>.</summary>
-public sealed class ScoreSettings : CommandSettings
+public sealed class ScoreSettings : GlobalSettings
 {
     /// <summary>Predictions JSONL.</summary>
     [CommandOption("--predictions <FILE>")]
@@ -27,6 +28,7 @@ public sealed class ScoreSettings : CommandSettings
     /// <summary>Instances per task.</summary>
     [CommandOption("--instances-per-task <N>")]
     [Description("Score the first N instances of each task (default 100, the official evaluation instances)")]
+    [ConfigRange(1, int.MaxValue)]
     public int InstancesPerTask { get; init; } = 100;
 
     /// <inheritdoc/>
@@ -66,27 +68,33 @@ public sealed class EvalSettings : ModelSettings
     /// <summary>test, seen or validation.</summary>
     [CommandOption("--split <NAME>")]
     [Description("test (unseen tasks), seen (held-out instances of train tasks) or validation")]
+    [Choices("test", "seen", "validation")]
     public string Split { get; init; } = "test";
 
     /// <summary>Generation length.</summary>
     [CommandOption("--max-new-tokens <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 128;
 
     /// <summary>Batch size.</summary>
     [CommandOption("--batch-size <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int BatchSize { get; init; } = 16;
 
     /// <summary>Cap on instances.</summary>
     [CommandOption("--limit <N>")]
+    [ConfigRange(1, int.MaxValue)]
     public int? Limit { get; init; }
 
     /// <summary>Data settings as for training.</summary>
     [CommandOption("--validation-tasks <N>")]
+    [ConfigRange(0, int.MaxValue)]
     public int ValidationTasks { get; init; }
 
     /// <summary>Prompt format.</summary>
     [CommandOption("--format <FORMAT>")]
     [Description("definition_only (default) or tk_instruct")]
+    [Choices(typeof(PromptFormat))]
     public string Format { get; init; } = "definition_only";
 
     /// <summary>Output folder for predictions and scores.</summary>
@@ -96,7 +104,6 @@ public sealed class EvalSettings : ModelSettings
     /// <inheritdoc/>
     public override ValidationResult Validate() =>
         Tasks is null ? ValidationResult.Error("--tasks DIR is required")
-        : Split is not ("test" or "seen" or "validation") ? ValidationResult.Error($"unknown split '{Split}'; known: test, seen, validation")
         : base.Validate();
 }
 
@@ -115,7 +122,7 @@ public sealed class EvalCommand : Command<EvalSettings>
         var data = Training.TrainingData.Build(new Training.DataSection
         {
             Path = s.Tasks!, ValidationTasks = s.ValidationTasks,
-            Format = s.Format.Replace("-", "_") == "tk_instruct" ? PromptFormat.TkInstruct : PromptFormat.DefinitionOnly,
+            Format = ConfigEnums.Parse<PromptFormat>(s.Format, "--format"),
         }, tokenizer, seed: 42);
         var split = (s.Split switch { "test" => data.Test, "seen" => data.HeldOut, _ => data.Validation })
             ?? throw new ArgumentException($"{s.Tasks}: the '{s.Split}' split is empty");

@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Models;
 using Spectre.Console;
@@ -20,10 +21,17 @@ public sealed class InitModelSettings : CommonSettings
 
     /// <summary>Output folder.</summary>
     [CommandOption("--out <DIR>")]
+    [Description("Folder to write (created; a non-empty one only with --force)")]
     public string? Out { get; init; }
+
+    /// <summary>Replace a non-empty output folder.</summary>
+    [CommandOption("--force")]
+    [Description("Replace the output folder if it is not empty")]
+    public bool Force { get; init; }
 
     /// <summary>Weight seed.</summary>
     [CommandOption("--seed <N>")]
+    [ConfigRange(long.MinValue, long.MaxValue)]
     public long Seed { get; init; }
 
     /// <summary>Tokenizer training text.</summary>
@@ -45,10 +53,10 @@ public sealed class InitModelCommand : Command<InitModelSettings>
     public override int Execute(CommandContext context, InitModelSettings s, CancellationToken cancellationToken)
     {
         s.ApplyRuntime();
-        var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(File.ReadAllText(s.Config!), s.Config!);
-        IEnumerable<string> corpus = s.Corpus is not null ? File.ReadLines(s.Corpus)
+        var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(PeftLab.Data.Utf8Text.ReadAllText(s.Config!), s.Config!);
+        IEnumerable<string> corpus = s.Corpus is not null ? PeftLab.Data.Utf8Text.ReadAllLines(s.Corpus)
             : PeftLab.Data.Synthetic.SyntheticCorpus.Generate(new PeftLab.Data.Synthetic.CorpusOptions(Documents: 2000));
-        var written = ModelFolder.Create(s.Out!, config, s.Seed, corpus);
+        var written = ModelFolder.Init(s.Out!, config, s.Seed, corpus, s.Force, [("the --config file", s.Config), ("the --corpus file", s.Corpus)]);
         var model = HfModel.Load(s.Out!);
         long parameters = model.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLineInterpolated($"wrote {s.Out}: {written.ModelType}, {parameters:N0} parameters, vocab {written.VocabSize}, d {written.HiddenSize}, {written.NumLayers} layers");

@@ -15,6 +15,11 @@ public sealed class MergeSettings : ModelSettings
     [Description("Folder for the merged Hugging Face checkpoint")]
     public string? Out { get; init; }
 
+    /// <summary>Replace a non-empty output folder.</summary>
+    [CommandOption("--force")]
+    [Description("Replace the output folder if it is not empty (never the model or adapter folder)")]
+    public bool Force { get; init; }
+
     /// <inheritdoc/>
     public override ValidationResult Validate() =>
         Adapter is null ? ValidationResult.Error("--adapter DIR is required")
@@ -29,13 +34,9 @@ public sealed class MergeCommand : Command<MergeSettings>
     public override int Execute(CommandContext context, MergeSettings s, CancellationToken cancellationToken)
     {
         s.ApplyRuntime();
-        var model = HfModel.Load(s.Model!, s.ComputeDType, TorchRuntime.Device);
-        var peft = PeftModel.LoadAdapter(model, s.Adapter!);
-        foreach (var w in peft.Warnings) Console.Error.WriteLine($"warning: {w}");
-        peft.Merge();
-        HfModel.Save(model, s.Out!);
-        ModelFolder.CopyTokenizerFiles(s.Model!, s.Out!);
-        AnsiConsole.MarkupLineInterpolated($"merged {peft.Method.Kind} from {s.Adapter} into {s.Out}");
+        var (method, warnings) = AdapterMerge.ToFolder(s.Model!, s.Adapter!, s.Out!, s.Force, s.ComputeDType, TorchRuntime.Device);
+        foreach (var w in warnings) Console.Error.WriteLine($"warning: {w}");
+        AnsiConsole.MarkupLineInterpolated($"merged {method} from {s.Adapter} into {s.Out}");
         return 0;
     }
 }

@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Checkpoints;
 using PeftLab.Models;
@@ -58,12 +59,12 @@ public sealed class LogitsSettings : ModelSettings
 {
     /// <summary>Input safetensors with input_ids.</summary>
     [CommandOption("--input <FILE>")]
-    [Description("safetensors file holding I64 input_ids [batch, T]")]
+    [Description("safetensors file holding I64 input_ids [[batch, T]]")]
     public string? Input { get; init; }
 
     /// <summary>Output safetensors.</summary>
     [CommandOption("--out <FILE>")]
-    [Description("safetensors file to write F32 logits [batch, T, vocab] to")]
+    [Description("safetensors file to write F32 logits [[batch, T, vocab]] to")]
     public string? Out { get; init; }
 
     /// <inheritdoc/>
@@ -111,6 +112,7 @@ public sealed class GenerateSettings : ModelSettings
     /// <summary>Generation length.</summary>
     [CommandOption("--max-new-tokens <N>")]
     [Description("Maximum tokens to generate (default 128)")]
+    [ConfigRange(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 128;
 
     /// <summary>Greedy decoding.</summary>
@@ -120,29 +122,33 @@ public sealed class GenerateSettings : ModelSettings
 
     /// <summary>Sampling temperature.</summary>
     [CommandOption("--temperature <T>")]
+    [ConfigRange(0, double.MaxValue, MinExclusive = true)]
     public double? Temperature { get; init; }
 
     /// <summary>Top-k.</summary>
     [CommandOption("--top-k <K>")]
+    [ConfigRange(0, int.MaxValue)]
     public int? TopK { get; init; }
 
     /// <summary>Top-p.</summary>
     [CommandOption("--top-p <P>")]
+    [ConfigRange(0, 1, MinExclusive = true)]
     public double? TopP { get; init; }
 
     /// <summary>Sampling seed.</summary>
     [CommandOption("--seed <N>")]
+    [ConfigRange(long.MinValue, long.MaxValue)]
     public long? Seed { get; init; }
 
     /// <summary>ids or text.</summary>
     [CommandOption("--output-format <FORMAT>")]
     [Description("ids: print generated ids only; text (default): decoded text")]
+    [Choices("ids", "text")]
     public string OutputFormat { get; init; } = "text";
 
     /// <inheritdoc/>
     public override Spectre.Console.ValidationResult Validate() =>
         (InputIds is null) == (Prompt is null) ? Spectre.Console.ValidationResult.Error("give exactly one of --input-ids or --prompt")
-        : OutputFormat is not ("ids" or "text") ? Spectre.Console.ValidationResult.Error($"--output-format must be ids or text (got {OutputFormat})")
         : base.Validate();
 }
 
@@ -155,10 +161,7 @@ public sealed class GenerateCommand : Command<GenerateSettings>
         if (Seq2SeqCommands.Handles(s)) return Seq2SeqCommands.Generate(s); // model_type t5
         var model = s.LoadModel();
         var tokenizer = s.Prompt is not null || s.OutputFormat == "text" ? Tokenization.HfTokenizer.Load(s.Model!) : null;
-        int[] prompt = s.InputIds is not null
-            ? s.InputIds.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(x => int.TryParse(x, out var v) ? v
-                : throw new ArgumentException($"--input-ids: '{x}' is not an integer token id")).ToArray()
-            : tokenizer!.Encode(s.Prompt!, addSpecialTokens: true);
+        int[] prompt = s.InputIds is not null ? TokenIds.Parse(s.InputIds, "--input-ids") : tokenizer!.Encode(s.Prompt!, addSpecialTokens: true);
         bool sample = !s.Greedy && (s.Temperature is not null || s.TopK is not null || s.TopP is not null);
         var cfg = new SamplingConfig(s.MaxNewTokens, !sample, s.Temperature ?? 1.0, s.TopK ?? 0, s.TopP ?? 1.0, s.Seed);
         var eos = tokenizer?.EosIds.ToArray() ?? model.Config.EosTokenIds.ToArray();

@@ -66,12 +66,7 @@ internal static class Seq2SeqCommands
     {
         var model = Load(s);
         using var tokenizer = s.Prompt is not null || s.OutputFormat == "text" ? Tokenization.HfTokenizer.Load(s.Model!) : null;
-        int[] input = s.InputIds is not null
-            ? s.InputIds.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(x => int.TryParse(x, out var v) ? v
-                : throw new ArgumentException($"--input-ids: '{x}' is not an integer token id")).ToArray()
-            : tokenizer!.Encode(s.Prompt!, addSpecialTokens: true);
-        if (input.Where(id => id < 0 || id >= model.Config.VocabSize).Select(id => (int?)id).FirstOrDefault() is int bad)
-            throw new ArgumentException($"--input-ids: token id {bad} is outside the vocabulary (size {model.Config.VocabSize})");
+        int[] input = s.InputIds is not null ? TokenIds.Parse(s.InputIds, "--input-ids") : tokenizer!.Encode(s.Prompt!, addSpecialTokens: true);
         bool sample = !s.Greedy && (s.Temperature is not null || s.TopK is not null || s.TopP is not null);
         var cfg = new SamplingConfig(s.MaxNewTokens, !sample, s.Temperature ?? 1.0, s.TopK ?? 0, s.TopP ?? 1.0, s.Seed);
         var eos = tokenizer is { EosIds.Count: > 0 } ? tokenizer.EosIds.ToArray() : model.Config.EosTokenIds.ToArray();

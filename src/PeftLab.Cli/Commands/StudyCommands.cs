@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.ComponentModel;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -15,7 +16,7 @@ namespace PeftLab.Cli.Commands;
 public static class StudyCommands
 {
     /// <summary>Adds the commands to the <c>study</c> branch.</summary>
-    public static void Register(IConfigurator<CommandSettings> study)
+    public static void Register(IConfigurator<GlobalSettings> study)
     {
         study.AddCommand<StudyPlanCommand>("plan").WithDescription("Validate a study and print its trial table and estimated cost");
         study.AddCommand<StudyRunCommand>("run").WithDescription("Run a study's unfinished trials with N local worker processes (default: studies/quickstart.yaml)");
@@ -101,7 +102,7 @@ public static class StudyCommands
 }
 
 /// <summary>Positional study file plus key=value overrides.</summary>
-public class StudyFileSettings : CommandSettings
+public class StudyFileSettings : GlobalSettings
 {
     /// <summary>Study YAML.</summary>
     [CommandArgument(0, "[study]")]
@@ -115,7 +116,7 @@ public class StudyFileSettings : CommandSettings
 }
 
 /// <summary>A study that already exists: its YAML (plus overrides) or its output folder.</summary>
-public class StudyLocationSettings : CommandSettings
+public class StudyLocationSettings : GlobalSettings
 {
     /// <summary>Study YAML or folder.</summary>
     [CommandArgument(0, "<study>")]
@@ -134,11 +135,13 @@ public sealed class StudyPlanSettings : StudyFileSettings
     /// <summary>Throughput for the estimate.</summary>
     [CommandOption("--tokens-per-second <N>")]
     [Description("Training tokens/s per worker for the cost estimate (default: measured from finished trials, else assumed)")]
+    [ConfigRange(0, double.MaxValue, MinExclusive = true)]
     public double? TokensPerSecond { get; init; }
 
     /// <summary>Workers for the wall-time estimate.</summary>
     [CommandOption("--workers <N>")]
     [Description("Parallel workers for the wall-time estimate (default: the study's executor.workers)")]
+    [ConfigRange(1, int.MaxValue)]
     public int? Workers { get; init; }
 
     /// <summary>List every trial.</summary>
@@ -219,11 +222,13 @@ public sealed class StudyRunSettings : StudyFileSettings
     /// <summary>Worker processes.</summary>
     [CommandOption("--workers <N>")]
     [Description("Worker processes (default: the study's executor.workers)")]
+    [ConfigRange(1, int.MaxValue)]
     public int? Workers { get; init; }
 
     /// <summary>Threads per worker.</summary>
     [CommandOption("--threads-per-worker <T>")]
     [Description("Compute threads per worker (default: executor.threads_per_worker, else cores / workers)")]
+    [ConfigRange(1, int.MaxValue)]
     public int? ThreadsPerWorker { get; init; }
 
     /// <summary>Retry failed trials.</summary>
@@ -349,6 +354,7 @@ public sealed class StudyRunTrialSettings : CommonSettings
     /// <summary>Trial index.</summary>
     [CommandOption("--index <I>")]
     [Description("Index of the trial in the plan")]
+    [ConfigRange(0, int.MaxValue)]
     public int? Index { get; init; }
 
     /// <summary>Expected trial id.</summary>
@@ -429,6 +435,7 @@ public sealed class StudySubmitSettings : StudyFileSettings
     /// <summary>--gpus-per-task.</summary>
     [CommandOption("--gpus-per-task <G>")]
     [Description("GPUs per array task")]
+    [ConfigRange(0, int.MaxValue)]
     public int? GpusPerTask { get; init; }
 
     /// <summary>--time.</summary>
@@ -439,6 +446,7 @@ public sealed class StudySubmitSettings : StudyFileSettings
     /// <summary>--cpus-per-task.</summary>
     [CommandOption("--cpus-per-task <C>")]
     [Description("CPUs per array task (also the trial's compute threads)")]
+    [ConfigRange(1, int.MaxValue)]
     public int? CpusPerTask { get; init; }
 
     /// <summary>Retry failed trials.</summary>
@@ -454,6 +462,7 @@ public sealed class StudySubmitSettings : StudyFileSettings
     /// <summary>Most array tasks per job.</summary>
     [CommandOption("--max-array-size <N>")]
     [Description("Most array tasks per job (Slurm's MaxArraySize, 1001 by default, bounds it); more trials are submitted as several jobs")]
+    [ConfigRange(1, int.MaxValue)]
     public int MaxArraySize { get; init; } = 1000;
 
     /// <summary>Write the script only.</summary>
@@ -580,16 +589,13 @@ public sealed class StudyResultsSettings : StudyLocationSettings
     /// <summary>Format.</summary>
     [CommandOption("--format <FORMAT>")]
     [Description("csv (default), jsonl or parquet")]
+    [Choices(typeof(ResultsFormat))]
     public string Format { get; init; } = "csv";
 
     /// <summary>Output file.</summary>
     [CommandOption("--out <FILE>")]
     [Description("Output file (default: standard output; for parquet STUDY_DIR/results.parquet)")]
     public string? Out { get; init; }
-
-    /// <inheritdoc/>
-    public override ValidationResult Validate() => Enum.TryParse<ResultsFormat>(Format, ignoreCase: true, out _)
-        ? ValidationResult.Success() : ValidationResult.Error($"--format '{Format}' is not known; use csv, jsonl or parquet");
 }
 
 /// <summary><c>peftlab study results</c>: exports one row per trial with every axis value and metric.</summary>
@@ -599,7 +605,7 @@ public sealed class StudyResultsCommand : Command<StudyResultsSettings>
     public override int Execute(CommandContext context, StudyResultsSettings s, CancellationToken cancellationToken)
     {
         var (store, _) = StudyCommands.Locate(s.Study, s.Overrides);
-        var format = Enum.Parse<ResultsFormat>(s.Format, ignoreCase: true);
+        var format = ConfigEnums.Parse<ResultsFormat>(s.Format, "--format");
         var results = StudyResults.Collect(store);
         var output = s.Out ?? (format == ResultsFormat.Parquet ? Path.Combine(store.Dir, "results.parquet") : null);
         if (output is null)

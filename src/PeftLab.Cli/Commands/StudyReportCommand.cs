@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 namespace PeftLab.Cli.Commands;
 
 /// <summary>Settings of <c>peftlab study report</c>.</summary>
-public sealed class StudyReportSettings : CommandSettings
+public sealed class StudyReportSettings : GlobalSettings
 {
     /// <summary>The study folder (holding plan.json and trials/).</summary>
     [CommandArgument(0, "<STUDY_DIR>")]

@@ -8,7 +8,7 @@ using Spectre.Console.Cli;
 namespace PeftLab.Cli.Commands;
 
 /// <summary>Settings of <c>peftlab train</c> and <c>peftlab pretrain</c>.</summary>
-public sealed class TrainSettings : CommandSettings
+public sealed class TrainSettings : GlobalSettings
 {
     /// <summary>YAML config.</summary>
     [CommandOption("--config <FILE>")]

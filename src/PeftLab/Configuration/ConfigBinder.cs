@@ -74,6 +74,18 @@ public static class ConfigBinder
         return (TBase)Run(c => BindUnion(c, union, node, "", null));
     }
 
+    /// <summary>
+    /// The problems of a record built in code or read from another format (e.g. a method config from adapter_config.json):
+    /// the same <see cref="ConfigRangeAttribute"/> and <see cref="IValidatable"/> checks as binding, by key path under
+    /// <paramref name="path"/>. Empty when the record is valid.
+    /// </summary>
+    public static IReadOnlyList<ConfigError> Problems(object record, string path = "")
+    {
+        var c = new Ctx();
+        CheckTree(c, record, path);
+        return c.Errors;
+    }
+
     /// <summary>Defaults, then the YAML file (if any), then <c>key=value</c> overrides, bound onto <typeparamref name="T"/>.</summary>
     public static T Load<T>(string? yamlPath, IEnumerable<string>? overrides = null) where T : class
     {
@@ -159,7 +171,7 @@ public static class ConfigBinder
         : ElementType(u) is not null ? "a list"
         : "a mapping";
 
-    private static IEnumerable<string> EnumNames(Type e) => Enum.GetValues(e).Cast<object>().Select(v => EnumName(e, v));
+    private static IEnumerable<string> EnumNames(Type e) => ConfigEnums.Names(e);
 
     private static object ParseScalar(Ctx c, Type u, string v, string path, ConfigNode node)
     {
@@ -182,10 +194,9 @@ public static class ConfigBinder
         }
         else
         {
-            static string Norm(string s) => s.Replace("_", "").Replace("-", "").ToLowerInvariant();
-            result = Enum.GetValues(u).Cast<object>().FirstOrDefault(e => Norm(EnumName(u, e)) == Norm(v) || Norm(e.ToString()!) == Norm(v));
+            result = ConfigEnums.Find(u, v);
             if (result is null)
-                return c.Error(path, $"expected one of: {string.Join(", ", EnumNames(u))}, got '{v}'{DidYouMean(v, EnumNames(u))}", node.Position);
+                return c.Error(path, ConfigEnums.Unknown(u, v), node.Position);
         }
         if (result is not null) return result;
         bool integral = v.Length > 0 && v.TrimStart('-', '+').All(char.IsAsciiDigit);

@@ -55,7 +55,7 @@ public abstract class ConfigNode
         long bytes = new FileInfo(path).Length;
         if (bytes > MaxDocumentChars * 4L)   // UTF-8: at most 4 bytes a character; the exact check follows in Parse
             throw new ConfigException([new ConfigError("", $"config file is {bytes:N0} bytes; a YAML config may have at most {MaxDocumentChars:N0} characters", new(path, 1, 1))]);
-        return Parse(File.ReadAllText(path), path);
+        return Parse(PeftLab.Data.Utf8Text.ReadAllText(path), path);
     }
 
     /// <summary>Parses one YAML document; override values get <see cref="SourcePosition.CommandLine"/> positions.</summary>

@@ -21,7 +21,11 @@ public sealed class ConfigIgnoreAttribute : Attribute;
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class ConfigAllowSingleAttribute : Attribute;
 
-/// <summary>Bounds a numeric property; checked on the resolved value (defaults included). Null values are not checked.</summary>
+/// <summary>
+/// Bounds a numeric property; checked on the resolved value (defaults included). Null values are not checked. A declared
+/// range also requires the value to be finite (NaN and ±infinity are out of every range). The one range mechanism for
+/// every numeric knob: config records and command-line options (PeftLab.Cli checks options with <see cref="Check"/>).
+/// </summary>
 /// <param name="min">Lower bound (<see cref="double.MinValue"/> for none).</param>
 /// <param name="max">Upper bound (<see cref="double.MaxValue"/> for none).</param>
 [AttributeUsage(AttributeTargets.Property)]
@@ -36,17 +40,24 @@ public sealed class ConfigRangeAttribute(double min, double max) : Attribute
     /// <summary>The value must be strictly less than <see cref="Max"/>.</summary>
     public bool MaxExclusive { get; init; }
 
+    // The largest (smallest) value of a numeric type means "no bound": [ConfigRange(1, int.MaxValue)] reads "must be >= 1".
+    private bool NoMax => Max is double.MaxValue or int.MaxValue or long.MaxValue;
+    private bool NoMin => Min is double.MinValue or int.MinValue or long.MinValue;
+
     /// <summary>Null when <paramref name="v"/> is in range, else a message like "must be &gt; 0 (got 0)".</summary>
     public string? Check(double v)
     {
-        bool lowOk = Min == double.MinValue || (MinExclusive ? v > Min : v >= Min);
-        bool highOk = Max == double.MaxValue || (MaxExclusive ? v < Max : v <= Max);
-        if (lowOk && highOk && !double.IsNaN(v)) return null;
+        bool lowOk = NoMin || (MinExclusive ? v > Min : v >= Min);
+        bool highOk = NoMax || (MaxExclusive ? v < Max : v <= Max);
+        bool finite = double.IsFinite(v);
+        if (lowOk && highOk && finite) return null;
         string F(double d) => d.ToString("R", CultureInfo.InvariantCulture);
-        string rule = Max == double.MaxValue ? $"must be {(MinExclusive ? ">" : ">=")} {F(Min)}"
-            : Min == double.MinValue ? $"must be {(MaxExclusive ? "<" : "<=")} {F(Max)}"
-            : $"must be in {(MinExclusive ? "(" : "[")}{F(Min)}, {F(Max)}{(MaxExclusive ? ")" : "]")}";
-        return $"{rule} (got {F(v)})";
+        string rule = NoMax && NoMin ? ""
+            : NoMax ? $"{(MinExclusive ? ">" : ">=")} {F(Min)}"
+            : NoMin ? $"{(MaxExclusive ? "<" : "<=")} {F(Max)}"
+            : $"in {(MinExclusive ? "(" : "[")}{F(Min)}, {F(Max)}{(MaxExclusive ? ")" : "]")}";
+        string must = finite ? $"must be {rule}" : rule.Length == 0 ? "must be a finite number" : $"must be a finite number {rule}";
+        return $"{must} (got {F(v)})";
     }
 }
 
@@ -148,4 +159,32 @@ internal static class ConfigSchema
             .Where(x => x.d <= 2).OrderBy(x => x.d).FirstOrDefault();
         return best.c is null ? "" : $" (did you mean '{best.c}'?)";
     }
+}
+
+/// <summary>
+/// Enum values as configs and command-line options spell them: snake_case (or the member's <see cref="ConfigKeyAttribute"/>),
+/// matched ignoring case, '_' and '-'. The one place that parses and lists enum spellings.
+/// </summary>
+public static class ConfigEnums
+{
+    /// <summary>The spellings of every member of <paramref name="enumType"/>, in declaration order.</summary>
+    public static IReadOnlyList<string> Names(Type enumType) =>
+        Enum.GetValues(enumType).Cast<object>().Select(v => ConfigSchema.EnumName(enumType, v)).ToArray();
+
+    /// <summary>The member spelled <paramref name="text"/>, or null.</summary>
+    public static object? Find(Type enumType, string text)
+    {
+        static string Norm(string s) => s.Replace("_", "").Replace("-", "").ToLowerInvariant();
+        return Enum.GetValues(enumType).Cast<object>()
+            .FirstOrDefault(e => Norm(ConfigSchema.EnumName(enumType, e)) == Norm(text) || Norm(e.ToString()!) == Norm(text));
+    }
+
+    /// <summary>"expected one of: a, b, got 'x'" (with a did-you-mean when one is close).</summary>
+    public static string Unknown(Type enumType, string text) =>
+        $"expected one of: {string.Join(", ", Names(enumType))}, got '{text}'{ConfigSchema.DidYouMean(text, Names(enumType))}";
+
+    /// <summary>Parses <paramref name="text"/> as a <typeparamref name="T"/>; the error names <paramref name="what"/> and lists the known spellings.</summary>
+    /// <exception cref="ArgumentException">Unknown spelling.</exception>
+    public static T Parse<T>(string text, string what) where T : struct, Enum =>
+        Find(typeof(T), text) is T v ? v : throw new ArgumentException($"{what}: {Unknown(typeof(T), text)}");
 }

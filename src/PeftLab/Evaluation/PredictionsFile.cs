@@ -14,7 +14,7 @@ public static class PredictionsFile
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">
     /// A line is not a JSON object, lacks a string <c>id</c> or <c>prediction</c>, or repeats an id; the message names the
-    /// file and the (1-based) line.
+    /// file and the (1-based) line. Also when the file holds no predictions at all.
     /// </exception>
     public static IReadOnlyDictionary<string, string> Read(string path)
     {
@@ -24,7 +24,7 @@ public static class PredictionsFile
         var predictions = new Dictionary<string, string>(StringComparer.Ordinal);
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
         int lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in Utf8Text.ReadAllLines(path))
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
@@ -62,6 +62,8 @@ public static class PredictionsFile
                 predictions[id] = predictionElement.GetString()!;
             }
         }
+        if (predictions.Count == 0)
+            throw new InvalidDataException($"predictions file {path} holds no predictions ({(lineNumber == 0 ? "it is empty" : "only blank lines")}); scoring it would report 0 for every instance");
         return new ReadOnlyDictionary<string, string>(predictions);
     }
 }

@@ -113,6 +113,13 @@ public sealed record DecoderConfig
         if (HeadDim > 0 && HeadDim % 2 != 0) errors.Add($"head_dim must be even for rotary embeddings (got {HeadDim})");
         if (RmsNormEps <= 0) errors.Add($"rms_norm_eps must be > 0 (got {RmsNormEps})");
         if (Rope.Theta <= 0) errors.Add($"rope_theta must be > 0 (got {Rope.Theta})");
+        Positive("max_position_embeddings", MaxPositionEmbeddings);
+        if (SlidingWindow is int w) Positive("sliding_window", w);
+        // special-token ids index the embedding (negative ids mean "unset", as transformers writes them)
+        void Id(string key, int? id) { if (VocabSize > 0 && id >= VocabSize) errors.Add($"{key} {id} is outside the vocabulary (vocab_size {VocabSize})"); }
+        Id("bos_token_id", BosTokenId);
+        Id("pad_token_id", PadTokenId);
+        foreach (var e in EosTokenIds) Id("eos_token_id", e);
         if (errors.Count > 0) throw new ModelConfigException($"{source}: invalid config: {string.Join("; ", errors)}");
     }
 
@@ -201,7 +208,7 @@ internal sealed class ConfigReader(JsonObject obj, string source)
     {
         var path = System.IO.Path.Combine(modelDir, "config.json");
         if (!File.Exists(path)) throw new ModelConfigException($"{modelDir}: no config.json (expected a Hugging Face model folder)");
-        return (File.ReadAllText(path), path);
+        return (PeftLab.Data.Utf8Text.ReadAllText(path), path);
     }
 
     /// <summary>A reader over config.json text, with malformed JSON reported against <paramref name="source"/>.</summary>

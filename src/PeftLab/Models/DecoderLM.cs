@@ -291,7 +291,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     {
         long b = inputIds.shape[0], t = inputIds.shape[1];
         var device = inputIds.device;
-        var h = model.EmbedTokens.forward(inputIds);                               // [B, T, d]
+        var h = TokenIds.Embed(model.EmbedTokens, inputIds, "input_ids");                               // [B, T, d]
         var dtype = h.dtype;
         var adapter = InputAdapter;
         if (adapter is not null && segmentIds is not null)

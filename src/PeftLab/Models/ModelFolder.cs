@@ -14,6 +14,18 @@ public static class ModelFolder
     public static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
 
     /// <summary>
+    /// <c>peftlab init-model</c>: <see cref="Create"/> into <paramref name="outDir"/> through <see cref="OutputFolder"/> (never over
+    /// <paramref name="inputs"/>, a non-empty folder only with <paramref name="force"/>, written to a temp folder and renamed).
+    /// </summary>
+    public static DecoderConfig Init(string outDir, DecoderConfig config, long seed, IEnumerable<string> corpus, bool force,
+        IEnumerable<(string What, string? Path)> inputs)
+    {
+        DecoderConfig written = config;
+        OutputFolder.Write(outDir, force, inputs, dir => written = Create(dir, config, seed, corpus));
+        return written;
+    }
+
+    /// <summary>
     /// Writes a byte-level BPE tokenizer trained on <paramref name="corpus"/> (vocabulary = the model's), then a
     /// randomly initialised model whose BOS/EOS/PAD ids are the tokenizer's. Returns the config written.
     /// </summary>

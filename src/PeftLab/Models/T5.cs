@@ -536,7 +536,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         if (attentionMask is not null && !attentionMask.shape.SequenceEqual(inputIds.shape))
             throw new ArgumentException($"attention_mask has shape [{string.Join(", ", attentionMask.shape)}], expected [{b}, {s}] like input_ids");
         var device = inputIds.device;
-        var h = shared.forward(inputIds);                                            // [B, S, d]
+        var h = TokenIds.Embed(shared, inputIds, "input_ids");                                            // [B, S, d]
         var dtype = h.dtype;
         var adapter = InputAdapter;
         long prompt = 0, prefix = 0;
@@ -571,7 +571,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
     {
         long b = decoderInputIds.shape[0], t = decoderInputIds.shape[1];
         var device = decoderInputIds.device;
-        var h = shared.forward(decoderInputIds);                                     // [B, T, d]
+        var h = TokenIds.Embed(shared, decoderInputIds, "decoder_input_ids");                                     // [B, T, d]
         var dtype = h.dtype;
         var adapter = InputAdapter;
         long past = cache?.Self.Length ?? 0;

@@ -84,7 +84,7 @@ public sealed class PeftModel
         JsonObject obj;
         try
         {
-            obj = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new PeftConfigException($"{path}: must hold a JSON object");
+            obj = JsonNode.Parse(PeftLab.Data.Utf8Text.ReadAllText(path)) as JsonObject ?? throw new PeftConfigException($"{path}: must hold a JSON object");
         }
         catch (JsonException e)
         {
@@ -97,6 +97,8 @@ public sealed class PeftModel
             throw new PeftConfigException($"{path}: task_type '{taskType}' does not fit this model (expected {expectedTaskType})");
         var method = PeftRegistry.ForPeftType(peftType, path);
         var config = method.ReadAdapterConfig(j);
+        if (PeftLab.Configuration.ConfigBinder.Problems(config) is { Count: > 0 } problems)
+            throw new PeftConfigException($"{path}: {string.Join("; ", problems)} (PeftLab's name for the setting)");
         var warnings = j.UnreadKeys.Select(k => $"{path}: ignoring unknown key '{k}'").ToList();
         return (method, config, warnings);
     }

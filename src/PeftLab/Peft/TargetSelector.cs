@@ -33,9 +33,12 @@ public sealed record TargetSelector
         UseModelDefaults ? this with { Names = defaults } : this;
 
     /// <summary>From the PEFT JSON forms: a list, a regex string, or "all-linear"; absent (null) means the model's defaults.</summary>
-    public static TargetSelector FromPeft(IReadOnlyList<string>? list, bool wasString, IReadOnlyList<int>? layers)
+    /// <exception cref="PeftConfigException">An empty list (it would select nothing); <paramref name="source"/> names the file.</exception>
+    public static TargetSelector FromPeft(IReadOnlyList<string>? list, bool wasString, IReadOnlyList<int>? layers, string source)
     {
         if (list is null) return ModelDefaults with { Layers = layers };
+        if (list.Count == 0 && !wasString)
+            throw new PeftConfigException($"{source}: 'target_modules' is an empty list, which selects no modules (leave it out for the model's defaults)");
         if (wasString && list.Count == 1)
             return list[0] == "all-linear" ? new TargetSelector { AllLinear = true, Layers = layers } : new TargetSelector { Regex = list[0], Layers = layers };
         return new TargetSelector { Names = list, Layers = layers };

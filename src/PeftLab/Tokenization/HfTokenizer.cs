@@ -99,6 +99,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         var specials = SpecialTokens.Resolve(file, configs);
         string? chatTemplate = configs.ChatTemplate();
 
+        CheckFitsModel(file, configs.ModelConfig);
         var native = LoadNative(file);
         var tokenizer = new HfTokenizer(dir, native, file, specials, chatTemplate);
         try
@@ -112,6 +113,20 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
             throw;
         }
         return tokenizer;
+    }
+
+    /// <summary>
+    /// A tokenizer whose ids reach past the model's embedding (config.json's vocab_size) would feed the model ids it
+    /// cannot look up: an error at load, naming both sizes. A model may have more rows than the tokenizer has tokens.
+    /// </summary>
+    private static void CheckFitsModel(TokenizerJson file, ConfigFile? modelConfig)
+    {
+        if (modelConfig is null || !modelConfig.Root.TryGetProperty("vocab_size", out var v) || !v.TryGetInt64(out long vocab)) return;
+        int tokens = file.IdToToken.Length;
+        if (tokens > vocab)
+            throw new InvalidDataException(
+                $"{file.Path}: the tokenizer has ids up to {tokens - 1} ({tokens} tokens) but {modelConfig.Path} says vocab_size {vocab}; " +
+                $"ids {vocab}..{tokens - 1} would index past the model's embedding (the tokenizer and model do not belong together)");
     }
 
     private static Tokenizer LoadNative(TokenizerJson file)

@@ -72,22 +72,31 @@ public sealed record DataSection : IValidatable
     /// <summary>SuperNI prompt format (the reference study's default is definition-only).</summary>
     public PromptFormat Format { get; init; } = PromptFormat.DefinitionOnly;
     /// <summary>Tk-Instruct: positive examples per prompt.</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int NumPositiveExamples { get; init; } = 2;
     /// <summary>Training instances per train task.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int TrainInstancesPerTask { get; init; } = 100;
     /// <summary>Seen-task held-out instances per train task (memorisation test).</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int HeldOutInstancesPerTask { get; init; } = 100;
     /// <summary>Validation tasks drawn from the train split.</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int ValidationTasks { get; init; }
     /// <summary>Validation instances per validation task.</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int ValidationInstancesPerTask { get; init; } = 100;
     /// <summary>Test instances per test task (the official 100).</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int TestInstancesPerTask { get; init; } = 100;
     /// <summary>Use only the first N training tasks of the seeded order (nested subsets), or null for all.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int? TaskCount { get; init; }
     /// <summary>Longest source in tokens.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int MaxSourceTokens { get; init; } = 1024;
     /// <summary>Longest target in tokens.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int MaxTargetTokens { get; init; } = 128;
     /// <summary>Longest training sequence (packed rows have this length): BOS + source + target + EOS.</summary>
     [ConfigRange(8, int.MaxValue)]
@@ -158,8 +167,10 @@ public sealed record LoopSection
     [ConfigRange(1, int.MaxValue)]
     public int GradAccum { get; init; } = 1;
     /// <summary>Seed for initialisation, data order and dropout.</summary>
+    [ConfigRange(long.MinValue, long.MaxValue)]
     public long Seed { get; init; } = 42;
     /// <summary>Compute threads (null: all cores).</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int? Threads { get; init; }
 }
 
@@ -179,6 +190,7 @@ public enum BestMetric
 public sealed record EvalSection
 {
     /// <summary>Evaluate every K optimiser steps (0: use <see cref="EvalsPerRun"/>).</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int EverySteps { get; init; }
     /// <summary>Evaluations spread evenly over the run (the reference study used 8).</summary>
     [ConfigRange(1, int.MaxValue)]
@@ -186,16 +198,25 @@ public sealed record EvalSection
     /// <summary>Generate and score on the validation split at each evaluation (slower; loss is always computed).</summary>
     public bool Generate { get; init; } = true;
     /// <summary>At most this many validation instances per evaluation.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int MaxValidationInstances { get; init; } = 200;
     /// <summary>Generation length.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 128;
     /// <summary>Sequences per evaluation batch.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int BatchSize { get; init; } = 16;
     /// <summary>Which metric picks the best checkpoint.</summary>
     public BestMetric BestMetric { get; init; } = BestMetric.RougeL;
+    /// <summary>
+    /// The metric that really picks the best checkpoint (and labels result.json's best_score): without generation there
+    /// is no ROUGE-L or exact match, so it is the validation loss (best_score = −loss).
+    /// </summary>
+    public BestMetric EffectiveBestMetric => Generate ? BestMetric : BestMetric.Loss;
     /// <summary>Evaluate the best checkpoint on the test and seen-task held-out splits at the end.</summary>
     public bool Final { get; init; } = true;
     /// <summary>At most this many instances per split in the final evaluation (null: all).</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int? MaxFinalInstances { get; init; }
 }
 
@@ -203,10 +224,13 @@ public sealed record EvalSection
 public sealed record StabilitySection
 {
     /// <summary>Diverged when the loss stays above this multiple of its running minimum ...</summary>
+    [ConfigRange(1, double.MaxValue)]
     public double DivergenceFactor { get; init; } = 4.0;
     /// <summary>... for this many consecutive steps (NaN/Inf stops at once).</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int DivergencePatience { get; init; } = 20;
     /// <summary>A spike is a step whose loss exceeds this multiple of the loss EMA.</summary>
+    [ConfigRange(1, double.MaxValue)]
     public double SpikeFactor { get; init; } = 1.5;
 }
 
@@ -214,8 +238,10 @@ public sealed record StabilitySection
 public sealed record CheckpointSection
 {
     /// <summary>Write a resumable checkpoint every K steps (0: at each evaluation).</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int EverySteps { get; init; }
     /// <summary>Resumable checkpoints kept (the best one is kept in addition).</summary>
+    [ConfigRange(0, int.MaxValue)]
     public int Keep { get; init; } = 1;
 }
 

@@ -87,6 +87,8 @@ public static class TrainConfigLoader
                 return (new TargetSelector { Regex = s.Value }, null);
             case ConfigSequence seq:
                 var names = seq.Items.Select(i => i is ConfigScalar { IsNull: false } sc ? sc.Value : null).ToArray();
+                if (names.Length == 0)
+                    return (null, "an empty list selects no modules; leave target_modules out for the model's default targets, or name modules");
                 return names.Any(n => string.IsNullOrEmpty(n)) ? (null, "target modules must be names (strings)")
                     : (new TargetSelector { Names = names! }, null);
             case ConfigMapping:
@@ -101,7 +103,8 @@ public static class TrainConfigLoader
 
     private static ConfigNode WriteTargets(TargetSelector t) => t switch
     {
-        { Layers: not null } => ConfigWriter.ToNode(new TargetSpec { Modules = t.Names, Regex = t.Regex, AllLinear = t.AllLinear, Layers = t.Layers }),
+        // the mapping form with no modules: the model's defaults (an empty list is an error)
+        { Layers: not null } or { UseModelDefaults: true } => ConfigWriter.ToNode(new TargetSpec { Modules = t.Names, Regex = t.Regex, AllLinear = t.AllLinear, Layers = t.Layers }),
         { AllLinear: true } => ConfigWriter.ToNode("all-linear"),
         { Regex: { } regex } => ConfigWriter.ToNode(regex),
         _ => ConfigWriter.ToNode(t.Names),

@@ -154,7 +154,7 @@ public static class Trainer
             // nothing to train: the loaded model is the "best" checkpoint, scored once like any evaluation step
             var ev = Evaluate(cfg, lm, tokenizer, data, state, options, wall.Elapsed);
             metrics.Write(ev);
-            state = state with { BestStep = 0, BestScore = BestScore(cfg.Eval.BestMetric, ev) };
+            state = state with { BestStep = 0, BestScore = BestScore(cfg.Eval.EffectiveBestMetric, ev) };
             AtomicFile.ReplaceDirectory(files.Best, dir => SaveWeights(lm, peft, modelDir, dir));
         }
         while (state.Step < totalSteps)
@@ -228,7 +228,7 @@ public static class Trainer
                 var ev = Evaluate(cfg, lm, tokenizer, data, state, options, wall.Elapsed);
                 metrics.Write(ev);
                 foreach (var (k, v) in ev) if (v is JsonValue jv && jv.TryGetValue<double>(out var d) && k != "step") tb.Scalar("eval/" + k, d, state.Step);
-                double score = BestScore(cfg.Eval.BestMetric, ev);
+                double score = BestScore(cfg.Eval.EffectiveBestMetric, ev);
                 if (state.BestStep is null || score > state.BestScore)
                 {
                     state = state with { BestStep = state.Step, BestScore = score };
@@ -432,7 +432,7 @@ public static class Trainer
         result["steps"] = state.Step;
         result["tokens"] = state.Tokens;
         result["best_step"] = state.BestStep;
-        result["best_metric"] = cfg.Eval.BestMetric.ToString();
+        result["best_metric"] = cfg.Eval.EffectiveBestMetric.ToString();
         result["best_score"] = double.IsFinite(state.BestScore) ? state.BestScore : null;
         result["final_loss"] = losses.Length > 0 ? Finite(losses[^1].Item2) : null;
         result["spikes"] = new JsonObject { ["count"] = spikes.Count, ["steps"] = new JsonArray(spikes.Select(s => (JsonNode)s).ToArray()) };

@@ -128,7 +128,7 @@ public sealed class TrainingData
         foreach (var file in files)
         {
             int line = 0;
-            foreach (var text in File.ReadLines(file))
+            foreach (var text in PeftLab.Data.Utf8Text.ReadAllLines(file))
             {
                 line++;
                 if (string.IsNullOrWhiteSpace(text)) continue;

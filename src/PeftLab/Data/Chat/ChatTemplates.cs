@@ -83,7 +83,7 @@ public static partial class ChatTemplates
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"tokenizer config not found: {path}", path);
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
+        try { doc = JsonDocument.Parse(Utf8Text.ReadAllText(path)); }
         catch (JsonException e) { throw new DataFormatException(path, $"invalid JSON ({e.Message})", (e.LineNumber ?? 0) + 1, e); }
         using (doc)
         {

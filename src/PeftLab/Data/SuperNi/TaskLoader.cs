@@ -85,7 +85,7 @@ public static class TaskLoader
     private static List<string> ReadSplitFile(string path, Dictionary<string, TaskFile> tasks, Dictionary<string, string> owner, string split)
     {
         var names = new List<string>();
-        var lines = File.ReadAllLines(path);
+        var lines = Utf8Text.ReadAllLines(path);
         for (int i = 0; i < lines.Length; i++)
         {
             var name = lines[i].Trim();
@@ -111,7 +111,7 @@ public static class TaskLoader
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(warnings);
         if (!File.Exists(path)) throw new FileNotFoundException($"task file not found: {path}", path);
-        return Parse(File.ReadAllText(path), Path.GetFileNameWithoutExtension(path), path, warnings, out skippedInstances);
+        return Parse(Utf8Text.ReadAllText(path), Path.GetFileNameWithoutExtension(path), path, warnings, out skippedInstances);
     }
 
     /// <summary>Parses task JSON; <paramref name="path"/> is only used in messages and <see cref="TaskFile.SourcePath"/>.</summary>

@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.Text.Json.Nodes;
 using PeftLab.Models;
 using TorchSharp;
@@ -32,6 +33,7 @@ public sealed record AdapterConfig : PeftConfig
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.Adapter;
     /// <summary>Bottleneck width m.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int Size { get; init; } = 64;
     /// <summary>Nonlinearity.</summary>
     public AdapterActivation Activation { get; init; } = AdapterActivation.Silu;
@@ -44,6 +46,7 @@ public sealed record AdapterConfig : PeftConfig
     /// <summary>Encoder-decoder models: also an adapter after each decoder cross-attention sublayer.</summary>
     public bool AfterCrossAttention { get; init; }
     /// <summary>Std of the down-projection's truncated-normal init; the up-projection starts at zero (identity at start).</summary>
+    [ConfigRange(0, double.MaxValue)]
     public double InitStd { get; init; } = 1e-3;
 }
 

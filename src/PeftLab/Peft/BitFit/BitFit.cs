@@ -40,7 +40,7 @@ public sealed class BitFitMethod : IPeftMethod
         var node = j.Node("target_modules");
         return new BitFitConfig
         {
-            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), node is JsonValue, null),
+            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), node is JsonValue, null, j.Source),
             IncludeNorms = j.Bool("include_norms", false),
         };
     }

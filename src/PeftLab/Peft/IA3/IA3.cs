@@ -88,7 +88,7 @@ public sealed class IA3Method : IPeftMethod
             throw new PeftConfigException($"{j.Source}: modules_to_save is not supported for IA3");
         return new IA3Config
         {
-            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, null),
+            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, null, j.Source),
             FeedForwardModules = j.StringList("feedforward_modules"),
         };
     }

@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 namespace PeftLab.Peft.Lora;
 
 /// <summary>How LoRA's A and B start.</summary>
@@ -28,10 +29,13 @@ public sealed record LoraConfig : PeftConfig
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.Lora;
     /// <summary>Rank r of the update.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int R { get; init; } = 8;
     /// <summary>Scale numerator α.</summary>
+    [ConfigRange(0, double.MaxValue, MinExclusive = true)]
     public double Alpha { get; init; } = 16;
     /// <summary>Dropout on the LoRA branch input.</summary>
+    [ConfigRange(0, 1, MaxExclusive = true)]
     public double Dropout { get; init; }
     /// <summary>Modules to wrap (default: the model's, e.g. q_proj, v_proj for Llama and q, v for T5, as in PEFT).</summary>
     [PeftLab.Configuration.ConfigKey("target_modules")]

@@ -62,7 +62,7 @@ public sealed class LoraMethod : IPeftMethod
             R = j.Int("r", 8),
             Alpha = j.Double("lora_alpha", 8),
             Dropout = j.Double("lora_dropout", 0),
-            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, j.IntList("layers_to_transform")),
+            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, j.IntList("layers_to_transform"), j.Source),
             UseRslora = j.Bool("use_rslora", false),
             UseDora = j.Bool("use_dora", false),
             Init = init,

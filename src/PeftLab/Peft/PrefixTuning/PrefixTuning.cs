@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.Text.Json.Nodes;
 using PeftLab.Models;
 using TorchSharp;
@@ -17,12 +18,15 @@ public sealed record PrefixTuningConfig : PeftConfig
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.PrefixTuning;
     /// <summary>Number of virtual tokens n.</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int NumVirtualTokens { get; init; } = 20;
     /// <summary>Reparameterise the prefixes through an MLP (PEFT's prefix_projection).</summary>
     public bool PrefixProjection { get; init; }
     /// <summary>Hidden width of the reparameterisation MLP (null = model width).</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int? EncoderHiddenSize { get; init; }
     /// <summary>PEFT's <c>num_transformer_submodules</c> as read from a file (1 decoder-only, 2 encoder-decoder); null = the model's.</summary>
+    [ConfigRange(1, 2)]
     public int? NumTransformerSubmodules { get; init; }
 }
 

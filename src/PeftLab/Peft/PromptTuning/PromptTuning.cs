@@ -1,3 +1,4 @@
+using PeftLab.Configuration;
 using System.Text.Json.Nodes;
 using PeftLab.Models;
 using TorchSharp;
@@ -25,6 +26,7 @@ public sealed record PromptTuningConfig : PeftConfig
     /// <inheritdoc/>
     public override PeftMethodKind Kind => PeftMethodKind.PromptTuning;
     /// <summary>Number of virtual tokens n (per prompted stack).</summary>
+    [ConfigRange(1, int.MaxValue)]
     public int NumVirtualTokens { get; init; } = 20;
     /// <summary>
     /// PEFT's <c>num_transformer_submodules</c>: 1 = prompt the (encoder) input only (Lester et al.; the only choice
@@ -32,6 +34,7 @@ public sealed record PromptTuningConfig : PeftConfig
     /// table. Unlike the Python PEFT library, whose generate() drops the decoder-side prompt, PeftLab uses it in
     /// generation too, so training and generation agree. PEFT picks 2 for SEQ_2_SEQ_LM when unset; PeftLab's default is 1.
     /// </summary>
+    [ConfigRange(1, 2)]
     public int NumTransformerSubmodules { get; init; } = 1;
     /// <summary>Initialisation.</summary>
     public PromptInit Init { get; init; } = PromptInit.Random;
