@@ -25,7 +25,7 @@ public sealed class RunFiles(string dir)
     /// <summary>TensorBoard event files.</summary>
     public string TensorBoard => Path.Combine(Dir, "tb");
     /// <summary>Held (exclusively) by the process training into this folder.</summary>
-    public string Lock => Path.Combine(Dir, ".lock");
+    public string Lock => Path.Combine(Dir, ".train.lock");   // a study holds the trial folder's .lock itself
     /// <summary>Base model created from a preset.</summary>
     public string BaseModel => Path.Combine(Dir, "base");
 
