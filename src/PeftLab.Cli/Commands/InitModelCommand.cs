@@ -40,6 +40,11 @@ public sealed class InitModelSettings : CommonSettings
     public string? Corpus { get; init; }
 
     /// <inheritdoc/>
+    /// <summary>A folder with a Hugging Face tokenizer.json (and tokenizer_config.json) to use instead of training one.</summary>
+    [CommandOption("--tokenizer <DIR>")]
+    [Description("Use this folder's tokenizer.json / tokenizer_config.json (e.g. a real model's) instead of training a BPE tokenizer; its ids must fit vocab_size")]
+    public string? Tokenizer { get; init; }
+
     public override ValidationResult Validate() =>
         (Preset is null) == (Config is null) ? ValidationResult.Error("give exactly one of --preset NAME or --config FILE")
         : Out is null ? ValidationResult.Error("--out DIR is required")
@@ -54,9 +59,10 @@ public sealed class InitModelCommand : Command<InitModelSettings>
     {
         s.ApplyRuntime();
         var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(PeftLab.Data.Utf8Text.ReadAllText(s.Config!), s.Config!);
+        if (s.Tokenizer is not null && s.Corpus is not null) throw new ArgumentException("give --tokenizer or --corpus, not both (--corpus trains a tokenizer)");
         IEnumerable<string> corpus = s.Corpus is not null ? PeftLab.Data.Utf8Text.ReadAllLines(s.Corpus)
             : PeftLab.Data.Synthetic.SyntheticCorpus.Generate(new PeftLab.Data.Synthetic.CorpusOptions(Documents: 2000));
-        var written = ModelFolder.Init(s.Out!, config, s.Seed, corpus, s.Force, [("the --config file", s.Config), ("the --corpus file", s.Corpus)]);
+        var written = ModelFolder.Init(s.Out!, config, s.Seed, corpus, s.Force, [("the --config file", s.Config), ("the --corpus file", s.Corpus), ("the --tokenizer folder", s.Tokenizer)], s.Tokenizer);
         var model = HfModel.Load(s.Out!);
         long parameters = model.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLineInterpolated($"wrote {s.Out}: {written.ModelType}, {parameters:N0} parameters, vocab {written.VocabSize}, d {written.HiddenSize}, {written.NumLayers} layers");

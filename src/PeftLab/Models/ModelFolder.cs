@@ -18,10 +18,10 @@ public static class ModelFolder
     /// <paramref name="inputs"/>, a non-empty folder only with <paramref name="force"/>, written to a temp folder and renamed).
     /// </summary>
     public static DecoderConfig Init(string outDir, DecoderConfig config, long seed, IEnumerable<string> corpus, bool force,
-        IEnumerable<(string What, string? Path)> inputs)
+        IEnumerable<(string What, string? Path)> inputs, string? tokenizerDir = null)
     {
         DecoderConfig written = config;
-        OutputFolder.Write(outDir, force, inputs, dir => written = Create(dir, config, seed, corpus));
+        OutputFolder.Write(outDir, force, inputs, dir => written = Create(dir, config, seed, corpus, tokenizerDir));
         return written;
     }
 
@@ -29,11 +29,21 @@ public static class ModelFolder
     /// Writes a byte-level BPE tokenizer trained on <paramref name="corpus"/> (vocabulary = the model's), then a
     /// randomly initialised model whose BOS/EOS/PAD ids are the tokenizer's. Returns the config written.
     /// </summary>
-    public static DecoderConfig Create(string outDir, DecoderConfig config, long seed, IEnumerable<string> corpus)
+    /// With <paramref name="tokenizerDir"/> that folder's tokenizer files are used instead (its ids must fit the model's vocabulary).
+    public static DecoderConfig Create(string outDir, DecoderConfig config, long seed, IEnumerable<string> corpus, string? tokenizerDir = null)
     {
         config.Validate("model config");
         Directory.CreateDirectory(outDir);
-        BuiltinTokenizer.Write(outDir, new BuiltinTokenizerOptions { VocabSize = config.VocabSize, Corpus = corpus });
+        if (tokenizerDir is null) BuiltinTokenizer.Write(outDir, new BuiltinTokenizerOptions { VocabSize = config.VocabSize, Corpus = corpus });
+        else
+        {
+            if (!File.Exists(Path.Combine(tokenizerDir, "tokenizer.json")))
+                throw new FileNotFoundException($"--tokenizer {tokenizerDir}: no tokenizer.json there");
+            using (var given = HfTokenizer.Load(tokenizerDir))
+                if (given.VocabSize > config.VocabSize)
+                    throw new ArgumentException($"--tokenizer {tokenizerDir}: its ids reach {given.VocabSize - 1}, but the model's vocab_size is {config.VocabSize}; use a config with vocab_size >= {given.VocabSize}");
+            CopyTokenizerFiles(tokenizerDir, outDir);
+        }
         var tokenizer = HfTokenizer.Load(outDir);
         config = config with
         {

@@ -34,16 +34,25 @@ public sealed class PeftBatteryTests : PeftBattery<PeftBatteryTests, CausalLM, T
         ["bitfit-norms"] = (new BitFitConfig { IncludeNorms = true }, true),
     };
 
+    /// <summary>The real pretrained stories260K model (its weights, not random ones) as one more family of every check.</summary>
+    public const string RealFamily = "stories260K";
+
     public static IEnumerable<object[]> Rows() =>
-        from m in Cases.Keys from f in TinyModels.ByName.Keys select new object[] { m, f };
+        from m in Cases.Keys from f in TinyModels.ByName.Keys.Append(RealFamily) select new object[] { m, f };
 
     protected override IReadOnlyDictionary<string, (PeftConfig Config, bool UnchangedAtInit)> Table => Cases;
-    protected override CausalLM CreateBase(string family) => TinyModels.Create(TinyModels.ByName[family]);
+    protected override CausalLM CreateBase(string family) =>
+        family == RealFamily ? HfModel.Load(Real.StoryTasks.Model) : TinyModels.Create(TinyModels.ByName[family]);
     protected override CausalLM Inner(PeftModel peft) => peft.Model;
-    protected override Tensor MakeBatch(string family) => TinyModels.Tokens(2, 9, TinyModels.ByName[family].VocabSize);
+    protected override Tensor MakeBatch(string family) => TinyModels.Tokens(2, 9, family == RealFamily ? 512 : TinyModels.ByName[family].VocabSize);
     protected override Tensor Forward(CausalLM model, Tensor ids) => model.Forward(ids);
     protected override Tensor Loss(CausalLM model, Tensor ids) => TinyModels.LmLoss(model.Forward(ids), ids);
-    protected override double Diff(Tensor a, Tensor b) => Fixtures.MaxAbsDiff(a, b);
+    /// <summary>
+    /// Max |a − b|, relative to the logits' scale once that exceeds 1: the random tiny models' logits stay below 1,
+    /// the real model's reach ~20, where float32 rounding of a merge alone moves logits by ~1e-4 (measured: rsLoRA
+    /// on every linear layer 1.4e-4, PiSSA 1.3e-5).
+    /// </summary>
+    protected override double Diff(Tensor a, Tensor b) => Fixtures.MaxAbsDiff(a, b) / Math.Max(1.0, a.abs().max().item<float>());
     protected override bool GradientCheckInEvalMode => false;
 
     protected override CausalLM SaveAndLoadFull(CausalLM model, string dir)
