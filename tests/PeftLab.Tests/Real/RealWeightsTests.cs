@@ -116,4 +116,42 @@ public sealed class RealWeightsTests(ITestOutputHelper output)
         var rescored = CliRunner.Ok(["score", "--predictions", predictions[0], "--tasks", Data.Value, "--instances-per-task", "16"]);
         Assert.Equal(score["rougeL"]!.GetValue<double>(), JsonNode.Parse(rescored)!["rougeL"]!.GetValue<double>(), 6);   // score agrees with eval
     }
+
+    [Fact]
+    public void ATwoTrialStudyRunsOnTheRealModelWithItsUntunedBaseline()
+    {
+        var dir = TestPaths.NewTempDir("real-study");
+        var outDir = Path.Combine(dir, "out");
+        var study = Path.Combine(dir, "study.yaml");
+        File.WriteAllText(study, $$"""
+            name: real-stories
+            output: {{outDir}}
+            base:
+              model: {path: {{StoryTasks.Model}}}
+              data: {path: {{Data.Value}}, max_source_tokens: 200, max_target_tokens: 8, max_length: 216, train_instances_per_task: 32, held_out_instances_per_task: 8, validation_tasks: 0, test_instances_per_task: 8, num_positive_examples: 0}
+              train: {batch_size: 8, threads: 1, max_steps: 160}
+              schedule: {warmup_steps: 2}
+              eval: {evals_per_run: 1, max_new_tokens: 6, generate: false, final: true, batch_size: 16}
+            axes:
+              method: [lora, adapter]
+            method_axes:
+              lora: {lr: [3.0e-3]}
+              adapter: {lr: [1.0e-2]}
+            method_overrides:
+              lora: {method.target_modules: all-linear, method.r: 16, method.alpha: 32}
+              adapter: {method.size: 16}
+            baseline: true
+            executor: {workers: 1}
+            """);
+        CliRunner.Ok(["study", "run", study]);
+        var rows = CliRunner.Ok(["study", "results", outDir, "--format", "jsonl"]).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToArray();
+        Assert.Equal(["lora", "adapter", "untuned"], rows.Select(r => r["method"]!.GetValue<string>()));
+        Assert.All(rows, r => Assert.Equal("done", r["state"]!.GetValue<string>()));
+        var untuned = rows[2]["heldout_rougeL"]!.GetValue<double>();
+        foreach (var r in rows[..2])
+        {
+            output.WriteLine($"stories260K study: {r["method"]} held-out ROUGE-L {r["heldout_rougeL"]} vs untuned {untuned}");
+            Assert.True(r["heldout_rougeL"]!.GetValue<double>() > untuned, r.ToJsonString());
+        }
+    }
 }
