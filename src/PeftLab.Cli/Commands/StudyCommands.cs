@@ -523,6 +523,17 @@ public sealed class StudyStatusSettings : StudyLocationSettings
 public sealed class StudyStatusCommand : Command<StudyStatusSettings>
 {
     /// <inheritdoc/>
+    /// <summary>
+    /// The step to show: a finished trial's own result (its last training step, or where it diverged), not the last
+    /// progress record, which is written at most once a second and so lags behind the end of the run.
+    /// </summary>
+    private static (int? Step, int? Total) StepOf(TrialStatus x)
+    {
+        if (x.View is TrialView.Done && x.Result?["steps"] is JsonValue done) return (done.GetValue<int>(), done.GetValue<int>());
+        if (x.View is TrialView.Diverged && x.Result?["diverged_at_step"] is JsonValue at) return (at.GetValue<int>(), x.Record?.Progress?.TotalSteps);
+        return x.Record?.Progress is { } p ? (p.Step, p.TotalSteps) : (null, null);
+    }
+
     public override int Execute(CommandContext context, StudyStatusSettings s, CancellationToken cancellationToken)
     {
         var (store, study) = StudyCommands.Locate(s.Study, s.Overrides);
@@ -540,7 +551,7 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
                 ["trials"] = new JsonArray(statuses.Select(x => (JsonNode)new JsonObject
                 {
                     ["index"] = x.Entry.Index, ["id"] = x.Entry.Id, ["state"] = StudyCommands.StateName(x.View), ["axes"] = x.Entry.AxesJson(),
-                    ["error"] = x.View == TrialView.Failed ? x.Record?.Error : null, ["step"] = x.Record?.Progress?.Step,
+                    ["error"] = x.View == TrialView.Failed ? x.Record?.Error : null, ["step"] = StepOf(x).Step,
                 }).ToArray()),
                 ["slurm_queued"] = queued is null ? null : new JsonObject(queued.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             };
@@ -567,7 +578,7 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
                 };
                 table.AddRow(new Text(x.Entry.Index.ToString(CultureInfo.InvariantCulture)), new Text(x.Entry.Id), new Text(x.Entry.Axis(StudyAxisNames.Method)?.Display ?? ""),
                     new Text(StudyCommands.Describe(x.Entry)), new Text(StudyCommands.StateName(x.View)),
-                    new Text(x.Record?.Progress is { } p ? $"{p.Step}/{p.TotalSteps}" : "-"), new Text(note));
+                    new Text(StepOf(x) is { Step: int step } at ? (at.Total is int total ? $"{step}/{total}" : $"{step}") : "-"), new Text(note));
             }
             AnsiConsole.Write(table);
         }

@@ -45,6 +45,16 @@ public sealed class StudyCliTests
         var statusJson = JsonNode.Parse(CliRunner.Ok("study", "status", file, "--json"))!;
         Assert.Equal(2, statusJson["counts"]!["done"]!.GetValue<int>());
         Assert.Equal(2, statusJson["counts"]!["failed"]!.GetValue<int>());
+        // a finished trial shows its last step from its result, not its last (throttled, lagging) progress record
+        foreach (var entry in plan.Where(e => File.Exists(store.ResultJson(e.Id))))
+        {
+            var record = store.ReadTrial(entry.Id)!;
+            store.WriteTrial(record with { Progress = new TrialProgress("train", 2, 6, 1.0, 10, 1) });
+        }
+        var stale = JsonNode.Parse(CliRunner.Ok("study", "status", file, "--json"))!["trials"]!.AsArray()
+            .Where(t => t!["state"]!.GetValue<string>() == "done").Select(t => t!["step"]!.GetValue<int>());
+        Assert.All(stale, step => Assert.Equal(6, step));
+        Assert.Contains("6/6", CliRunner.Ok("study", "status", output, "--all"));
 
         // a second run skips finished trials (never twice) and does not retry failures unless asked
         var results = plan.Where(e => File.Exists(store.ResultJson(e.Id))).ToDictionary(e => e.Id, e => File.ReadAllText(store.ResultJson(e.Id)));
