@@ -96,6 +96,22 @@ public sealed record DecoderConfig
     /// <summary>The <c>model_type</c> string of <see cref="Family"/>.</summary>
     public string ModelType => SupportedModelTypes.First(kv => kv.Value == Family).Key;
 
+    /// <summary>
+    /// Parameters of the model this config describes (embedding, untied head, attention and MLP projections with
+    /// their biases, norms), computed in floating point so absurd sizes saturate instead of overflowing.
+    /// </summary>
+    public double ParameterCount
+    {
+        get
+        {
+            double h = HiddenSize, q = (double)NumHeads * HeadDim, kv = (double)NumKeyValueHeads * HeadDim, i = IntermediateSize;
+            double attention = h * q + 2 * h * kv + q * h + (QkvBias ? q + 2 * kv : 0) + (OutputBias ? h : 0);
+            double mlp = 3 * h * i + (MlpBias ? 2 * i + h : 0);
+            double embeddings = (double)VocabSize * h * (TieWordEmbeddings ? 1 : 2);
+            return embeddings + NumLayers * (attention + mlp + 2 * h) + h;
+        }
+    }
+
     /// <summary>Validates shape relations; throws <see cref="ModelConfigException"/> listing every problem.</summary>
     public void Validate(string source)
     {

@@ -12,11 +12,28 @@ public static class HfModel
     {
         device = CheckLoad(dir, dtype, device);
         var config = DecoderConfig.Load(dir);
-        var model = new CausalLM(config, device, dtype);
         using var source = CheckpointSource.OpenModel(dir);
+        CheckSizeBeforeBuilding(config.ParameterCount, source, dtype, Path.Combine(dir, "config.json"));
+        var model = new CausalLM(config, device, dtype);
         var aliases = config.TieWordEmbeddings ? new Dictionary<string, string> { ["lm_head.weight"] = "model.embed_tokens.weight" } : null;
         StrictLoader.Load(model, source, aliases);
         return model;
+    }
+
+    /// <summary>
+    /// Before a model is built from its config: the parameters the config describes must be those the checkpoint
+    /// holds (its header alone tells), and they must fit in memory, so a wrong or absurd config.json is an error that
+    /// names both sides instead of gigabytes allocated (or an abort) before the strict loader could say so.
+    /// </summary>
+    internal static void CheckSizeBeforeBuilding(double configParameters, ITensorSource source, ScalarType dtype, string configPath)
+    {
+        double stored = source.Names.Sum(n => source.Shape(n).Aggregate(1.0, (a, d) => a * d));
+        // tied copies and legacy buffers may be stored besides the parameters, so only "more than the file holds" is wrong
+        if (configParameters > stored * 1.01 + 1024)
+            throw new CheckpointMismatchException(
+                $"{configPath} describes a model of {configParameters:N0} parameters, but {source.Description} holds {stored:N0} values; " +
+                "the config does not belong to these weights (compare hidden_size, intermediate_size, num_hidden_layers, vocab_size)");
+        Runtime.MemoryBudget.EnsureFits(configParameters * (dtype == ScalarType.BFloat16 ? 2 : 4), $"the model of {configPath} ({configParameters:N0} parameters)");
     }
 
     /// <summary>Checks shared by every model family's loader; returns the device to load onto.</summary>

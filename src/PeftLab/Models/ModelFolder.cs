@@ -33,6 +33,8 @@ public static class ModelFolder
     public static DecoderConfig Create(string outDir, DecoderConfig config, long seed, IEnumerable<string> corpus, string? tokenizerDir = null)
     {
         config.Validate("model config");
+        // the random model is built in float32 and written once more as its checkpoint
+        Runtime.MemoryBudget.EnsureFits(config.ParameterCount * 4 * 2, $"a {config.ModelType} model of {config.ParameterCount:N0} parameters");
         Directory.CreateDirectory(outDir);
         if (tokenizerDir is null) BuiltinTokenizer.Write(outDir, new BuiltinTokenizerOptions { VocabSize = config.VocabSize, Corpus = corpus });
         else
