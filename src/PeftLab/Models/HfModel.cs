@@ -28,8 +28,9 @@ public static class HfModel
     internal static void CheckSizeBeforeBuilding(double configParameters, ITensorSource source, ScalarType dtype, string configPath)
     {
         double stored = source.Names.Sum(n => source.Shape(n).Aggregate(1.0, (a, d) => a * d));
-        // tied copies and legacy buffers may be stored besides the parameters, so only "more than the file holds" is wrong
-        if (configParameters > stored * 1.01 + 1024)
+        // A model close to the checkpoint's size is cheap to build, and the strict loader then names each missing or
+        // misshapen tensor; one far larger (here: over twice the values stored, plus 1 Mi) is refused before it exists.
+        if (configParameters > 2 * stored + (1 << 20))
             throw new CheckpointMismatchException(
                 $"{configPath} describes a model of {configParameters:N0} parameters, but {source.Description} holds {stored:N0} values; " +
                 "the config does not belong to these weights (compare hidden_size, intermediate_size, num_hidden_layers, vocab_size)");

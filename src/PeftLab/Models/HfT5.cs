@@ -16,8 +16,9 @@ public static class HfT5
     {
         device = HfModel.CheckLoad(dir, dtype, device);
         var config = T5Config.Load(dir);
-        var model = new T5ForConditionalGeneration(config, device, dtype);
         using var source = CheckpointSource.OpenModel(dir);
+        HfModel.CheckSizeBeforeBuilding(config.ParameterCount, source, dtype, Path.Combine(dir, "config.json"));
+        var model = new T5ForConditionalGeneration(config, device, dtype);
         StrictLoader.Load(model, source, model.TiedKeys);
         return model;
     }

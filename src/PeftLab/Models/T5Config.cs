@@ -90,6 +90,24 @@ public sealed record T5Config
         return (activation, gated);
     }
 
+    /// <summary>
+    /// Parameters of the model this config describes (shared embedding, untied head, attention and feed-forward
+    /// projections, each stack's relative-position bias in its first block, norms), in floating point so absurd sizes
+    /// saturate instead of overflowing.
+    /// </summary>
+    public double ParameterCount
+    {
+        get
+        {
+            double d = HiddenSize, inner = (double)NumHeads * HeadDim, attention = 4 * d * inner;
+            double ff = (IsGated ? 3 : 2) * d * FeedForwardSize;
+            double encoder = NumLayers * (attention + ff + 2 * d) + d;
+            double decoder = NumDecoderLayers * (2 * attention + ff + 3 * d) + d;
+            double relativeBias = 2.0 * RelativeAttentionNumBuckets * NumHeads;
+            return (double)VocabSize * d * (TieWordEmbeddings ? 1 : 2) + encoder + decoder + relativeBias;
+        }
+    }
+
     /// <summary>Validates shape relations; throws <see cref="ModelConfigException"/> listing every problem.</summary>
     public void Validate(string source)
     {

@@ -28,6 +28,32 @@ public sealed class ModelSizeGuardTests
         Assert.Equal(model.parameters().Sum(p => p.numel()), (long)config.ParameterCount);
     }
 
+    public static IEnumerable<object[]> T5Presets() => PeftLab.Models.T5Presets.All.Keys.Select(k => new object[] { k });
+
+    [Theory]
+    [MemberData(nameof(T5Presets))]
+    public void TheT5ConfigsParameterCountIsTheModels(string preset)
+    {
+        var config = PeftLab.Models.T5Presets.Get(preset);
+        if (config.ParameterCount > 50e6) return;   // only the small ones are built here
+        using var model = new T5ForConditionalGeneration(config, TorchSharp.torch.CPU, TorchSharp.torch.ScalarType.Float32);
+        Assert.Equal(model.parameters().Sum(p => p.numel()), (long)config.ParameterCount);
+    }
+
+    [Fact]
+    public void AT5ConfigLargerThanItsCheckpointIsRefusedBeforeAllocating()
+    {
+        var src = Path.Combine(TestPaths.T5Fixtures, "t5-v1_1-lm-adapt-tiny");
+        var dir = TestPaths.NewTempDir("size-guard-t5");
+        foreach (var f in Directory.GetFiles(src)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
+        Assert.Equal((long)T5Config.Load(dir).ParameterCount, HfT5.Load(dir).parameters().Sum(p => p.numel()));
+        config["d_ff"] = 100_000_000;
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+        var e = Assert.Throws<CheckpointMismatchException>(() => HfT5.Load(dir));
+        Assert.Contains("does not belong to these weights", e.Message);
+    }
+
     private static string WithConfig(string fixture, Action<JsonObject> edit)
     {
         var dir = TestPaths.NewTempDir("size-guard");
