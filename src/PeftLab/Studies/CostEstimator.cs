@@ -87,9 +87,15 @@ public static class CostEstimator
             var key = (PeftRegistry.NameOf(cfg.Method.Kind), modelKey);
             if (options.TokensPerSecond is double given) { tps = given; throughputNotes.Add($"throughput: {given:G4} tokens/s per worker, as given"); }
             else if (measured.TryGetValue(key, out var m)) { tps = m.TokensPerSecond; throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: {m.TokensPerSecond:F0} tokens/s (tokens / wall time, evaluation included), the median of {m.Count} finished trial(s) of this study"); }
+            else if (Parameters(cfg) is not long n)
+            {
+                // no config to count parameters from: no time estimate rather than a made-up one
+                throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: unknown (its config cannot be read, so its parameters cannot be counted); no time estimate for these trials");
+                trials.Add(new TrialEstimate(t.Index, size.Examples, steps, tokens, null, null));
+                continue;
+            }
             else
             {
-                long n = Parameters(cfg);
                 double flopsPerToken = (cfg.Method.Kind == PeftMethodKind.Full ? 6.0 : 4.0) * n;
                 tps = options.AssumedFlops / flopsPerToken;
                 throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: assumed {tps:F0} tokens/s = {options.AssumedFlops:G3} FLOP/s per worker / ({(cfg.Method.Kind == PeftMethodKind.Full ? 6 : 4)} × {n:N0} parameters) FLOPs per token (training only, evaluation not included)");
@@ -125,15 +131,11 @@ public static class CostEstimator
         return by.ToDictionary(kv => kv.Key, kv => (kv.Value.Order().ElementAt(kv.Value.Count / 2), kv.Value.Count));
     }
 
-    /// <summary>Parameter count from the model config (preset or config.json).</summary>
-    private static long Parameters(TrainConfig cfg)
+    /// <summary>Parameter count from the model's family config (preset or config.json); null when it cannot be read.</summary>
+    private static long? Parameters(TrainConfig cfg)
     {
-        DecoderConfig c;
-        try { c = cfg.Model.Path is { } p ? DecoderConfig.Load(p) : Presets.Get(cfg.Model.Preset!); }
-        catch (Exception e) when (e is IOException or ModelConfigException or ArgumentException) { return 1_000_000; }
-        long d = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim;
-        long perLayer = d * q + 2 * d * kv + q * d + 3 * d * c.IntermediateSize + 2 * d;
-        return (long)c.VocabSize * d * (c.TieWordEmbeddings ? 1 : 2) + c.NumLayers * perLayer + d;
+        try { return (long)TrainableModels.ParameterCount(cfg.Model.Path, cfg.Model.Preset); }
+        catch (Exception e) when (e is IOException or ModelConfigException or ArgumentException) { return null; }
     }
 
     /// <summary>Bytes per token of the model's tokenizer, measured on sample prompts when it has one.</summary>

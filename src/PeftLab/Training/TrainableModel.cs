@@ -43,6 +43,12 @@ public static class TrainableModels
 
     /// <summary>Every preset name.</summary>
     public static IEnumerable<string> PresetNames => Presets.Decoder.Keys.Concat(T5Presets.All.Keys);
+
+    /// <summary>Parameters of the model in <paramref name="dir"/>, or of <paramref name="preset"/>, from its family's config alone (nothing is built).</summary>
+    public static double ParameterCount(string? dir, string? preset) =>
+        dir is not null ? (T5Config.IsT5Folder(dir) ? T5Config.Load(dir).ParameterCount : DecoderConfig.Load(dir).ParameterCount)
+        : preset is not null && T5Presets.All.TryGetValue(preset, out var t5) ? t5.ParameterCount
+        : Presets.Get(preset ?? throw new ArgumentException("model: give model.path or model.preset")).ParameterCount;
 }
 
 /// <summary>Decoder-only LM: next-token loss over the target positions of (possibly packed) rows.</summary>

@@ -1,3 +1,4 @@
+using PeftLab.Training;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using PeftLab.Studies;
@@ -149,5 +150,21 @@ public sealed class StudyCliTests
         var quick = CliRunner.Ok("study", "plan", "--no-estimate");   // no file: the repository's quickstart
         Assert.Contains("Study quickstart", quick);
         Assert.Contains("--threads-per-worker", CliRunner.Ok("study", "run", "--help"));
+    }
+
+    [Fact]
+    public void TheAssumedThroughputCountsEachFamilysOwnParameters()
+    {
+        // the cost estimate counted a Llama formula for every model, and 1,000,000 parameters for any other (t5-tiny)
+        var file = Path.Combine(TestPaths.RepoRoot, "studies", "t5-arm.yaml");
+        var study = Study.Load(file);
+        var estimate = CostEstimator.Estimate(study);
+        foreach (var preset in study.Trials.Select(t => t.Config.Model.Preset).Distinct())
+        {
+            var n = (long)TrainableModels.ParameterCount(null, preset);
+            Assert.Contains(estimate.Method, m => m.Contains($"× {n:N0} parameters"));
+        }
+        Assert.Contains(estimate.Method, m => m.Contains($"× {(long)PeftLab.Models.T5Presets.Get("t5-tiny").ParameterCount:N0} parameters"));
+        Assert.DoesNotContain(estimate.Method, m => m.Contains("× 1,000,000 parameters"));
     }
 }
