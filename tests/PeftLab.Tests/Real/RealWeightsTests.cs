@@ -48,6 +48,31 @@ public sealed class RealWeightsTests(ITestOutputHelper output)
         Assert.True(agree >= 0.9, $"top-1 agreement {agree}");
     }
 
+    /// <summary>Mean next-token cross entropy over the target tokens (and EOS) of the run's seen-task held-out instances.</summary>
+    private static double HeldOutLoss(TrainConfig cfg, string model, string? adapter)
+    {
+        using var scope = NewDisposeScope();
+        using var tok = HfTokenizer.Load(StoryTasks.Model);
+        var heldOut = TrainingData.Build(cfg.Data, tok, cfg.Train.Seed).HeldOut!.Examples;
+        using var lm = HfModel.Load(model);
+        if (adapter is not null) PeftModel.LoadAdapter(lm, adapter);
+        lm.eval();
+        double sum = 0;
+        long count = 0;
+        using (no_grad())
+            foreach (var e in heldOut)
+            {
+                var source = tok.Encode(e.Source);
+                int[] ids = [.. source, .. tok.Encode(e.Target), tok.EosIds[0]];
+                var logits = lm.Forward(tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]))[0];
+                int n = ids.Length - source.Length;   // predicted from positions source.Length-1 .. end-1
+                var targets = tensor(ids[source.Length..].Select(i => (long)i).ToArray());
+                sum += nn.functional.cross_entropy(logits.narrow(0, source.Length - 1, n), targets, reduction: nn.Reduction.Sum).item<float>();
+                count += n;
+            }
+        return sum / count;
+    }
+
     [Theory]
     [InlineData("lora", 3e-3, "method.r=16")]
     [InlineData("adapter", 1e-2, "method.size=16")]
@@ -56,14 +81,19 @@ public sealed class RealWeightsTests(ITestOutputHelper output)
     {
         var untuned = Trainer.Run(TrainConfigLoader.Load(null, [.. StoryTasks.Run(Data.Value, TestPaths.NewTempDir("real-untuned"), "full", 0)]));
         var dir = TestPaths.NewTempDir($"real-{method}");
-        var tuned = Trainer.Run(TrainConfigLoader.Load(null, [.. StoryTasks.Run(Data.Value, dir, method, method == "full" ? 100 : 160), $"optim.lr={lr}", knob, .. (method == "lora" ? ["method.target_modules=all-linear", "method.alpha=32"] : Array.Empty<string>())]));
+        var cfg = TrainConfigLoader.Load(null, [.. StoryTasks.Run(Data.Value, dir, method, method == "full" ? 100 : 160), $"optim.lr={lr}", knob, .. (method == "lora" ? ["method.target_modules=all-linear", "method.alpha=32"] : Array.Empty<string>())]);
+        var tuned = Trainer.Run(cfg);
+        double lossBefore = HeldOutLoss(cfg, StoryTasks.Model, null);
+        var best = Path.Combine(dir, "best");
+        double lossAfter = method == "full" ? HeldOutLoss(cfg, best, null) : HeldOutLoss(cfg, StoryTasks.Model, best);
         Assert.Equal("completed", tuned["status"]!.GetValue<string>());
         var losses = RunFiles.ReadMetrics(Path.Combine(dir, "metrics.jsonl")).Where(r => r["type"]!.GetValue<string>() == "step").Select(r => r["loss"]!.GetValue<double>()).ToArray();
         double first = losses.Take(10).Average(), last = losses.TakeLast(10).Average();
         double before = Score(untuned, "heldout", "exact_match"), after = Score(tuned, "heldout", "exact_match");
         double testBefore = Score(untuned, "test", "exact_match"), testAfter = Score(tuned, "test", "exact_match");
         double rougeBefore = Score(untuned, "heldout", "rougeL"), rougeAfter = Score(tuned, "heldout", "rougeL");
-        output.WriteLine($"stories260K {method} lr {lr}: held-out ROUGE-L {rougeBefore:F1} untuned -> {rougeAfter:F1} tuned, exact match {before:F1} -> {after:F1}; unseen-task exact match {testBefore:F1} -> {testAfter:F1}; training loss (mean of 10 steps) {first:F3} -> {last:F3}");
+        output.WriteLine($"stories260K {method} lr {lr}: held-out ROUGE-L {rougeBefore:F1} untuned -> {rougeAfter:F1} tuned, exact match {before:F1} -> {after:F1}; unseen-task exact match {testBefore:F1} -> {testAfter:F1}; training loss (mean of 10 steps) {first:F3} -> {last:F3}; held-out target loss {lossBefore:F3} -> {lossAfter:F3} nats/token");
+        Assert.True(lossAfter < 0.5 * lossBefore, $"held-out loss {lossBefore} -> {lossAfter}");
         Assert.True(last < 0.5 * first, $"training loss {first} -> {last}");
         Assert.True(rougeAfter >= rougeBefore + 20, $"held-out ROUGE-L {rougeBefore} -> {rougeAfter}");
     }
