@@ -68,7 +68,7 @@ public sealed class EvalSettings : ModelSettings
     /// <summary>test, seen or validation.</summary>
     [CommandOption("--split <NAME>")]
     [Description("test (unseen tasks), seen (held-out instances of train tasks) or validation")]
-    [Choices("test", "seen", "validation")]
+    [Choices(typeof(Training.EvalSplitName))]
     public string Split { get; init; } = "test";
 
     /// <summary>Generation length.</summary>
@@ -101,6 +101,17 @@ public sealed class EvalSettings : ModelSettings
     [CommandOption("--out <DIR>")]
     public string? Out { get; init; }
 
+    /// <summary>A run folder whose resolved config.yaml gives the data settings and seed.</summary>
+    [CommandOption("--run <DIR>")]
+    [Description("A training run folder: its config.yaml's data settings and train.seed build the split exactly as the run did (--split seen is then the run's own held-out instances)")]
+    public string? Run { get; init; }
+
+    /// <summary>The data seed of the run being evaluated.</summary>
+    [CommandOption("--seed <N>")]
+    [Description("The run's train.seed (default 42): it decides the validation tasks and which instances are held out, so --split seen is the run's own held-out set only under its own seed")]
+    [ConfigRange(long.MinValue, long.MaxValue)]
+    public long Seed { get; init; } = new Training.LoopSection().Seed;
+
     /// <inheritdoc/>
     public override ValidationResult Validate() =>
         Tasks is null ? ValidationResult.Error("--tasks DIR is required")
@@ -114,29 +125,24 @@ public sealed class EvalCommand : Command<EvalSettings>
     public override int Execute(CommandContext context, EvalSettings s, CancellationToken cancellationToken)
     {
         s.ApplyRuntime();
-        var lm = Training.TrainableModels.Load(s.Model!, s.ComputeDType, PeftLab.Runtime.TorchRuntime.Device);   // decoder-only or T5
-        if (s.Adapter is not null)
-            foreach (var w in PeftLab.Peft.PeftModel.LoadAdapter(lm.Host, s.Adapter).Warnings) Console.Error.WriteLine($"warning: {w}");
-        lm.Host.Module.eval();
-        var tokenizer = HfTokenizer.Load(s.Model!);
-        var data = Training.TrainingData.Build(new Training.DataSection
+        var run = s.Run is null ? null : Training.TrainConfigLoader.Load(Path.Combine(s.Run, "config.yaml"));
+        var request = new Training.SplitEvalRequest
         {
-            Path = s.Tasks!, ValidationTasks = s.ValidationTasks,
-            Format = ConfigEnums.Parse<PromptFormat>(s.Format, "--format"),
-        }, tokenizer, seed: 42);
-        var split = (s.Split switch { "test" => data.Test, "seen" => data.HeldOut, _ => data.Validation })
-            ?? throw new ArgumentException($"{s.Tasks}: the '{s.Split}' split is empty");
-        split = split.Take(s.Limit);
-        EvalRun run = null!;
+            Model = s.Model!, Adapter = s.Adapter, Dtype = s.ComputeDType, Tasks = s.Tasks!, Seed = run?.Train.Seed ?? s.Seed, Data = run?.Data,
+            Split = ConfigEnums.Parse<Training.EvalSplitName>(s.Split, "--split"), ValidationTasks = s.ValidationTasks,
+            Format = ConfigEnums.Parse<PromptFormat>(s.Format, "--format"), Limit = s.Limit, MaxNewTokens = s.MaxNewTokens, BatchSize = s.BatchSize,
+        };
+        EvalRun result = null!;
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask($"generating {split.Examples.Count} {s.Split} instances", maxValue: split.Examples.Count);
-                run = GenerationEvaluator.Evaluate(lm.Generate, tokenizer, s.Split, split.Examples, s.MaxNewTokens, s.BatchSize, (d, _) => task.Value = d);
+                var task = ctx.AddTask($"generating {s.Split} instances", maxValue: 1);
+                result = Training.SplitEvaluation.Run(request, (done, total) => { task.MaxValue = Math.Max(1, total); task.Value = done; },
+                    w => Console.Error.WriteLine($"warning: {w}"));
             });
-        if (s.Out is not null) GenerationEvaluator.Write(run, s.Out);
-        Console.WriteLine(run.Report.ToJson());
-        Console.Error.WriteLine($"{run.GeneratedTokens} tokens in {run.Seconds:F1} s ({run.GeneratedTokens / Math.Max(1e-9, run.Seconds):F0} generated tokens/s)");
+        if (s.Out is not null) GenerationEvaluator.Write(result, s.Out);
+        Console.WriteLine(result.Report.ToJson());
+        Console.Error.WriteLine($"{result.GeneratedTokens} tokens in {result.Seconds:F1} s ({result.GeneratedTokens / Math.Max(1e-9, result.Seconds):F0} generated tokens/s)");
         return 0;
     }
 }

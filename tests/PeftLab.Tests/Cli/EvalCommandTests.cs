@@ -40,4 +40,24 @@ public sealed class EvalCommandTests
         Assert.NotEqual(0, bad.ExitCode);
         Assert.Contains("unknown split 'dev'; known: test, seen, validation", bad.Stderr + bad.Stdout);
     }
+
+    [Theory]
+    [InlineData(42)]
+    [InlineData(7)]
+    public void SeenSplitIsTheRunsOwnHeldOutSetGivenTheRun(long seed)
+    {
+        // the eval pipeline used a hard-coded seed 42 and the data defaults: a run trained with another seed or other
+        // data settings was "evaluated" on instances it had trained on
+        var tasks = MiniTasks.Write(instances: 12);
+        var run = TestPaths.NewTempDir("eval-seed-run");
+        CliRunner.Ok(["train", .. MiniTasks.FastRun(tasks, run), "method.name=lora", "train.max_steps=2",
+            "eval.generate=false", "eval.final=true", $"train.seed={seed}"]);
+        static string[] Ids(string file) => File.ReadAllLines(file).Select(l => JsonNode.Parse(l)!["id"]!.GetValue<string>()).Order().ToArray();
+        var expected = Ids(Path.Combine(run, "eval", "heldout_predictions.jsonl"));
+        Assert.NotEmpty(expected);
+        var outDir = TestPaths.NewTempDir("eval-seed-out");
+        CliRunner.Ok("eval", "--model", Path.Combine(run, "base"), "--adapter", Path.Combine(run, "best"), "--tasks", tasks, "--split", "seen",
+            "--run", run, "--max-new-tokens", "2", "--out", outDir, "--threads", "1");
+        Assert.Equal(expected, Ids(Path.Combine(outDir, "seen_predictions.jsonl")));
+    }
 }
