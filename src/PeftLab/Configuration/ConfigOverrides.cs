@@ -26,7 +26,7 @@ public static class ConfigOverrides
             }
             try
             {
-                root = Set(root, segments, 0, ParseValue(o[(eq + 1)..]));
+                root = ConfigTree.Set(root, segments, ParseValue(o[(eq + 1)..]), SourcePosition.CommandLine);
             }
             catch (ConfigException e)
             {
@@ -44,31 +44,4 @@ public static class ConfigOverrides
             return ConfigNode.Parse(t, SourcePosition.CommandLineName, fromCommandLine: true);
         return new ConfigScalar(ConfigNode.IsNullLiteral(t) ? null : t, false, SourcePosition.CommandLine);
     }
-
-    private static ConfigNode Set(ConfigNode node, string[] path, int i, ConfigNode value)
-    {
-        if (i == path.Length) return value;
-        string seg = path[i];
-        string where = i == 0 ? "the root" : "'" + string.Join('.', path[..i]) + "'";
-        switch (node)
-        {
-            case ConfigMapping m:
-                var child = m[seg] ?? new ConfigMapping([], SourcePosition.CommandLine);
-                return m.With(seg, Set(child, path, i + 1, value), SourcePosition.CommandLine);
-            case ConfigSequence s:
-                if (!int.TryParse(seg, out int idx) || idx < 0 || idx > s.Items.Count)
-                    throw Fail($"{where} is a list of {s.Items.Count} items; '{seg}' is not an index from 0 to {s.Items.Count}");
-                var items = s.Items.ToList();
-                if (idx == items.Count) items.Add(Set(new ConfigMapping([], SourcePosition.CommandLine), path, i + 1, value));
-                else items[idx] = Set(items[idx], path, i + 1, value);
-                return new ConfigSequence(items, s.Position);
-            case ConfigScalar { IsNull: true }:
-                // `section:` left empty in YAML (or set to null) acts as an empty mapping.
-                return Set(new ConfigMapping([], SourcePosition.CommandLine), path, i, value);
-            default:
-                throw Fail($"{where} is the scalar {node.Describe()} ({node.Position.Brief}), not a mapping or list");
-        }
-    }
-
-    private static ConfigException Fail(string message) => new([new ConfigError("", message, SourcePosition.CommandLine)]);
 }

@@ -761,35 +761,3 @@ internal static class StudyBinding
         }
     }
 }
-
-/// <summary>Small immutable edits of config trees.</summary>
-internal static class ConfigTree
-{
-    /// <summary>Sets a dotted key path (creating mappings on the way; a null section counts as an empty mapping).</summary>
-    public static ConfigNode Set(ConfigNode root, string path, ConfigNode value) => Set(root, path.Split('.'), 0, value);
-
-    private static ConfigNode Set(ConfigNode node, string[] path, int i, ConfigNode value)
-    {
-        if (i == path.Length) return value;
-        var m = node switch
-        {
-            ConfigMapping mm => mm,
-            ConfigScalar { IsNull: true } => new ConfigMapping([], node.Position),
-            _ => throw new ConfigException([new ConfigError(string.Join('.', path[..i]), $"is {node.Describe()} ({node.Position.Brief}), so '{string.Join('.', path)}' cannot be set", value.Position)]),
-        };
-        var child = m[path[i]] ?? new ConfigMapping([], value.Position);
-        return m.With(path[i], Set(child, path, i + 1, value), m.Find(path[i])?.KeyPosition ?? value.Position);
-    }
-
-    /// <summary>Deep merge: mappings merge key by key, anything else in <paramref name="over"/> replaces.</summary>
-    public static ConfigMapping Merge(ConfigMapping under, ConfigMapping over)
-    {
-        var result = under;
-        foreach (var e in over.Entries)
-            result = result.With(e.Key, result[e.Key] is ConfigMapping a && e.Value is ConfigMapping b ? Merge(a, b) : e.Value, e.KeyPosition);
-        return result;
-    }
-
-    /// <summary>A copy without <paramref name="key"/>.</summary>
-    public static ConfigMapping Without(ConfigMapping m, string key) => new(m.Entries.Where(e => e.Key != key).ToArray(), m.Position);
-}

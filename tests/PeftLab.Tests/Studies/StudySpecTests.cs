@@ -68,6 +68,15 @@ public sealed class StudySpecTests
     }
 
     [Fact]
+    public void AStudySettingThatRunsIntoAScalarIsOneErrorNamingThePath()
+    {
+        // the study writes its settings with the same ConfigTree.Set as command-line overrides
+        var e = Assert.Throws<ConfigException>(() => Load("axes: {method: [lora]}\nmethod_overrides:\n  lora: {model.preset.deep: 1}\n"));
+        Assert.Contains("'model.preset' is the scalar 'nano'", e.Message);
+        Assert.Contains("not a mapping or list", e.Message);
+    }
+
+    [Fact]
     public void MaxTrialsCountsKnobsAndTheBaselineAndCanBeRaised()
     {
         const string axes = "axes:\n  method: [full, lora]\n  lr: [1.0e-3, 2.0e-3, 3.0e-3]\n  lora_r: [4, 8]\n";
