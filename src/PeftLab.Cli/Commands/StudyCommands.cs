@@ -93,7 +93,7 @@ public static class StudyCommands
 
     internal static string Describe(PlanEntry e) => string.Join(" ", e.Axes.Where(a => a.Name != StudyAxisNames.Method).Select(a => $"{a.Name}={a.Display}"));
 
-    internal static string StateName(TrialView v) => v.ToString().ToLowerInvariant();
+    internal static string StateName(TrialView v) => StudyStatusJson.StateName(v);
 
     /// <summary>"2 done, 0 diverged, ..." in a fixed order.</summary>
     internal static string CountsLine(IReadOnlyDictionary<TrialView, int> counts) =>
@@ -374,12 +374,8 @@ public sealed class StudyRunTrialCommand : Command<StudyRunTrialSettings>
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var signals = StudyCommands.OnSignals(stop, null);
-        // a worker of `study run` stops (checkpointing) when its executor dies, even by SIGKILL
-        if (int.TryParse(Environment.GetEnvironmentVariable(LocalExecutor.ParentPidVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out var parent))
-        {
-            if (Posix.ParentPid() != parent) return TrialRunner.ExitCode(TrialOutcome.Interrupted);
-            Posix.WatchParent(parent, () => { try { stop.Cancel(); } catch (ObjectDisposedException) { } });
-        }
+        if (!LocalExecutor.WatchExecutor(() => { try { stop.Cancel(); } catch (ObjectDisposedException) { } }))
+            return TrialRunner.ExitCode(TrialOutcome.Interrupted);
         var study = Study.Load(s.Study, s.Overrides);
         var trial = study.TrialAt(s.Index!.Value);
         if (s.Id is { } expected && expected != trial.Id)
@@ -523,17 +519,6 @@ public sealed class StudyStatusSettings : StudyLocationSettings
 public sealed class StudyStatusCommand : Command<StudyStatusSettings>
 {
     /// <inheritdoc/>
-    /// <summary>
-    /// The step to show: a finished trial's own result (its last training step, or where it diverged), not the last
-    /// progress record, which is written at most once a second and so lags behind the end of the run.
-    /// </summary>
-    private static (int? Step, int? Total) StepOf(TrialStatus x)
-    {
-        if (x.View is TrialView.Done && x.Result?["steps"] is JsonValue done) return (done.GetValue<int>(), done.GetValue<int>());
-        if (x.View is TrialView.Diverged && x.Result?["diverged_at_step"] is JsonValue at) return (at.GetValue<int>(), x.Record?.Progress?.TotalSteps);
-        return x.Record?.Progress is { } p ? (p.Step, p.TotalSteps) : (null, null);
-    }
-
     public override int Execute(CommandContext context, StudyStatusSettings s, CancellationToken cancellationToken)
     {
         var (store, study) = StudyCommands.Locate(s.Study, s.Overrides);
@@ -544,17 +529,7 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
         var queued = SlurmExecutor.QueuedTasks(store);
         if (s.Json)
         {
-            var o = new JsonObject
-            {
-                ["study"] = name, ["dir"] = store.Dir, ["total"] = statuses.Count,
-                ["counts"] = new JsonObject(Enum.GetValues<TrialView>().Select(v => KeyValuePair.Create(StudyCommands.StateName(v), (JsonNode?)counts.GetValueOrDefault(v)))),
-                ["trials"] = new JsonArray(statuses.Select(x => (JsonNode)new JsonObject
-                {
-                    ["index"] = x.Entry.Index, ["id"] = x.Entry.Id, ["state"] = StudyCommands.StateName(x.View), ["axes"] = x.Entry.AxesJson(),
-                    ["error"] = x.View == TrialView.Failed ? x.Record?.Error : null, ["step"] = StepOf(x).Step,
-                }).ToArray()),
-                ["slurm_queued"] = queued is null ? null : new JsonObject(queued.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            };
+            var o = StudyStatusJson.Build(name, store, statuses, queued);
             Console.WriteLine(o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
@@ -578,7 +553,7 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
                 };
                 table.AddRow(new Text(x.Entry.Index.ToString(CultureInfo.InvariantCulture)), new Text(x.Entry.Id), new Text(x.Entry.Axis(StudyAxisNames.Method)?.Display ?? ""),
                     new Text(StudyCommands.Describe(x.Entry)), new Text(StudyCommands.StateName(x.View)),
-                    new Text(StepOf(x) is { Step: int step } at ? (at.Total is int total ? $"{step}/{total}" : $"{step}") : "-"), new Text(note));
+                    new Text(x.ShownStep is { Step: int step } at ? (at.Total is int total ? $"{step}/{total}" : $"{step}") : "-"), new Text(note));
             }
             AnsiConsole.Write(table);
         }

@@ -87,6 +87,20 @@ public static class LocalExecutor
     /// <summary>Environment variable carrying the executor's pid to its workers (they stop when it dies).</summary>
     public const string ParentPidVariable = "PEFTLAB_STUDY_PARENT_PID";
 
+    /// <summary>
+    /// In a worker started by <c>study run</c> (<see cref="ParentPidVariable"/> set): calls <paramref name="stop"/> when
+    /// the executor dies, even by SIGKILL, so the trial stops at a checkpoint instead of running on orphaned. Returns
+    /// false when the executor is already gone (the worker should not start). Outside such a worker: does nothing.
+    /// </summary>
+    public static bool WatchExecutor(Action stop)
+    {
+        if (!int.TryParse(Environment.GetEnvironmentVariable(ParentPidVariable), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var parent))
+            return true;
+        if (Posix.ParentPid() != parent) return false;
+        Posix.WatchParent(parent, stop);
+        return true;
+    }
+
     private sealed class Worker
     {
         public required Trial Trial { get; init; }

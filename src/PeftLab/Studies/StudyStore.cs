@@ -140,7 +140,41 @@ public sealed record TrialRecord
 /// <param name="Record">trial.json, when written.</param>
 /// <param name="Result">result.json, when the trial finished.</param>
 /// <param name="HasCheckpoint">A resumable checkpoint exists.</param>
-public sealed record TrialStatus(PlanEntry Entry, TrialView View, TrialRecord? Record, JsonObject? Result, bool HasCheckpoint);
+public sealed record TrialStatus(PlanEntry Entry, TrialView View, TrialRecord? Record, JsonObject? Result, bool HasCheckpoint)
+{
+    /// <summary>
+    /// The step to show: a finished trial's own result (its last training step, or where it diverged), not the last
+    /// progress record, which is written at most once a second and so lags behind the end of the run.
+    /// </summary>
+    public (int? Step, int? Total) ShownStep =>
+        View is TrialView.Done && Result?["steps"] is JsonValue done ? (done.GetValue<int>(), done.GetValue<int>())
+        : View is TrialView.Diverged && Result?["diverged_at_step"] is JsonValue at ? (at.GetValue<int>(), Record?.Progress?.TotalSteps)
+        : Record?.Progress is { } p ? (p.Step, p.TotalSteps) : (null, null);
+}
+
+/// <summary>The schema of <c>study status --json</c>: the study, its counts per state and one object per trial.</summary>
+public static class StudyStatusJson
+{
+    /// <summary>A state's name in status output ("done", "diverged", …).</summary>
+    public static string StateName(TrialView v) => v.ToString().ToLowerInvariant();
+
+    /// <summary>Builds the document.</summary>
+    public static JsonObject Build(string name, StudyStore store, IReadOnlyList<TrialStatus> statuses, IReadOnlyDictionary<string, string>? slurmQueued)
+    {
+        var counts = statuses.GroupBy(x => x.View).ToDictionary(g => g.Key, g => g.Count());
+        return new JsonObject
+        {
+            ["study"] = name, ["dir"] = store.Dir, ["total"] = statuses.Count,
+            ["counts"] = new JsonObject(Enum.GetValues<TrialView>().Select(v => KeyValuePair.Create(StateName(v), (JsonNode?)counts.GetValueOrDefault(v)))),
+            ["trials"] = new JsonArray(statuses.Select(x => (JsonNode)new JsonObject
+            {
+                ["index"] = x.Entry.Index, ["id"] = x.Entry.Id, ["state"] = StateName(x.View), ["axes"] = x.Entry.AxesJson(),
+                ["error"] = x.View == TrialView.Failed ? x.Record?.Error : null, ["step"] = x.ShownStep.Step,
+            }).ToArray()),
+            ["slurm_queued"] = slurmQueued is null ? null : new JsonObject(slurmQueued.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+        };
+    }
+}
 
 /// <summary>An exclusive claim on a trial (an advisory file lock, released by the OS even when the process is killed).</summary>
 public sealed class TrialLock : IDisposable
