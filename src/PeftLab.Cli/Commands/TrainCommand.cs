@@ -79,11 +79,11 @@ public sealed class TrainCommand : Command<TrainSettings>
                     },
                 });
             });
-        var status = result["status"]!.GetValue<string>();
-        Console.WriteLine($"{status}: {config.Output}");
+        var status = RunStatuses.Of(result);
+        Console.WriteLine($"{(status is { } st ? RunStatuses.Name(st) : "unknown")}: {config.Output}");
         if (result.ContainsKey("test")) Console.WriteLine($"test rougeL {result["test"]!["rougeL"]} exact_match {result["test"]!["exact_match"]}");
         if (result.ContainsKey("reason")) Console.WriteLine($"reason: {result["reason"]}");
-        return status is "completed" ? 0 : status == "diverged" ? 3 : 130;
+        return status is RunStatus.Completed ? 0 : status is RunStatus.Diverged ? 3 : 130;
     }
 }
 

@@ -304,7 +304,7 @@ public sealed class StudyStore(string dir)
         bool checkpoint = File.Exists(new RunFiles(TrialDir(entry.Id)).Latest);
         TrialView view;
         if (result is not null)
-            view = result["status"]?.GetValue<string>() == "diverged" ? TrialView.Diverged : TrialView.Done;
+            view = RunStatuses.Of(result) == RunStatus.Diverged ? TrialView.Diverged : TrialView.Done;
         else if (IsHeld(entry.Id, record))
             view = TrialView.Running;
         else if (record?.State == TrialState.Failed)

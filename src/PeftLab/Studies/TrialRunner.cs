@@ -76,7 +76,7 @@ public static class TrialRunner
             var record = (previous ?? new TrialRecord { Id = trial.Id, Index = trial.Index, Axes = trial.Entry.AxesJson() }) with { Axes = trial.Entry.AxesJson(), Index = trial.Index };
             if (store.ReadResult(trial.Id) is { } existing)
             {
-                var state = existing["status"]?.GetValue<string>() == "diverged" ? TrialState.Diverged : TrialState.Done;
+                var state = RunStatuses.Of(existing) == RunStatus.Diverged ? TrialState.Diverged : TrialState.Done;
                 if (record.State != state) store.WriteTrial(record with { State = state, Error = state == TrialState.Diverged ? existing["reason"]?.GetValue<string>() : null, FinishedAt = record.FinishedAt ?? DateTimeOffset.UtcNow });
                 log($"trial {index} ({trial.Entry.Describe()}) already finished ({TrialRecord.StateName(state)}); skipped");
                 return state == TrialState.Diverged ? TrialOutcome.Diverged : TrialOutcome.Done;
@@ -128,14 +128,13 @@ public static class TrialRunner
                 log($"trial {index} ({trial.Entry.Describe()}) failed: {message}");
                 return TrialOutcome.Failed;
             }
-            var status = result["status"]?.GetValue<string>();
-            switch (status)
+            switch (RunStatuses.Of(result))
             {
-                case "completed":
+                case RunStatus.Completed:
                     store.WriteTrial(current with { State = TrialState.Done, FinishedAt = DateTimeOffset.UtcNow });
                     log($"trial {index} ({trial.Entry.Describe()}) done{Summary(result)}");
                     return TrialOutcome.Done;
-                case "diverged":
+                case RunStatus.Diverged:
                     store.WriteTrial(current with { State = TrialState.Diverged, Error = result["reason"]?.GetValue<string>(), FinishedAt = DateTimeOffset.UtcNow });
                     log($"trial {index} ({trial.Entry.Describe()}) diverged at step {result["diverged_at_step"]}: {result["reason"]}");
                     return TrialOutcome.Diverged;

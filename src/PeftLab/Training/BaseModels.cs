@@ -121,7 +121,7 @@ public static class BaseModels
         }, new TrainOptions { Progress = progress });
         }
         finally { TorchSharp.torch.set_num_threads(threadsBefore); }   // the recipe's threads are for pretraining only
-        if (run["status"]?.GetValue<string>() != "completed")
+        if (RunStatuses.Of(run) != RunStatus.Completed)
             throw new InvalidOperationException($"pretraining the built-in base '{preset}' did not complete: {run.ToJsonString()}");
         AtomicFile.ReplaceDirectory(dir, target =>
         {

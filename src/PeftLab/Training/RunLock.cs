@@ -11,19 +11,26 @@ public sealed class RunLock : IDisposable
 
     private RunLock(FileStream stream) => _stream = stream;
 
-    /// <summary>Takes the run folder's lock, or throws <see cref="IOException"/> naming the folder and the holder.</summary>
-    public static RunLock Acquire(RunFiles files)
+    /// <summary>
+    /// Takes the run folder's lock, waiting up to <paramref name="wait"/> (default 10 s: a killed predecessor's open
+    /// files are closed in no fixed order, so a study's trial lock can be free a moment before this one), else throws
+    /// <see cref="IOException"/> naming the folder.
+    /// </summary>
+    public static RunLock Acquire(RunFiles files, TimeSpan? wait = null)
     {
-        FileStream stream;
-        try
+        var deadline = DateTime.UtcNow + (wait ?? TimeSpan.FromSeconds(10));
+        while (true)
         {
-            stream = new FileStream(files.Lock, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            try
+            {
+                return new RunLock(new FileStream(files.Lock, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose));
+            }
+            catch (IOException e)
+            {
+                if (DateTime.UtcNow < deadline) { Thread.Sleep(100); continue; }
+                throw new IOException($"{files.Dir} is in use by another training run; wait for it to finish or choose another output folder", e);
+            }
         }
-        catch (IOException e)
-        {
-            throw new IOException($"{files.Dir} is in use by another training run; wait for it to finish or choose another output folder", e);
-        }
-        return new RunLock(stream);
     }
 
     /// <inheritdoc/>

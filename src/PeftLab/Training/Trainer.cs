@@ -25,6 +25,20 @@ public enum RunStatus
     Interrupted,
 }
 
+/// <summary>The <c>status</c> field of a run result (result.json, and what <see cref="Trainer.Run"/> returns).</summary>
+public static class RunStatuses
+{
+    /// <summary>The field's key.</summary>
+    public const string Key = "status";
+
+    /// <summary>The status as written ("completed", "diverged", "interrupted").</summary>
+    public static string Name(RunStatus status) => status.ToString().ToLowerInvariant();
+
+    /// <summary>The status a run result records, or null when it has none (or one this version does not know).</summary>
+    public static RunStatus? Of(JsonNode? result) =>
+        result?[Key] is JsonValue v && v.TryGetValue<string>(out var text) && Enum.TryParse<RunStatus>(text, ignoreCase: true, out var s) && Name(s) == text ? s : null;
+}
+
 /// <summary>What a run does with the checkpoints already in its folder.</summary>
 public enum ResumeMode
 {
@@ -44,6 +58,8 @@ public sealed record TrainOptions
 {
     /// <summary>Whether to continue from the newest intact checkpoint in the run folder.</summary>
     public ResumeMode Resume { get; init; }
+    /// <summary>How long to wait for another process to release the run folder (null: <see cref="RunLock"/>'s default).</summary>
+    public TimeSpan? LockWait { get; init; }
     /// <summary>Receives warnings while the run starts (e.g. a damaged checkpoint passed over); they also go to result.json.</summary>
     public Action<string>? Warning { get; init; }
     /// <summary>Text of the resolved config, written to config.yaml.</summary>
@@ -68,7 +84,7 @@ public static class Trainer
         options ??= new TrainOptions();
         var files = new RunFiles(cfg.Output);
         Directory.CreateDirectory(files.Dir);
-        using var runLock = RunLock.Acquire(files);
+        using var runLock = RunLock.Acquire(files, options.LockWait);
 
         // --- the checkpoint to resume from, found before anything expensive ---------------------------------
         var startWarnings = new List<string>();
@@ -145,7 +161,8 @@ public static class Trainer
         using var metrics = new MetricsWriter(files.Metrics, resumeFrom is not null ? state.Step : null);
         using var tb = new TensorBoardWriter(files.TensorBoard);
 
-        var result = new JsonObject { ["status"] = "running" };
+        var result = new JsonObject { [RunStatuses.Key] = "running" };   // replaced (in place, so it stays first) when the loop ends
+        RunStatus? stopped = null;
         string? divergence = null;
         var stepTimer = Stopwatch.StartNew();
         long tokensAtTimer = state.Tokens;
@@ -163,7 +180,7 @@ public static class Trainer
             {
                 // stop cleanly: a checkpoint at this step boundary makes --resume continue exactly here
                 if (state.Step > 0) WriteCheckpoint(files, model, optimizer, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
-                result["status"] = "interrupted";
+                stopped = RunStatus.Interrupted;
                 break;
             }
             // one optimiser step over GradAccum micro-batches, loss normalised over all their target tokens
@@ -216,7 +233,7 @@ public static class Trainer
             options.Progress?.Invoke(new TrainProgress("train", state.Step, totalSteps, meanLoss, lr, tps, wall.Elapsed));
             if (divergence is not null)
             {
-                result["status"] = "diverged";
+                stopped = RunStatus.Diverged;
                 result["reason"] = divergence;
                 result["diverged_at_step"] = state.Step;
                 break;
@@ -238,13 +255,13 @@ public static class Trainer
             if (state.Step % ckptEvery == 0 && !last)
                 WriteCheckpoint(files, model, optimizer, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
             tb.Flush();
-            if (options.StopAfterStep is int stop && state.Step >= stop) { result["status"] = "interrupted"; break; }
+            if (options.StopAfterStep is int stop && state.Step >= stop) { stopped = RunStatus.Interrupted; break; }
         }
-        if (result["status"]!.GetValue<string>() == "running") result["status"] = "completed";
+        var status = stopped ?? RunStatus.Completed;
+        result[RunStatuses.Key] = RunStatuses.Name(status);
 
         // --- final evaluation of the best weights ---------------------------------------------------
-        var status = result["status"]!.GetValue<string>();
-        if (status == "completed" && cfg.Eval.Final && state.BestStep is not null)
+        if (status == RunStatus.Completed && cfg.Eval.Final && state.BestStep is not null)
         {
             RestoreBest(lm, peft, files.Best);
             foreach (var split in new[] { data.Test, data.HeldOut })
@@ -256,7 +273,7 @@ public static class Trainer
                 result[split.Name] = JsonNode.Parse(run.Report.ToJson());
             }
         }
-        if (status is "completed" or "diverged") FinishResult(result, cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings]);
+        if (status is RunStatus.Completed or RunStatus.Diverged) FinishResult(result, cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings]);
         return result;
     }
 

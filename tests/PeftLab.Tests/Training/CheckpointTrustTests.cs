@@ -138,7 +138,9 @@ public sealed class CheckpointTrustTests
         var files = new RunFiles(dir);
         using (RunLock.Acquire(files))
         {
-            var e = Assert.Throws<IOException>(() => Trainer.Run(TrainConfigLoader.Load(null, Cfg(dir))));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var e = Assert.Throws<IOException>(() => Trainer.Run(TrainConfigLoader.Load(null, Cfg(dir)), new TrainOptions { LockWait = TimeSpan.FromSeconds(1) }));
+            Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1), "it waited for the holder first");
             Assert.Contains($"{dir} is in use by another training run", e.Message);
             Assert.False(File.Exists(files.Metrics));   // refused before writing anything
         }

@@ -172,8 +172,8 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
         }
         var result = ReadObject(Path.Combine(dir, "result.json"), warnings);
         var config = ReadConfig(Path.Combine(dir, "config.yaml"), warnings);
-        var status = Str(result?["status"]);
-        if (trialJson is null && result is not null) state = status == "diverged" ? TrialState.Diverged : TrialState.Done;
+        bool diverged = RunStatuses.Of(result) == RunStatus.Diverged;
+        if (trialJson is null && result is not null) state = diverged ? TrialState.Diverged : TrialState.Done;
 
         var method = axes.GetValueOrDefault("method") ?? ConfigValue(config, "method.name") ?? Str(result?["method"]) ?? "unknown";
         bool baseline = method == StudyView.BaselineMethod;
@@ -204,7 +204,7 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             Seed = long.TryParse(axes.GetValueOrDefault("seed"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : null,
             OtherAxes = axes.Where(kv => !KnownAxes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value),
             HasResult = result is not null,
-            Diverged = state == TrialState.Diverged || status == "diverged",
+            Diverged = state == TrialState.Diverged || diverged,
             TestRougeL = Num(test?["rougeL"]),
             TestExactMatch = Num(test?["exact_match"]),
             HeldoutRougeL = Num(heldout?["rougeL"]),
