@@ -525,7 +525,6 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
         StudyCommands.WideWhenRedirected();
         var (name, plan) = study is not null ? (study.Spec.Name, study.Plan) : Read(store);
         var statuses = store.ObserveAll(plan);
-        var counts = statuses.GroupBy(x => x.View).ToDictionary(g => g.Key, g => g.Count());
         var queued = SlurmExecutor.QueuedTasks(store);
         if (s.Json)
         {
@@ -534,7 +533,7 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
             return 0;
         }
         Console.WriteLine($"study {name} ({store.Dir}): {statuses.Count} trials");
-        Console.WriteLine(StudyCommands.CountsLine(counts));
+        Console.WriteLine(StudyCommands.CountsLine(StudyStatusJson.Counts(statuses)));
         var shown = statuses.Where(x => s.All || x.View is not (TrialView.Done or TrialView.Pending)).ToArray();
         if (shown.Length > 0)
         {

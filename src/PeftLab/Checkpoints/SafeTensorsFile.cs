@@ -195,8 +195,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (firstNonSpace < 0 || headerBytes[firstNonSpace] != (byte)'{')
             throw new CheckpointFormatException(path, "header is not a JSON object (it must start with '{')");
 
-        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
-            throw new CheckpointFormatException(path, $"header is not valid UTF-8 (first bad byte at header offset {FirstInvalidUtf8(headerBytes)})");
+        if (Data.Utf8Text.FirstInvalidOffset(headerBytes) is int bad)
+            throw new CheckpointFormatException(path, $"header is not valid UTF-8 (first bad byte at header offset {bad})");
         JsonDocument doc;
         try
         {
@@ -238,13 +238,6 @@ public sealed unsafe class SafeTensorsFile : IDisposable
 
         CheckCoverage(path, tensors.Values, bufferLength);
         return (headerLength, tensors, metadata);
-    }
-
-    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
-    {
-        var chars = new char[bytes.Length];
-        System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int read, out _, replaceInvalidSequences: false);
-        return read;
     }
 
     private static void ParseMetadata(string path, JsonElement value, Dictionary<string, string> metadata)

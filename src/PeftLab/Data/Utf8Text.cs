@@ -27,6 +27,14 @@ public static class Utf8Text
         return lines;
     }
 
+    /// <summary>Byte offset of the first invalid UTF-8 sequence in <paramref name="bytes"/>, or null when they are valid.</summary>
+    public static int? FirstInvalidOffset(ReadOnlySpan<byte> bytes)
+    {
+        if (Utf8.IsValid(bytes)) return null;
+        Utf8.ToUtf16(bytes, new char[bytes.Length], out int read, out _, replaceInvalidSequences: false);
+        return read;
+    }
+
     /// <summary>Decodes <paramref name="bytes"/>; <paramref name="path"/> names the source in errors.</summary>
     /// <exception cref="DataFormatException">The bytes are not valid UTF-8.</exception>
     public static string Decode(ReadOnlySpan<byte> bytes, string path)
@@ -36,7 +44,7 @@ public static class Utf8Text
         var chars = new char[body.Length];
         var status = Utf8.ToUtf16(body, chars, out int read, out int written, replaceInvalidSequences: false);
         if (status == OperationStatus.Done) return new string(chars, 0, written);
-        long offset = start + read;
+        long offset = start + read;   // ToUtf16 stops at the first invalid sequence (see FirstInvalidOffset)
         int line = 1 + bytes[..(int)offset].Count((byte)'\n');
         System.Text.Rune.DecodeFromUtf8(bytes[(int)offset..], out _, out int invalid);   // the invalid sequence's length
         var bad = string.Join(" ", bytes.Slice((int)offset, Math.Max(1, invalid)).ToArray().Select(b => $"0x{b:X2}"));

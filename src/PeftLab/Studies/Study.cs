@@ -580,20 +580,24 @@ public sealed class Study
         }
 
         // count first, from the axis lengths alone (saturating), so a grid too large to plan is refused before expanding
+        // the knob axis of a method (lora_r for lora, ...) when the study varies it, and its shared axes, built once
+        KeyValuePair<string, (string Method, string Key)> KnobOf(string method, StudyAxes a) =>
+            StudyAxisNames.Knobs.FirstOrDefault(k => k.Value.Method == method && KnobValues(a, k.Key) is not null);
+        var sharedAxes = MethodsOf(spec, baseNode).Select(m => (Method: m, Shared: Shared(m, AxesFor(spec, m)))).ToArray();
         double planned = spec.Baseline ? Math.Max(1, spec.Axes.Model?.Count ?? 1) : 0;
         var perMethod = new List<string>();
-        foreach (var method in MethodsOf(spec, baseNode))
+        foreach (var (method, shared) in sharedAxes)
         {
             var a = AxesFor(spec, method);
-            var knobCount = StudyAxisNames.Knobs.Where(k => k.Value.Method == method).Select(k => KnobValues(a, k.Key)?.Count).FirstOrDefault(n => n is not null) ?? 1;
-            double n = Shared(method, a).Aggregate((double)knobCount, (acc, values) => acc * values.Count);
+            var knobCount = KnobOf(method, a) is { Key: { } k } ? KnobValues(a, k)!.Count : 1;
+            double n = shared.Aggregate((double)knobCount, (acc, values) => acc * values.Count);
             planned += n;
             perMethod.Add($"{method} {n:N0}");
         }
         if (planned > spec.MaxTrials)
             throw new ConfigException([new ConfigError("max_trials", $"the axes expand to {planned:N0} trials ({string.Join(", ", perMethod)}), more than max_trials = {spec.MaxTrials:N0}; shorten an axis or raise max_trials (at most 1,000,000)", At(root, "axes") ?? root.Position)]);
 
-        foreach (var method in MethodsOf(spec, baseNode))
+        foreach (var (method, shared) in sharedAxes)
         {
             var a = AxesFor(spec, method);
             // the base's method knobs belong to the base's method; another method starts from its own defaults
@@ -604,12 +608,12 @@ public sealed class Study
             if (spec.MethodOverrides.TryGetValue(method, out var fixedSettings))
                 foreach (var (key, value) in fixedSettings) methodBase = (ConfigMapping)ConfigTree.Set(methodBase, key, value);
 
-            var knob = StudyAxisNames.Knobs.FirstOrDefault(k => k.Value.Method == method && KnobValues(a, k.Key) is not null);
+            var knob = KnobOf(method, a);
             var knobAt = knob.Key is null ? "" : spec.MethodAxes.TryGetValue(method, out var own) && KnobValues(own, knob.Key) is not null ? $"method_axes.{method}.{knob.Key}" : $"axes.{knob.Key}";
             var knobValues = knob.Key is null ? [null] : KnobValues(a, knob.Key)!.Select((v, i) =>
                 new AxisValue(knob.Key, JsonValue.Create((int)v!), [(knob.Value.Key, Plain(((int)v!).ToString(CultureInfo.InvariantCulture), P(knobAt, i)))])).ToList<AxisValue?>();
             foreach (var kv in knobValues)
-                foreach (var combo in Cartesian(Shared(method, a)))
+                foreach (var combo in Cartesian(shared))
                 {
                     var settings = new List<AxisValue>();
                     if (kv is not null) settings.Add(kv);

@@ -158,10 +158,14 @@ public static class StudyStatusJson
     /// <summary>A state's name in status output ("done", "diverged", …).</summary>
     public static string StateName(TrialView v) => v.ToString().ToLowerInvariant();
 
+    /// <summary>Trials per state.</summary>
+    public static IReadOnlyDictionary<TrialView, int> Counts(IReadOnlyList<TrialStatus> statuses) =>
+        statuses.GroupBy(x => x.View).ToDictionary(g => g.Key, g => g.Count());
+
     /// <summary>Builds the document.</summary>
     public static JsonObject Build(string name, StudyStore store, IReadOnlyList<TrialStatus> statuses, IReadOnlyDictionary<string, string>? slurmQueued)
     {
-        var counts = statuses.GroupBy(x => x.View).ToDictionary(g => g.Key, g => g.Count());
+        var counts = Counts(statuses);
         return new JsonObject
         {
             ["study"] = name, ["dir"] = store.Dir, ["total"] = statuses.Count,

@@ -139,7 +139,7 @@ public static class TrialRunner
                     log($"trial {index} ({trial.Entry.Describe()}) diverged at step {result["diverged_at_step"]}: {result["reason"]}");
                     return TrialOutcome.Diverged;
                 default:
-                    int? step = File.Exists(files.Latest) && int.TryParse(File.ReadAllText(files.Latest).Trim().Replace("step-", ""), out var s) ? s : null;
+                    int? step = File.Exists(files.Latest) ? CheckpointManifest.StepOf(File.ReadAllText(files.Latest).Trim()) : null;
                     store.WriteTrial(current with { State = TrialState.Pending, InterruptedAtStep = step ?? 0 });
                     log($"trial {index} ({trial.Entry.Describe()}) stopped{(step is int k ? $" at step {k} (checkpointed)" : "")}; it resumes on the next run");
                     return TrialOutcome.Interrupted;

@@ -27,6 +27,12 @@ public static partial class CheckpointManifest
     /// <summary>Whether <paramref name="name"/> is a checkpoint folder name (<c>step-00000042</c>).</summary>
     public static bool IsCheckpointName(string name) => NamePattern().IsMatch(name);
 
+    /// <summary>The folder name of the checkpoint after <paramref name="step"/> (<c>step-00000042</c>).</summary>
+    public static string FolderName(int step) => $"step-{step:D8}";
+
+    /// <summary>The step a checkpoint folder name stands for, or null when it is not one.</summary>
+    public static int? StepOf(string name) => IsCheckpointName(name) ? int.Parse(name.AsSpan(5), System.Globalization.CultureInfo.InvariantCulture) : null;
+
     /// <summary>Writes the manifest of the files already in <paramref name="dir"/>.</summary>
     public static void Write(string dir)
     {

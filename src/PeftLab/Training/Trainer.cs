@@ -382,7 +382,7 @@ public static class Trainer
 
     private static void WriteCheckpoint(RunFiles files, nn.Module model, AdamW optimizer, LoopState state, int keep)
     {
-        var name = $"step-{state.Step:D8}";
+        var name = CheckpointManifest.FolderName(state.Step);
         AtomicFile.ReplaceDirectory(Path.Combine(files.Checkpoints, name), dir =>
         {
             using var scope = NewDisposeScope();
@@ -402,7 +402,7 @@ public static class Trainer
             CheckpointManifest.Write(dir);   // last: sizes and hashes of what --resume will trust
         });
         AtomicFile.WriteAllText(files.Latest, name);   // the pointer moves only after the folder is complete
-        foreach (var old in Directory.GetDirectories(files.Checkpoints, "step-*").Order(StringComparer.Ordinal).SkipLast(Math.Max(1, keep)))
+        foreach (var old in Directory.GetDirectories(files.Checkpoints).Where(d => CheckpointManifest.IsCheckpointName(Path.GetFileName(d))).Order(StringComparer.Ordinal).SkipLast(Math.Max(1, keep)))
             Directory.Delete(old, recursive: true);
     }
 

@@ -117,6 +117,9 @@ public static class PromptBuilder
     /// </summary>
     internal static string Bound(string text, int maxTokens, ITokenCounter counter)
     {
+        // the bound below is at least maxTokens + 64 (a token stands for at least one character), so a field this
+        // short is never cut, and the counter's bound (a real tokenizer computes it over its whole vocabulary) is not needed
+        if (text.Length <= (long)maxTokens + 64) return text;
         long limit = (long)maxTokens * counter.MaxCharsPerToken + 64;
         return text.Length > limit ? text[..(int)limit] : text;
     }
