@@ -402,7 +402,12 @@ public static class Trainer
             CheckpointManifest.Write(dir);   // last: sizes and hashes of what --resume will trust
         });
         AtomicFile.WriteAllText(files.Latest, name);   // the pointer moves only after the folder is complete
-        foreach (var old in Directory.GetDirectories(files.Checkpoints).Where(d => CheckpointManifest.IsCheckpointName(Path.GetFileName(d))).Order(StringComparer.Ordinal).SkipLast(Math.Max(1, keep)))
+        // keep the newest `keep` up to this step; a folder newer than this step is from an attempt whose later steps
+        // were dropped from metrics.jsonl when this one resumed from an older checkpoint (its predecessor was killed
+        // between completing that folder and moving the pointer): resuming from it would skip those steps' records
+        var folders = Directory.GetDirectories(files.Checkpoints).Select(d => (Dir: d, Step: CheckpointManifest.StepOf(Path.GetFileName(d))))
+            .Where(c => c.Step is not null).OrderBy(c => c.Step).ToList();
+        foreach (var (old, _) in folders.Where(c => c.Step > state.Step).Concat(folders.Where(c => c.Step <= state.Step).SkipLast(Math.Max(1, keep))))
             Directory.Delete(old, recursive: true);
     }
 

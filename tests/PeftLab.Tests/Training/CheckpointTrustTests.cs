@@ -77,6 +77,46 @@ public sealed class CheckpointTrustTests
         Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], Steps(files));   // steps 5 and 6 re-run from the step-4 checkpoint, once each
     }
 
+    [Fact]
+    public void ACheckpointNewerThanTheOneResumedFromIsNeverResumedLater()
+    {
+        // a kill between completing step-6's folder and moving the pointer leaves latest = step-4 beside step-6; the
+        // next attempt resumes from step 4 (dropping steps 5-6 from metrics.jsonl) and, with keep = 1, must not leave
+        // step-6 as the only folder for the attempt after it
+        var dir = TestPaths.NewTempDir("ckpt-stale");
+        var files = new RunFiles(dir);
+        string[] Keep1(string output) => [.. Cfg(output), "checkpoint.keep=1"];
+        Trainer.Run(TrainConfigLoader.Load(null, Keep1(dir)), new TrainOptions { StopAfterStep = 4 });
+        var aside = Path.Combine(TestPaths.NewTempDir("ckpt-aside"), "step-4");
+        CopyDirectory(Ckpt(files, 4), aside);
+        Trainer.Run(TrainConfigLoader.Load(null, Keep1(dir)), new TrainOptions { Resume = ResumeMode.Required, StopAfterStep = 6 });
+        Assert.Equal(["step-00000006"], Directory.GetDirectories(files.Checkpoints).Select(Path.GetFileName));
+        CopyDirectory(aside, Ckpt(files, 4));
+        File.WriteAllText(files.Latest, "step-00000004");
+
+        // resumed from step 4 and stopped at once (an orphaned study worker): it checkpoints step 4 again
+        using (var cancelled = new CancellationTokenSource())
+        {
+            cancelled.Cancel();
+            var stopped = Trainer.Run(TrainConfigLoader.Load(null, Keep1(dir)), new TrainOptions { Resume = ResumeMode.Required, Cancel = cancelled.Token });
+            Assert.Equal("interrupted", stopped["status"]!.GetValue<string>());
+        }
+        Assert.Equal(["step-00000004"], Directory.GetDirectories(files.Checkpoints).Select(Path.GetFileName));
+        Assert.Equal([1, 2, 3, 4], Steps(files));
+
+        var warnings = new List<string>();
+        var result = Trainer.Run(TrainConfigLoader.Load(null, Keep1(dir)), new TrainOptions { Resume = ResumeMode.Required, Warning = warnings.Add });
+        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Empty(warnings);
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], Steps(files));
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+    }
+
     [Theory]
     [InlineData("../../..")]
     [InlineData("/etc")]
