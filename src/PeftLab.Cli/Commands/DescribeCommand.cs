@@ -57,15 +57,15 @@ public sealed class DescribeCommand : Command<DescribeSettings>
     public override int Execute(CommandContext context, DescribeSettings s, CancellationToken cancellationToken)
     {
         s.ApplyRuntime();
-        var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Load(s.Model!);
+        var family = TrainableModels.FamilyOf(s.Model, s.Preset);   // decoder-only or T5
         var table = new Table().AddColumns("method", "knobs", "trainable", "total", "trainable %");
         var cases = s.Sweep ? SweepCases() : [(Describe(s.Method!, s.Knobs), ParseMethod(s.Method!, s.Knobs))];
         foreach (var (knobs, methodConfig) in cases)
         {
             using var scope = NewDisposeScope();
-            // weights are irrelevant to counting: build on the meta-free CPU path without loading the checkpoint
-            var model = new CausalLM(config, CPU, ScalarType.Float32);
-            var peft = PeftModel.Apply(model, methodConfig);
+            // weights are irrelevant to counting: build from the config on the CPU without loading the checkpoint
+            var model = family.Build(s.Model, s.Preset, ScalarType.Float32, CPU);
+            var peft = PeftModel.Apply(model.Host, methodConfig);
             if (s.Json)
                 Console.WriteLine(new System.Text.Json.Nodes.JsonObject
                 {

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using PeftLab.Models;
 using PeftLab.Peft;
 using PeftLab.Runtime;
+using PeftLab.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 

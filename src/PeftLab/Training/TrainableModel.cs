@@ -27,28 +27,95 @@ public interface ITrainableModel
     void LoadFull(string dir);
 }
 
-/// <summary>Loading models of any supported family from a folder.</summary>
+/// <summary>
+/// One architecture family, the single seam through which a family plugs in: which folders and presets are its, how
+/// it loads, builds from its config alone (counting, describing), creates a preset, and how many parameters a config
+/// holds. Everything else (loss, generation, save) is on the <see cref="ITrainableModel"/> it returns.
+/// </summary>
+public interface IModelFamily
+{
+    /// <summary>Name in messages, e.g. "decoder-only", "t5".</summary>
+    string Name { get; }
+    /// <summary>Whether the folder's config.json is this family's (by <c>model_type</c>).</summary>
+    bool Owns(string modelDir);
+    /// <summary>The family's preset names.</summary>
+    IEnumerable<string> PresetNames { get; }
+    /// <summary>Opens the checkpoint in <paramref name="dir"/> (strictly: every key, every shape).</summary>
+    ITrainableModel Load(string dir, ScalarType dtype, Device device);
+    /// <summary>Builds the model a folder's config.json, or a preset, describes, with fresh weights and without reading any checkpoint.</summary>
+    ITrainableModel Build(string? dir, string? preset, ScalarType dtype, Device device);
+    /// <summary>Parameters of the model in <paramref name="dir"/>, or of <paramref name="preset"/>, from its config alone (nothing is built).</summary>
+    double ParameterCount(string? dir, string? preset);
+    /// <summary>Writes a preset with random weights (and a tokenizer trained on <paramref name="corpus"/>) to <paramref name="dir"/>.</summary>
+    void CreatePreset(string dir, string preset, long seed, IEnumerable<string> corpus);
+}
+
+/// <summary>Decoder-only families (llama, mistral, qwen2): <see cref="CausalLM"/>.</summary>
+public sealed class DecoderFamily : IModelFamily
+{
+    /// <inheritdoc/>
+    public string Name => "decoder-only";
+    /// <inheritdoc/>
+    public bool Owns(string modelDir) => !T5Config.IsT5Folder(modelDir);   // the last resort: its loader names an unsupported model_type
+    /// <inheritdoc/>
+    public IEnumerable<string> PresetNames => Presets.Decoder.Keys;
+    /// <inheritdoc/>
+    public ITrainableModel Load(string dir, ScalarType dtype, Device device) => new DecoderOnlyModel(HfModel.Load(dir, dtype, device));
+    /// <inheritdoc/>
+    public ITrainableModel Build(string? dir, string? preset, ScalarType dtype, Device device) =>
+        new DecoderOnlyModel(new CausalLM(dir is not null ? DecoderConfig.Load(dir) : Presets.Get(preset!), device, dtype));
+    /// <inheritdoc/>
+    public double ParameterCount(string? dir, string? preset) => (dir is not null ? DecoderConfig.Load(dir) : Presets.Get(preset!)).ParameterCount;
+    /// <inheritdoc/>
+    public void CreatePreset(string dir, string preset, long seed, IEnumerable<string> corpus) => ModelFolder.Create(dir, Presets.Get(preset), seed, corpus);
+}
+
+/// <summary>The encoder-decoder T5 family: <see cref="T5ForConditionalGeneration"/>.</summary>
+public sealed class T5Family : IModelFamily
+{
+    /// <inheritdoc/>
+    public string Name => "t5";
+    /// <inheritdoc/>
+    public bool Owns(string modelDir) => T5Config.IsT5Folder(modelDir);
+    /// <inheritdoc/>
+    public IEnumerable<string> PresetNames => T5Presets.All.Keys;
+    /// <inheritdoc/>
+    public ITrainableModel Load(string dir, ScalarType dtype, Device device) => new Seq2SeqModel(HfT5.Load(dir, dtype, device));
+    /// <inheritdoc/>
+    public ITrainableModel Build(string? dir, string? preset, ScalarType dtype, Device device) =>
+        new Seq2SeqModel(new T5ForConditionalGeneration(dir is not null ? T5Config.Load(dir) : T5Presets.Get(preset!), device, dtype));
+    /// <inheritdoc/>
+    public double ParameterCount(string? dir, string? preset) => (dir is not null ? T5Config.Load(dir) : T5Presets.Get(preset!)).ParameterCount;
+    /// <inheritdoc/>
+    public void CreatePreset(string dir, string preset, long seed, IEnumerable<string> corpus) => T5Init.WriteModelFolder(dir, preset, seed, corpus);
+}
+
+/// <summary>The registered model families, and models of any of them by folder or preset.</summary>
 public static class TrainableModels
 {
+    /// <summary>Every family, in the order folders are matched (the decoder-only family last: it takes what no other claims).</summary>
+    public static IReadOnlyList<IModelFamily> Families { get; } = [new T5Family(), new DecoderFamily()];
+
+    /// <summary>The family of the model in <paramref name="dir"/>.</summary>
+    public static IModelFamily FamilyOf(string dir) => Families.First(f => f.Owns(dir));
+
+    /// <summary>The family of a folder, else of a preset (an unknown preset names the known ones).</summary>
+    public static IModelFamily FamilyOf(string? dir, string? preset) =>
+        dir is not null ? FamilyOf(dir)
+        : Families.FirstOrDefault(f => f.PresetNames.Contains(preset ?? throw new ArgumentException("model: give model.path or model.preset")))
+          ?? throw new ArgumentException($"unknown preset '{preset}'; known: {string.Join(", ", PresetNames)}");
+
     /// <summary>Opens the model in <paramref name="dir"/> (llama / mistral / qwen2 / t5 by config.json's model_type).</summary>
-    public static ITrainableModel Load(string dir, ScalarType dtype, Device device) =>
-        T5Config.IsT5Folder(dir) ? new Seq2SeqModel(HfT5.Load(dir, dtype, device)) : new DecoderOnlyModel(HfModel.Load(dir, dtype, device));
+    public static ITrainableModel Load(string dir, ScalarType dtype, Device device) => FamilyOf(dir).Load(dir, dtype, device);
 
     /// <summary>Creates a preset (decoder-only or T5) with random weights in <paramref name="dir"/>.</summary>
-    public static void CreatePreset(string dir, string preset, long seed, IEnumerable<string> corpus)
-    {
-        if (T5Presets.All.ContainsKey(preset)) T5Init.WriteModelFolder(dir, preset, seed, corpus);
-        else ModelFolder.Create(dir, Presets.Get(preset), seed, corpus);
-    }
+    public static void CreatePreset(string dir, string preset, long seed, IEnumerable<string> corpus) => FamilyOf(null, preset).CreatePreset(dir, preset, seed, corpus);
 
     /// <summary>Every preset name.</summary>
-    public static IEnumerable<string> PresetNames => Presets.Decoder.Keys.Concat(T5Presets.All.Keys);
+    public static IEnumerable<string> PresetNames => Families.SelectMany(f => f.PresetNames);
 
     /// <summary>Parameters of the model in <paramref name="dir"/>, or of <paramref name="preset"/>, from its family's config alone (nothing is built).</summary>
-    public static double ParameterCount(string? dir, string? preset) =>
-        dir is not null ? (T5Config.IsT5Folder(dir) ? T5Config.Load(dir).ParameterCount : DecoderConfig.Load(dir).ParameterCount)
-        : preset is not null && T5Presets.All.TryGetValue(preset, out var t5) ? t5.ParameterCount
-        : Presets.Get(preset ?? throw new ArgumentException("model: give model.path or model.preset")).ParameterCount;
+    public static double ParameterCount(string? dir, string? preset) => FamilyOf(dir, preset).ParameterCount(dir, preset);
 }
 
 /// <summary>Decoder-only LM: next-token loss over the target positions of (possibly packed) rows.</summary>
@@ -62,7 +129,23 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
     public bool SupportsPacking => true;
 
     /// <inheritdoc/>
-    public Tensor BatchLoss(TokenBatch batch, out long targets) => Trainer.BatchLoss(model, batch, out targets);
+    public Tensor BatchLoss(TokenBatch batch, out long targets)
+    {
+        var device = model.EmbeddingWeight.device;
+        var ids = tensor(batch.InputIds, [batch.Batch, batch.Length], device: device);
+        var labels = tensor(batch.Labels, [batch.Batch, batch.Length], device: device);
+        bool packed = batch.RowExamples.Any(r => r.Length > 1);
+        // right padding needs no mask: causal attention never lets a real token see the padding after it
+        var logits = packed
+            ? model.Forward(ids, positionIds: tensor(batch.PositionIds, [batch.Batch, batch.Length], device: device),
+                segmentIds: tensor(batch.SegmentIds.Select(x => (long)x).ToArray(), [batch.Batch, batch.Length], device: device))
+            : model.Forward(ids);                                                                          // [B, T, V]
+        var pred = logits.narrow(1, 0, batch.Length - 1).reshape(-1, logits.shape[^1]).to_type(ScalarType.Float32);   // [B·(T-1), V]
+        var target = labels.narrow(1, 1, batch.Length - 1).reshape(-1);                                    // [B·(T-1)]
+        targets = batch.TargetCount;
+        return nn.functional.cross_entropy(pred, target, ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
+    }
+
 
     /// <inheritdoc/>
     public IReadOnlyList<int[]> Generate(IReadOnlyList<int[]> prompts, SamplingConfig cfg, IReadOnlyCollection<int> eos, int pad) =>

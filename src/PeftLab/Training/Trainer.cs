@@ -199,7 +199,7 @@ public static class Trainer
                 state = state with { BatchIndex = state.BatchIndex + 1 };
             }
             if (window.Count == 0) break;
-            long targetTokens = window.Sum(CountTargets);
+            long targetTokens = window.Sum(b => b.TargetCount);
             double lossSum = 0;
             model.train();
             foreach (var batch in window)
@@ -278,33 +278,6 @@ public static class Trainer
     }
 
     private static double? Finite(double v) => double.IsFinite(v) ? v : null;
-
-    /// <summary>Sum of next-token cross entropy over target positions (labels are unshifted, as in transformers).</summary>
-    internal static Tensor BatchLoss(CausalLM model, TokenBatch batch, out long targets)
-    {
-        var device = model.EmbeddingWeight.device;
-        var ids = tensor(batch.InputIds, [batch.Batch, batch.Length], device: device);
-        var labels = tensor(batch.Labels, [batch.Batch, batch.Length], device: device);
-        bool packed = batch.RowExamples.Any(r => r.Length > 1);
-        // right padding needs no mask: causal attention never lets a real token see the padding after it
-        var logits = packed
-            ? model.Forward(ids, positionIds: tensor(batch.PositionIds, [batch.Batch, batch.Length], device: device),
-                segmentIds: tensor(batch.SegmentIds.Select(x => (long)x).ToArray(), [batch.Batch, batch.Length], device: device))
-            : model.Forward(ids);
-        var pred = logits.narrow(1, 0, batch.Length - 1).reshape(-1, logits.shape[^1]).to_type(ScalarType.Float32);
-        var target = labels.narrow(1, 1, batch.Length - 1).reshape(-1);
-        targets = CountTargets(batch);
-        return nn.functional.cross_entropy(pred, target, ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
-    }
-
-    private static long CountTargets(TokenBatch b)
-    {
-        long n = 0;
-        for (int r = 0; r < b.Batch; r++)
-            for (int c = 1; c < b.Length; c++)
-                if (b.Labels[r * b.Length + c] != TokenBatch.IgnoreIndex) n++;
-        return n;
-    }
 
     private static JsonObject Evaluate(TrainConfig cfg, ITrainableModel lm, ITokenizer tokenizer, TrainingData data, LoopState state, TrainOptions options, TimeSpan elapsed)
     {

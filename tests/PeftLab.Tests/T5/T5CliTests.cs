@@ -81,4 +81,46 @@ public sealed class T5CliTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void MergeFoldsAT5LoraAdapterIntoAFolderThatGivesTheAdaptersLogits()
+    {
+        var dir = TestPaths.NewTempDir();
+        try
+        {
+            var merged = Path.Combine(dir, "merged");
+            var (code, stdout, stderr) = RunCli("merge", "--model", T5Fixtures.Dir, "--adapter", T5Fixtures.Adapter("lora"), "--out", merged);
+            Assert.True(code == 0, $"exit {code}: {stdout}{stderr}");
+            Assert.True(PeftLab.Models.T5Config.IsT5Folder(merged), "the merged folder is not a T5 checkpoint");
+            using var scope = NewDisposeScope();
+            var model = PeftLab.Models.HfT5.Load(merged);
+            model.eval();
+            using var _ = no_grad();
+            var logits = model.Forward(T5Fixtures.Expected("input_ids"), T5Fixtures.Expected("decoder_input_ids"));
+            var expected = T5Fixtures.Expected("logits_lora");
+            var diff = Fixtures.MaxAbsDiff(logits, expected);
+            Assert.True(diff < Tolerance, $"merged T5 LoRA: max diff {diff} against the adapter's fixture logits");
+            var baseDiff = Fixtures.MaxAbsDiff(logits, T5Fixtures.Expected("logits"));
+            Assert.True(baseDiff > 100 * Tolerance, $"the merged model's logits equal the base model's (max diff {baseDiff}): nothing was merged");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void DescribeCountsEveryMethodOnAT5()
+    {
+        foreach (var source in new[] { new[] { "--preset", "t5-tiny" }, ["--model", T5Fixtures.Dir] })
+        {
+            var (code, stdout, stderr) = RunCli(["describe", .. source, "--sweep", "--json"]);
+            Assert.True(code == 0, $"exit {code}: {stdout}{stderr}");
+            var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
+            using var scope = NewDisposeScope();
+            var model = source[0] == "--preset" ? new PeftLab.Models.T5ForConditionalGeneration(PeftLab.Models.T5Presets.Get("t5-tiny")) : T5Fixtures.Load();
+            long total = model.parameters().Sum(p => p.numel());
+            var full = rows.Single(r => r["method"]!.GetValue<string>() == "full");
+            Assert.Equal(total, full["trainable"]!.GetValue<long>());
+            Assert.Equal(PeftLab.Peft.PeftRegistry.All.Select(m => PeftLab.Peft.PeftRegistry.NameOf(m.Kind)).Order(), rows.Select(r => r["method"]!.GetValue<string>()).Distinct().Order());
+            Assert.All(rows, r => Assert.True(r["trainable"]!.GetValue<long>() > 0, r.ToJsonString()));   // (large LoRA ranks exceed the tiny fixture's own size)
+        }
+    }
 }

@@ -155,7 +155,7 @@ public sealed class TrainerTests
             foreach (var p in model.parameters()) p.grad = null;
             var batches = new Batcher(new BatchingConfig { BatchSize = batchSize, MaxLength = 64, Shuffle = false }).Batches(examples).Batches;
             long total = batches.Sum(b => b.Labels.Where((l, k) => k % b.Length != 0 && l != TokenBatch.IgnoreIndex).LongCount());
-            foreach (var b in batches) (Trainer.BatchLoss(model, b, out _) / total).backward();
+            foreach (var b in batches) (new DecoderOnlyModel(model).BatchLoss(b, out _) / total).backward();
             return model.named_parameters().ToDictionary(x => x.name, x => x.parameter.grad!.clone());
         }
         var one = Grads(4);

@@ -25,6 +25,19 @@ public sealed record TokenBatch(int Batch, int Length, long[] InputIds, long[] L
     /// <summary>Flat index of (row, column).</summary>
     public int At(int row, int column) => row * Length + column;
 
+    /// <summary>Target tokens: labels other than <see cref="IgnoreIndex"/> after each row's first column (nothing predicts a row's first token).</summary>
+    public long TargetCount
+    {
+        get
+        {
+            long n = 0;
+            for (int r = 0; r < Batch; r++)
+                for (int c = 1; c < Length; c++)
+                    if (Labels[r * Length + c] != IgnoreIndex) n++;
+            return n;
+        }
+    }
+
     /// <summary>Checks array sizes and the documented invariants; throws <see cref="InvalidOperationException"/> if broken.</summary>
     public void Validate()
     {

@@ -1,8 +1,9 @@
 using PeftLab.Models;
+using PeftLab.Peft;
 using PeftLab.Runtime;
 using static TorchSharp.torch;
 
-namespace PeftLab.Peft;
+namespace PeftLab.Training;
 
 /// <summary><c>peftlab merge</c>: an adapter folded into its base model, written as a complete checkpoint folder.</summary>
 public static class AdapterMerge
@@ -18,12 +19,12 @@ public static class AdapterMerge
     {
         (string, string?)[] inputs = [("the model folder", modelDir), ("the adapter folder", adapterDir)];
         OutputFolder.Check(outDir, force, inputs);                         // before the (slow) load
-        var model = HfModel.Load(modelDir, dtype, device);
-        var peft = PeftModel.LoadAdapter(model, adapterDir);
+        var model = TrainableModels.Load(modelDir, dtype, device);                 // any family: decoder-only or T5
+        var peft = PeftModel.LoadAdapter(model.Host, adapterDir);
         peft.Merge();
         OutputFolder.Write(outDir, force, inputs, dir =>
         {
-            HfModel.Save(model, dir);
+            model.SaveFull(dir);
             ModelFolder.CopyTokenizerFiles(modelDir, dir);
         });
         return (peft.Method.Kind, peft.Warnings);
