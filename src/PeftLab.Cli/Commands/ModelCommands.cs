@@ -4,6 +4,7 @@ using PeftLab.Checkpoints;
 using PeftLab.Models;
 using PeftLab.Peft;
 using PeftLab.Runtime;
+using PeftLab.Training;
 using Spectre.Console.Cli;
 using static TorchSharp.torch;
 
@@ -39,17 +40,17 @@ public class ModelSettings : CommonSettings
         _ => throw new ArgumentException($"unknown dtype '{DType}'; supported: float32, bfloat16"),
     };
 
-    /// <summary>Loads the model (and adapter), printing adapter warnings to stderr.</summary>
-    public CausalLM LoadModel(ScalarType? dtype = null)
+    /// <summary>Loads the model of any family (and the adapter), printing adapter warnings to stderr.</summary>
+    public ITrainableModel LoadModel(ScalarType? dtype = null)
     {
         ApplyRuntime();
-        var model = HfModel.Load(Model!, dtype ?? ComputeDType, TorchRuntime.Device);
+        var model = TrainableModels.Load(Model!, dtype ?? ComputeDType, TorchRuntime.Device);
         if (Adapter is not null)
         {
-            var peft = PeftModel.LoadAdapter(model, Adapter);
+            var peft = PeftModel.LoadAdapter(model.Host, Adapter);
             foreach (var w in peft.Warnings) Console.Error.WriteLine($"warning: {w}");
         }
-        model.eval();
+        model.Host.Module.eval();
         return model;
     }
 }
@@ -80,18 +81,10 @@ public sealed class LogitsCommand : Command<LogitsSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, LogitsSettings s, CancellationToken cancellationToken)
     {
-        if (Seq2SeqCommands.Handles(s)) return Seq2SeqCommands.Logits(s); // model_type t5
         var model = s.LoadModel(ScalarType.Float32);
         using var scope = NewDisposeScope();
         using var input = SafeTensorsFile.Open(s.Input!);
-        if (!input.Contains("input_ids")) throw new ArgumentException($"{s.Input}: no tensor named 'input_ids' (found: {string.Join(", ", input.Names)})");
-        var info = input.GetInfo("input_ids");
-        if (info.DType != SafeDType.I64 || info.Shape.Length != 2)
-            throw new ArgumentException($"{s.Input}: input_ids must be I64 [batch, T] (got {info.DType} {info.ShapeText})");
-        var ids = TensorConversions.ToTensor(input, "input_ids", device: TorchRuntime.Device);
-        Tensor logits;
-        using (no_grad()) logits = model.Forward(ids).to_type(ScalarType.Float32);
-        SafeTensorsWriter.Write(s.Out!, [TensorConversions.FromTensor("logits", logits)]);
+        SafeTensorsWriter.Write(s.Out!, [TensorConversions.FromTensor("logits", model.Logits(input, s.Input!))]);
         return 0;
     }
 }
@@ -158,15 +151,14 @@ public sealed class GenerateCommand : Command<GenerateSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, GenerateSettings s, CancellationToken cancellationToken)
     {
-        if (Seq2SeqCommands.Handles(s)) return Seq2SeqCommands.Generate(s); // model_type t5
-        var model = s.LoadModel();
-        var tokenizer = s.Prompt is not null || s.OutputFormat == "text" ? Tokenization.HfTokenizer.Load(s.Model!) : null;
+        var model = s.LoadModel();   // decoder-only: continues the prompt; T5: the prompt is the encoder input
+        using var tokenizer = s.Prompt is not null || s.OutputFormat == "text" ? Tokenization.HfTokenizer.Load(s.Model!) : null;
         int[] prompt = s.InputIds is not null ? TokenIds.Parse(s.InputIds, "--input-ids") : tokenizer!.Encode(s.Prompt!, addSpecialTokens: true);
         bool sample = !s.Greedy && (s.Temperature is not null || s.TopK is not null || s.TopP is not null);
         var cfg = new SamplingConfig(s.MaxNewTokens, !sample, s.Temperature ?? 1.0, s.TopK ?? 0, s.TopP ?? 1.0, s.Seed);
-        var eos = tokenizer?.EosIds.ToArray() ?? model.Config.EosTokenIds.ToArray();
-        int pad = tokenizer?.PadId ?? model.Config.PadTokenId ?? 0;
-        var output = TextGenerator.Generate(model, [prompt], cfg, eos, pad)[0];
+        var eos = tokenizer is { EosIds.Count: > 0 } ? tokenizer.EosIds.ToArray() : model.ConfigEosIds.ToArray();
+        int pad = tokenizer?.PadId ?? model.ConfigPadId;
+        var output = model.Generate([prompt], cfg, eos, pad)[0];
         Console.WriteLine(s.OutputFormat == "ids" ? string.Join(' ', output) : tokenizer!.Decode(output));
         return 0;
     }

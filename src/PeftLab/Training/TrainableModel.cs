@@ -25,6 +25,33 @@ public interface ITrainableModel
     void SaveFull(string dir);
     /// <summary>Loads whole-model weights saved by <see cref="SaveFull"/> (strict).</summary>
     void LoadFull(string dir);
+    /// <summary>
+    /// Float32 logits of the inputs a safetensors file holds, as <c>peftlab logits</c> reads them: the family decides
+    /// which tensors it needs (decoder-only: I64 <c>input_ids</c> [batch, T]; T5 also <c>decoder_input_ids</c>), and a
+    /// missing or misshapen one is an error naming <paramref name="path"/> and the tensor.
+    /// </summary>
+    Tensor Logits(SafeTensorsFile input, string path);
+    /// <summary>End-of-sequence ids from config.json (used when the tokenizer names none).</summary>
+    IReadOnlyList<int> ConfigEosIds { get; }
+    /// <summary>Padding id from config.json (0 when it names none).</summary>
+    int ConfigPadId { get; }
+}
+
+/// <summary>Reading the model inputs of <see cref="ITrainableModel.Logits"/> from a safetensors file.</summary>
+internal static class ModelInputs
+{
+    /// <summary>An I64 [batch, length] tensor; null when absent and not <paramref name="required"/>; <paramref name="like"/> fixes its shape.</summary>
+    public static Tensor? Read(SafeTensorsFile file, string path, string name, bool required, string need, Tensor? like = null)
+    {
+        if (!file.Contains(name))
+            return required ? throw new ArgumentException($"{path}: no tensor named '{name}' (found: {string.Join(", ", file.Names)}); {need}") : null;
+        var info = file.GetInfo(name);
+        if (info.DType != SafeDType.I64 || info.Shape.Length != 2)
+            throw new ArgumentException($"{path}: {name} must be I64 [batch, length] (got {info.DType} {info.ShapeText})");
+        if (like is not null && !info.Shape.SequenceEqual(like.shape))
+            throw new ArgumentException($"{path}: {name} has shape {info.ShapeText} but must match [{string.Join(", ", like.shape)}]");
+        return TensorConversions.ToTensor(file, name, device: Runtime.TorchRuntime.Device);
+    }
 }
 
 /// <summary>
@@ -155,6 +182,18 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
     public void SaveFull(string dir) => HfModel.Save(model, dir);
 
     /// <inheritdoc/>
+    public Tensor Logits(SafeTensorsFile input, string path)
+    {
+        var ids = ModelInputs.Read(input, path, "input_ids", required: true, "a decoder-only model needs input_ids [batch, T]")!;
+        using (no_grad()) return model.Forward(ids).to_type(ScalarType.Float32);                           // [B, T, V]
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<int> ConfigEosIds => model.Config.EosTokenIds;
+    /// <inheritdoc/>
+    public int ConfigPadId => model.Config.PadTokenId ?? 0;
+
+    /// <inheritdoc/>
     public void LoadFull(string dir)
     {
         using var source = CheckpointSource.OpenModel(dir);
@@ -230,6 +269,24 @@ public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableM
 
     /// <inheritdoc/>
     public void SaveFull(string dir) => HfT5.Save(model, dir);
+
+    /// <inheritdoc/>
+    public Tensor Logits(SafeTensorsFile input, string path)
+    {
+        const string need = "a T5 model needs input_ids and decoder_input_ids";
+        var ids = ModelInputs.Read(input, path, "input_ids", required: true, need)!;                         // [B, S]
+        var decoderIds = ModelInputs.Read(input, path, "decoder_input_ids", required: true, need)!;          // [B, T]
+        if (ids.shape[0] != decoderIds.shape[0])
+            throw new ArgumentException($"{path}: input_ids has batch {ids.shape[0]} but decoder_input_ids has batch {decoderIds.shape[0]}");
+        var mask = ModelInputs.Read(input, path, "attention_mask", required: false, need, like: ids);
+        var decoderMask = ModelInputs.Read(input, path, "decoder_attention_mask", required: false, need, like: decoderIds);
+        using (no_grad()) return model.Forward(ids, decoderIds, mask, decoderMask).to_type(ScalarType.Float32);   // [B, T, V]
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<int> ConfigEosIds => model.Config.EosTokenIds;
+    /// <inheritdoc/>
+    public int ConfigPadId => model.Config.PadTokenId;
 
     /// <inheritdoc/>
     public void LoadFull(string dir)
