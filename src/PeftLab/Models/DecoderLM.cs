@@ -76,28 +76,6 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
-
-    /// <inheritdoc/>
-    public nn.Module GetChild(string name) => name switch
-    {
-        "q_proj" => q_proj, "k_proj" => k_proj, "v_proj" => v_proj, "o_proj" => o_proj,
-        _ => throw ModuleSlots.Unknown("self_attn", name, ReplaceableChildren),
-    };
-
-    /// <inheritdoc/>
-    public void ReplaceChild(string name, nn.Module replacement)
-    {
-        var m = ModuleSlots.As<nn.Module<Tensor, Tensor>>("self_attn", name, replacement);
-        switch (name)
-        {
-            case "q_proj": q_proj = m; break;
-            case "k_proj": k_proj = m; break;
-            case "v_proj": v_proj = m; break;
-            case "o_proj": o_proj = m; break;
-            default: throw ModuleSlots.Unknown("self_attn", name, ReplaceableChildren);
-        }
-        _internal_submodules[name] = m; // replace in place: keeps module order, register_module refuses existing names
-    }
 }
 
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>
@@ -120,27 +98,6 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, IModuleContainer
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["gate_proj", "up_proj", "down_proj"];
-
-    /// <inheritdoc/>
-    public nn.Module GetChild(string name) => name switch
-    {
-        "gate_proj" => gate_proj, "up_proj" => up_proj, "down_proj" => down_proj,
-        _ => throw ModuleSlots.Unknown("mlp", name, ReplaceableChildren),
-    };
-
-    /// <inheritdoc/>
-    public void ReplaceChild(string name, nn.Module replacement)
-    {
-        var m = ModuleSlots.As<nn.Module<Tensor, Tensor>>("mlp", name, replacement);
-        switch (name)
-        {
-            case "gate_proj": gate_proj = m; break;
-            case "up_proj": up_proj = m; break;
-            case "down_proj": down_proj = m; break;
-            default: throw ModuleSlots.Unknown("mlp", name, ReplaceableChildren);
-        }
-        _internal_submodules[name] = m; // replace in place: keeps module order, register_module refuses existing names
-    }
 }
 
 /// <summary>One pre-norm block: x + attn(norm(x)), then h + mlp(norm(h)).</summary>
@@ -169,25 +126,6 @@ public sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>, 
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["self_attn", "mlp"];
-
-    /// <inheritdoc/>
-    public nn.Module GetChild(string name) => name switch
-    {
-        "self_attn" => self_attn, "mlp" => mlp,
-        _ => throw ModuleSlots.Unknown("layer", name, ReplaceableChildren),
-    };
-
-    /// <inheritdoc/>
-    public void ReplaceChild(string name, nn.Module replacement)
-    {
-        switch (name)
-        {
-            case "self_attn": self_attn = ModuleSlots.As<nn.Module<Tensor, AttentionContext, Tensor>>("layer", name, replacement); break;
-            case "mlp": mlp = ModuleSlots.As<nn.Module<Tensor, Tensor>>("layer", name, replacement); break;
-            default: throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
-        }
-        _internal_submodules[name] = replacement;
-    }
 }
 
 /// <summary>The transformer body (checkpoint prefix <c>model.</c>).</summary>

@@ -11,17 +11,57 @@ namespace PeftLab.Models;
 /// </summary>
 public interface IModuleContainer
 {
-    /// <summary>Names of the children that may be replaced.</summary>
+    /// <summary>Names of the children that may be replaced (each the name of the field holding it).</summary>
     IReadOnlyList<string> ReplaceableChildren { get; }
-    /// <summary>The current child of that name.</summary>
-    nn.Module GetChild(string name);
-    /// <summary>Replaces a child; throws if the name is not replaceable or the module has the wrong kind.</summary>
-    void ReplaceChild(string name, nn.Module replacement);
+    /// <summary>The current child of that name (default: the field of that name).</summary>
+    nn.Module GetChild(string name) => ModuleSlots.Get(this, name);
+    /// <summary>
+    /// Replaces a child; throws if the name is not replaceable or the module has the wrong kind (default: sets the field
+    /// of that name and the registered submodule together).
+    /// </summary>
+    void ReplaceChild(string name, nn.Module replacement) => ModuleSlots.Replace(this, name, replacement);
 }
 
 /// <summary>Helpers shared by module containers.</summary>
 public static class ModuleSlots
 {
+    private static readonly System.Reflection.FieldInfo Submodules =
+        typeof(nn.Module).GetField("_internal_submodules", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+        ?? throw new InvalidOperationException("TorchSharp's Module has no _internal_submodules field: the slot helpers need updating for this TorchSharp version");
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, string), System.Reflection.FieldInfo> Fields = new();
+
+    private static string OwnerName(IModuleContainer c) => ((nn.Module)c).GetName();
+
+    private static System.Reflection.FieldInfo Field(IModuleContainer c, string name)
+    {
+        if (!c.ReplaceableChildren.Contains(name)) throw Unknown(OwnerName(c), name, c.ReplaceableChildren);
+        return Fields.GetOrAdd((c.GetType(), name), key =>
+            key.Item1.GetField(key.Item2, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public)
+            ?? throw new InvalidOperationException($"{key.Item1.Name} lists '{key.Item2}' as replaceable but has no field of that name"));
+    }
+
+    /// <summary>The child held by the field named <paramref name="name"/> (one of the container's replaceable children).</summary>
+    public static nn.Module Get(IModuleContainer c, string name) =>
+        Field(c, name).GetValue(c) as nn.Module ?? throw Unknown(OwnerName(c), name, c.ReplaceableChildren);
+
+    /// <summary>
+    /// Sets the field named <paramref name="name"/> and the registered submodule of that name to <paramref name="replacement"/>,
+    /// which must fit the field's type (the forward pass calls it through that type).
+    /// </summary>
+    public static void Replace(IModuleContainer c, string name, nn.Module replacement)
+    {
+        var field = Field(c, name);
+        if (!field.FieldType.IsInstanceOfType(replacement))
+            throw new ArgumentException($"{OwnerName(c)}.{name} must be replaced by a {field.FieldType.Name}, got {replacement.GetType().Name}");
+        field.SetValue(c, replacement);
+        Register(c, name, replacement);
+    }
+
+    /// <summary>Replaces the registered submodule <paramref name="name"/> in place (keeps module order; register_module refuses existing names).</summary>
+    public static void Register(IModuleContainer c, string name, nn.Module replacement) =>
+        ((TorchSharp.Utils.OrderedDict<string, nn.Module>)Submodules.GetValue(c)!)[name] = replacement;
+
     /// <summary>Casts a replacement to the slot's type with an error naming the slot.</summary>
     public static T As<T>(string owner, string name, nn.Module replacement) where T : class
         => replacement as T ?? throw new ArgumentException(

@@ -145,30 +145,6 @@ public sealed class T5Attention : nn.Module<Tensor, T5AttentionContext, Tensor>,
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["q", "k", "v", "o"];
-
-    /// <inheritdoc/>
-    public nn.Module GetChild(string name) => name switch
-    {
-        "q" => q, "k" => k, "v" => v, "o" => o,
-        _ => throw ModuleSlots.Unknown(Owner, name, ReplaceableChildren),
-    };
-
-    /// <inheritdoc/>
-    public void ReplaceChild(string name, nn.Module replacement)
-    {
-        var m = ModuleSlots.As<nn.Module<Tensor, Tensor>>(Owner, name, replacement);
-        switch (name)
-        {
-            case "q": q = m; break;
-            case "k": k = m; break;
-            case "v": v = m; break;
-            case "o": o = m; break;
-            default: throw ModuleSlots.Unknown(Owner, name, ReplaceableChildren);
-        }
-        _internal_submodules[name] = m; // replace in place: keeps module order, register_module refuses existing names
-    }
-
-    private string Owner => isCross ? "EncDecAttention" : "SelfAttention";
 }
 
 /// <summary>T5's feed-forward: wo(act(wi x)), or gated wo(act(wi_0 x) ⊙ wi_1 x); dropout before wo.</summary>
@@ -213,100 +189,49 @@ public sealed class T5DenseReluDense : nn.Module<Tensor, Tensor>, IModuleContain
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; }
-
-    /// <inheritdoc/>
-    public nn.Module GetChild(string name) => (name, wi) switch
-    {
-        ("wo", _) => wo,
-        ("wi", not null) => wi,
-        ("wi_0", null) => wi_0!,
-        ("wi_1", null) => wi_1!,
-        _ => throw ModuleSlots.Unknown("DenseReluDense", name, ReplaceableChildren),
-    };
-
-    /// <inheritdoc/>
-    public void ReplaceChild(string name, nn.Module replacement)
-    {
-        if (!ReplaceableChildren.Contains(name)) throw ModuleSlots.Unknown("DenseReluDense", name, ReplaceableChildren);
-        var m = ModuleSlots.As<nn.Module<Tensor, Tensor>>("DenseReluDense", name, replacement);
-        switch (name)
-        {
-            case "wi": wi = m; break;
-            case "wi_0": wi_0 = m; break;
-            case "wi_1": wi_1 = m; break;
-            default: wo = m; break;
-        }
-        _internal_submodules[name] = m;
-    }
 }
 
-/// <summary>Pre-norm self-attention sublayer: h + dropout(SelfAttention(layer_norm(h))).</summary>
-public sealed class T5LayerSelfAttention : nn.Module<Tensor, T5AttentionContext, Tensor>, IModuleContainer
+/// <summary>
+/// Pre-norm attention sublayer: h + dropout(attention(layer_norm(h))). The self-attention sublayer (<c>layer.0</c>)
+/// names its attention <c>SelfAttention</c>; a decoder block's cross-attention sublayer (<c>layer.1</c>) names it
+/// <c>EncDecAttention</c> and attends to the encoder states its context carries.
+/// </summary>
+public sealed class T5LayerAttention : nn.Module<Tensor, T5AttentionContext, Tensor>, IModuleContainer
 {
-    private nn.Module<Tensor, T5AttentionContext, Tensor> SelfAttention;
     private readonly RmsNorm layer_norm;
     private readonly double dropout;
+    private readonly string childName;
 
-    /// <summary>Wraps an attention module.</summary>
-    public T5LayerSelfAttention(T5Config c, T5Attention attention, Device? device, ScalarType dtype) : base(nameof(T5LayerSelfAttention))
+    /// <summary>Wraps an attention module; <paramref name="cross"/> makes it the cross-attention sublayer.</summary>
+    public T5LayerAttention(T5Config c, T5Attention attention, bool cross, Device? device, ScalarType dtype)
+        : base(cross ? "T5LayerCrossAttention" : "T5LayerSelfAttention")
     {
-        SelfAttention = attention;
+        childName = cross ? "EncDecAttention" : "SelfAttention";
+        // the attention's checkpoint name depends on the sublayer's use, so it is registered by that name and read back
+        // through Attention (no field: RegisterComponents would register it a second time under the field's name)
+        register_module(childName, attention);
         layer_norm = new RmsNorm(c.HiddenSize, c.LayerNormEpsilon, device, dtype);
         dropout = c.DropoutRate;
         RegisterComponents();
     }
 
+    private nn.Module<Tensor, T5AttentionContext, Tensor> Attention => (nn.Module<Tensor, T5AttentionContext, Tensor>)_internal_submodules[childName];
+
     /// <summary>h [B, T, d] -> [B, T, d].</summary>
     public override Tensor forward(Tensor h, T5AttentionContext ctx)
-        => h + nn.functional.dropout(SelfAttention.forward(layer_norm.forward(h), ctx), dropout, training);
+        => h + nn.functional.dropout(Attention.forward(layer_norm.forward(h), ctx), dropout, training);
 
     /// <inheritdoc/>
-    public IReadOnlyList<string> ReplaceableChildren { get; } = ["SelfAttention"];
+    public IReadOnlyList<string> ReplaceableChildren => [childName];
 
     /// <inheritdoc/>
-    public nn.Module GetChild(string name) => name == "SelfAttention" ? SelfAttention : throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
+    public nn.Module GetChild(string name) => name == childName ? Attention : throw ModuleSlots.Unknown(GetName(), name, ReplaceableChildren);
 
     /// <inheritdoc/>
     public void ReplaceChild(string name, nn.Module replacement)
     {
-        if (name != "SelfAttention") throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
-        SelfAttention = ModuleSlots.As<nn.Module<Tensor, T5AttentionContext, Tensor>>("layer", name, replacement);
-        _internal_submodules[name] = replacement;
-    }
-}
-
-/// <summary>Pre-norm cross-attention sublayer (decoder): h + dropout(EncDecAttention(layer_norm(h), encoder states)).</summary>
-public sealed class T5LayerCrossAttention : nn.Module<Tensor, T5AttentionContext, Tensor>, IModuleContainer
-{
-    private nn.Module<Tensor, T5AttentionContext, Tensor> EncDecAttention;
-    private readonly RmsNorm layer_norm;
-    private readonly double dropout;
-
-    /// <summary>Wraps an attention module.</summary>
-    public T5LayerCrossAttention(T5Config c, T5Attention attention, Device? device, ScalarType dtype) : base(nameof(T5LayerCrossAttention))
-    {
-        EncDecAttention = attention;
-        layer_norm = new RmsNorm(c.HiddenSize, c.LayerNormEpsilon, device, dtype);
-        dropout = c.DropoutRate;
-        RegisterComponents();
-    }
-
-    /// <summary>h [B, T, d] -> [B, T, d].</summary>
-    public override Tensor forward(Tensor h, T5AttentionContext ctx)
-        => h + nn.functional.dropout(EncDecAttention.forward(layer_norm.forward(h), ctx), dropout, training);
-
-    /// <inheritdoc/>
-    public IReadOnlyList<string> ReplaceableChildren { get; } = ["EncDecAttention"];
-
-    /// <inheritdoc/>
-    public nn.Module GetChild(string name) => name == "EncDecAttention" ? EncDecAttention : throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
-
-    /// <inheritdoc/>
-    public void ReplaceChild(string name, nn.Module replacement)
-    {
-        if (name != "EncDecAttention") throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
-        EncDecAttention = ModuleSlots.As<nn.Module<Tensor, T5AttentionContext, Tensor>>("layer", name, replacement);
-        _internal_submodules[name] = replacement;
+        if (name != childName) throw ModuleSlots.Unknown(GetName(), name, ReplaceableChildren);
+        ModuleSlots.Register(this, name, ModuleSlots.As<nn.Module<Tensor, T5AttentionContext, Tensor>>(GetName(), name, replacement));
     }
 }
 
@@ -331,17 +256,6 @@ public sealed class T5LayerFF : nn.Module<Tensor, Tensor>, IModuleContainer
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["DenseReluDense"];
-
-    /// <inheritdoc/>
-    public nn.Module GetChild(string name) => name == "DenseReluDense" ? DenseReluDense : throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
-
-    /// <inheritdoc/>
-    public void ReplaceChild(string name, nn.Module replacement)
-    {
-        if (name != "DenseReluDense") throw ModuleSlots.Unknown("layer", name, ReplaceableChildren);
-        DenseReluDense = ModuleSlots.As<nn.Module<Tensor, Tensor>>("layer", name, replacement);
-        _internal_submodules[name] = replacement;
-    }
 }
 
 /// <summary>One block: layer.0 self-attention, (decoder) layer.1 cross-attention, then the feed-forward sublayer.</summary>
@@ -353,8 +267,8 @@ public sealed class T5Block : nn.Module
     public T5Block(T5Config c, int index, bool isDecoder, Device? device, ScalarType dtype) : base(nameof(T5Block))
     {
         var attention = new T5Attention(c, index, isCross: false, hasRelativeBias: index == 0, bidirectional: !isDecoder, device, dtype);
-        var parts = new List<nn.Module> { new T5LayerSelfAttention(c, attention, device, dtype) };
-        if (isDecoder) parts.Add(new T5LayerCrossAttention(c, new T5Attention(c, index, isCross: true, hasRelativeBias: false, bidirectional: false, device, dtype), device, dtype));
+        var parts = new List<nn.Module> { new T5LayerAttention(c, attention, cross: false, device, dtype) };
+        if (isDecoder) parts.Add(new T5LayerAttention(c, new T5Attention(c, index, isCross: true, hasRelativeBias: false, bidirectional: false, device, dtype), cross: true, device, dtype));
         parts.Add(new T5LayerFF(c, device, dtype));
         layer = new ModuleList<nn.Module>(parts.ToArray());
         RegisterComponents();
@@ -367,9 +281,9 @@ public sealed class T5Block : nn.Module
     /// <summary>h [B, T, d] -> [B, T, d]; <paramref name="cross"/> is required in decoder blocks.</summary>
     public Tensor Forward(Tensor h, T5AttentionContext self, T5AttentionContext? cross)
     {
-        h = ((T5LayerSelfAttention)layer[0]).forward(h, self);
+        h = ((T5LayerAttention)layer[0]).forward(h, self);
         if (layer.Count == 3)
-            h = ((T5LayerCrossAttention)layer[1]).forward(h, cross ?? throw new ArgumentException("decoder blocks need a cross-attention context", nameof(cross)));
+            h = ((T5LayerAttention)layer[1]).forward(h, cross ?? throw new ArgumentException("decoder blocks need a cross-attention context", nameof(cross)));
         return ((T5LayerFF)layer[layer.Count - 1]).forward(h);
     }
 }
