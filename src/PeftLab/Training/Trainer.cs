@@ -14,31 +14,6 @@ using static TorchSharp.torch;
 
 namespace PeftLab.Training;
 
-/// <summary>How a run ended.</summary>
-public enum RunStatus
-{
-    /// <summary>Reached its last step.</summary>
-    Completed,
-    /// <summary>Stopped by divergence detection (reason and step recorded).</summary>
-    Diverged,
-    /// <summary>Stopped by the caller (Ctrl-C); resumable.</summary>
-    Interrupted,
-}
-
-/// <summary>The <c>status</c> field of a run result (result.json, and what <see cref="Trainer.Run"/> returns).</summary>
-public static class RunStatuses
-{
-    /// <summary>The field's key.</summary>
-    public const string Key = "status";
-
-    /// <summary>The status as written ("completed", "diverged", "interrupted").</summary>
-    public static string Name(RunStatus status) => status.ToString().ToLowerInvariant();
-
-    /// <summary>The status a run result records, or null when it has none (or one this version does not know).</summary>
-    public static RunStatus? Of(JsonNode? result) =>
-        result?[Key] is JsonValue v && v.TryGetValue<string>(out var text) && Enum.TryParse<RunStatus>(text, ignoreCase: true, out var s) && Name(s) == text ? s : null;
-}
-
 /// <summary>What a run does with the checkpoints already in its folder.</summary>
 public enum ResumeMode
 {
