@@ -109,7 +109,7 @@ public static class TrialRunner
                 catch (IOException) { }   // progress is best effort; the final state is written below
             }
 
-            JsonObject result;
+            RunResult result;
             try
             {
                 result = Trainer.Run(cfg, new TrainOptions
@@ -128,15 +128,15 @@ public static class TrialRunner
                 log($"trial {index} ({trial.Entry.Describe()}) failed: {message}");
                 return TrialOutcome.Failed;
             }
-            switch (RunStatuses.Of(result))
+            switch (result.Status)
             {
                 case RunStatus.Completed:
                     store.WriteTrial(current with { State = TrialState.Done, FinishedAt = DateTimeOffset.UtcNow });
                     log($"trial {index} ({trial.Entry.Describe()}) done{Summary(result)}");
                     return TrialOutcome.Done;
                 case RunStatus.Diverged:
-                    store.WriteTrial(current with { State = TrialState.Diverged, Error = result["reason"]?.GetValue<string>(), FinishedAt = DateTimeOffset.UtcNow });
-                    log($"trial {index} ({trial.Entry.Describe()}) diverged at step {result["diverged_at_step"]}: {result["reason"]}");
+                    store.WriteTrial(current with { State = TrialState.Diverged, Error = result.Reason, FinishedAt = DateTimeOffset.UtcNow });
+                    log($"trial {index} ({trial.Entry.Describe()}) diverged at step {result.DivergedAtStep}: {result.Reason}");
                     return TrialOutcome.Diverged;
                 default:
                     int? step = File.Exists(files.Latest) ? CheckpointManifest.StepOf(File.ReadAllText(files.Latest).Trim()) : null;
@@ -147,12 +147,12 @@ public static class TrialRunner
         }
     }
 
-    private static string Summary(JsonObject result)
+    private static string Summary(RunResult result)
     {
         var parts = new List<string>();
-        if (result["test"]?["rougeL"] is JsonNode r) parts.Add($"test rougeL {r.GetValue<double>():F2}");
-        if (result["best_score"] is JsonNode b && b.GetValueKind() == System.Text.Json.JsonValueKind.Number) parts.Add($"best {result["best_metric"]} {b.GetValue<double>():G4}");
-        if (result["final_loss"] is JsonNode l && l.GetValueKind() == System.Text.Json.JsonValueKind.Number) parts.Add($"final loss {l.GetValue<double>():F4}");
+        if (result.Test is { } test) parts.Add($"test rougeL {test.RougeL:F2}");
+        if (result.BestScore is double best) parts.Add($"best {result.BestMetric} {best:G4}");
+        if (result.FinalLoss is double loss) parts.Add($"final loss {loss:F4}");
         return parts.Count == 0 ? "" : ": " + string.Join(", ", parts);
     }
 

@@ -64,6 +64,25 @@ public sealed class RunResultTests
         Assert.Null(pretrain.Test);
     }
 
+    [Fact]
+    public void TheTrainerReturnsWhatItWritesWithEveryKeyInOrder()
+    {
+        var data = MiniTasks.Write();
+        var run = TestPaths.NewTempDir();
+        var result = Trainer.Run(TrainConfigLoader.Load(null, [.. MiniTasks.FastRun(data, run), "method.name=lora", "train.max_steps=4", "eval.final=true",
+            "data.test_instances_per_task=2"]));
+        var file = new RunFiles(run).Result;
+        var text = File.ReadAllText(file);
+        Assert.Equal(text, result.ToJsonString());
+        Assert.Equal(text, RunResult.Read(file).ToJsonString());
+        var keys = JsonNode.Parse(text)!.AsObject().Select(kv => kv.Key).ToArray();
+        Assert.Equal(RunResult.Keys.Where(keys.Contains), keys);   // in the record's order
+        Assert.Equal(RunResult.Keys.Count - 2, keys.Length);       // all but the two of a diverged run
+        Assert.NotNull(result.Test);
+        Assert.NotNull(result.Heldout);
+        Assert.NotNull(result.LearningSpeed);
+    }
+
     /// <summary>A file written by hand, as tests and tools write them: integers for scores, the canonical method name, characters JSON escapes.</summary>
     private const string HandWritten = """
         {"status": "diverged", "reason": "loss above 4x its running minimum (1.2) for 3 steps: \"<&>\" \u00d7",  "diverged_at_step": 9,
