@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftLab.Runtime;
 using PeftLab.Training;
 
@@ -76,8 +75,8 @@ public static class TrialRunner
             var record = (previous ?? new TrialRecord { Id = trial.Id, Index = trial.Index, Axes = trial.Entry.AxesJson() }) with { Axes = trial.Entry.AxesJson(), Index = trial.Index };
             if (store.ReadResult(trial.Id) is { } existing)
             {
-                var state = RunStatuses.Of(existing) == RunStatus.Diverged ? TrialState.Diverged : TrialState.Done;
-                if (record.State != state) store.WriteTrial(record with { State = state, Error = state == TrialState.Diverged ? existing["reason"]?.GetValue<string>() : null, FinishedAt = record.FinishedAt ?? DateTimeOffset.UtcNow });
+                var state = existing.Status == RunStatus.Diverged ? TrialState.Diverged : TrialState.Done;
+                if (record.State != state) store.WriteTrial(record with { State = state, Error = state == TrialState.Diverged ? existing.Reason : null, FinishedAt = record.FinishedAt ?? DateTimeOffset.UtcNow });
                 log($"trial {index} ({trial.Entry.Describe()}) already finished ({TrialRecord.StateName(state)}); skipped");
                 return state == TrialState.Diverged ? TrialOutcome.Diverged : TrialOutcome.Done;
             }
