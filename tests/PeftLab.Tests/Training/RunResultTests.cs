@@ -1,11 +1,12 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using PeftLab.Evaluation;
 using PeftLab.Peft;
 using PeftLab.Training;
 
 namespace PeftLab.Tests.Training;
 
-/// <summary>result.json through <see cref="RunResult"/>: the files of earlier runs read and write back unchanged, and bad files are clear errors.</summary>
+/// <summary>result.json through <see cref="RunResult"/>: the files of earlier runs read and write back unchanged, bad files are clear errors, and nothing else reads the file's keys.</summary>
 public sealed class RunResultTests
 {
     /// <summary>
@@ -172,4 +173,91 @@ public sealed class RunResultTests
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(expected, e.Message);
     }
+
+    // --- nobody else reads result.json's keys --------------------------------------------------------------
+
+    /// <summary>
+    /// Reads by string literal of a result.json key: an indexer (<c>x["test"]</c>, <c>x?["test"]</c>; an assignment
+    /// <c>x["test"] = …</c> is a write) or a JSON lookup method (<c>GetProperty("test")</c>, <c>ContainsKey("test")</c>, …).
+    /// Top-level keys suffice: a nested field can only be reached through one.
+    /// </summary>
+    private static Regex KeyReads(IEnumerable<string> keys)
+    {
+        var alternatives = string.Join('|', keys.Select(Regex.Escape));
+        return new Regex($@"\[\s*""(?<key>{alternatives})""\s*\](?!\s*=(?![=>]))|\b(?:GetProperty|TryGetProperty|TryGetPropertyValue|ContainsKey)\(\s*""(?<key>{alternatives})""",
+            RegexOptions.CultureInvariant);
+    }
+
+    /// <summary>
+    /// Reads of other formats whose keys are named like result.json's, each as the code text ending in the key (the
+    /// receiver says which format it reads). Anything else the scan finds is a result.json read bypassing the record.
+    /// </summary>
+    private static readonly (string File, string Read, string Format)[] OtherFormats =
+    [
+        ("src/PeftLab/Training/Trainer.cs", "json[\"tokens\"]", "a checkpoint's state.json"),
+        ("src/PeftLab/Training/Trainer.cs", "json[\"best_step\"]", "a checkpoint's state.json"),
+        ("src/PeftLab/Training/Trainer.cs", "json[\"best_score\"]", "a checkpoint's state.json"),
+        ("src/PeftLab/Training/Trainer.cs", "e[\"tokens\"]", "an eval record of metrics.jsonl"),
+        ("src/PeftLab/Studies/Report/ReportData.cs", "o[\"tokens\"]", "an eval record of metrics.jsonl"),
+        ("src/PeftLab/Studies/Study.cs", "baseNode?[\"method\"]", "the training config's method section"),
+        ("src/PeftLab/Studies/Study.cs", "baseNode[\"method\"]", "the training config's method section"),
+        ("tests/PeftLab.Tests/Configuration/ConfigWriterTests.cs", "root.GetProperty(\"method\"", "a config written as JSON"),
+        ("tests/PeftLab.Tests/Cli/DescribeTests.cs", "o[\"method\"]", "a row of `peftlab describe --json`"),
+        ("tests/PeftLab.Tests/Studies/Report/FakeStudy.cs", "axes[\"method\"]", "a trial's axes"),
+        ("tests/PeftLab.Tests/Studies/StudyStoreTests.cs", "done[\"method\"]", "a row of `study results`"),
+        ("tests/PeftLab.Tests/Studies/StudyStoreTests.cs", "done[\"steps\"]", "a row of `study results`"),
+        ("tests/PeftLab.Tests/Studies/StudyStoreTests.cs", "diverged[\"diverged_at_step\"]", "a row of `study results`"),
+        ("tests/PeftLab.Tests/Studies/StudyStoreTests.cs", "failed[\"status\"]", "a row of `study results`"),
+        ("tests/PeftLab.Tests/Studies/StudyCliTests.cs", "rows[0][\"steps\"]", "a row of `study results --format jsonl`"),
+        ("tests/PeftLab.Tests/Real/RealWeightsTests.cs", "r[\"method\"]", "a row of `study results --format jsonl`"),
+    ];
+
+    private static IEnumerable<string> SourceFiles() =>
+        new[] { "src", "tests" }.SelectMany(d => Directory.EnumerateFiles(Path.Combine(TestPaths.RepoRoot, d), "*.cs", SearchOption.AllDirectories))
+            .Where(f => !Path.GetRelativePath(TestPaths.RepoRoot, f).Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj"))
+            .Order(StringComparer.Ordinal);
+
+    [Fact]
+    public void NoResultJsonKeyIsReadByStringLiteralOutsideTheRecord()
+    {
+        var reads = KeyReads(RunResult.Keys);
+        var problems = new List<string>();
+        var seen = new HashSet<(string, string)>();
+        int scanned = 0;
+        foreach (var file in SourceFiles())
+        {
+            var rel = Path.GetRelativePath(TestPaths.RepoRoot, file).Replace(Path.DirectorySeparatorChar, '/');
+            if (rel is "src/PeftLab/Training/RunResult.cs" or "tests/PeftLab.Tests/Training/RunResultTests.cs") continue;   // the record, and this scan's own examples
+            scanned++;
+            var lines = File.ReadAllLines(file);
+            for (int i = 0; i < lines.Length; i++)
+                foreach (Match m in reads.Matches(lines[i]))
+                {
+                    var upToKey = lines[i][..(m.Index + m.Length)];
+                    var other = OtherFormats.FirstOrDefault(x => x.File == rel && upToKey.EndsWith(x.Read, StringComparison.Ordinal));
+                    if (other.File is not null) seen.Add((other.File, other.Read));
+                    else problems.Add($"{rel}:{i + 1}: reads result.json's '{m.Groups["key"].Value}' by string literal ({m.Value.Trim()}); read it through RunResult");
+                }
+        }
+        Assert.True(scanned > 100, $"only {scanned} source files found under {TestPaths.RepoRoot}");
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        var stale = OtherFormats.Where(x => !seen.Contains((x.File, x.Read))).Select(x => $"{x.File}: {x.Read}").ToArray();
+        Assert.True(stale.Length == 0, "listed reads of other formats that no longer occur (remove them from the list): " + string.Join(", ", stale));
+    }
+
+    [Theory]
+    [InlineData("var score = result[\"test\"]![\"rougeL\"];", "test")]
+    [InlineData("if (s.Result?[\"status\"] is JsonValue v) return;", "status")]
+    [InlineData("bool done = o[ \"steps\" ] == null;", "steps")]
+    [InlineData("var c = element.GetProperty(\"cost\");", "cost")]
+    [InlineData("if (result.ContainsKey(\"reason\")) Console.WriteLine();", "reason")]
+    public void TheScanFindsLiteralReads(string line, string key) => Assert.Equal(key, KeyReads(RunResult.Keys).Match(line).Groups["key"].Value);
+
+    [Theory]
+    [InlineData("var o = new JsonObject { [\"status\"] = \"completed\" };")]   // writes
+    [InlineData("o[\"steps\"] = 3;")]
+    [InlineData("var s = o[RunStatuses.Key];")]
+    [InlineData("var t = row[\"test_rougeL\"];")]                             // another key that starts like one
+    [InlineData("var text = \"\"\"{\"status\": \"completed\"}\"\"\";")]
+    public void TheScanLeavesOtherCodeAlone(string line) => Assert.False(KeyReads(RunResult.Keys).IsMatch(line), line);
 }
