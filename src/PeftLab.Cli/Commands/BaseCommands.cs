@@ -44,8 +44,8 @@ public sealed class BaseBuildCommand : Command<BaseBuildSettings>
         {
             if (p.Step % 100 == 0) Console.WriteLine($"  step {p.Step}/{p.TotalSteps} loss {p.Loss:F4}");
         });
-        var result = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "pretrain_result.json")))!;
-        var heldOut = -(result["best_score"]?.GetValue<double>() ?? double.NaN);   // best_score is the negated validation loss
+        var result = RunResult.Read(Path.Combine(dir, BaseModels.PretrainResultFile));
+        var heldOut = -(result.BestScore ?? double.NaN);   // best_score is the negated validation loss
         Console.WriteLine($"built in {clock.Elapsed:mm\\:ss}: held-out corpus loss {heldOut:F4} (perplexity {Math.Exp(heldOut):F3} per token)");
         Console.WriteLine($"model.safetensors SHA-256 {BaseModels.WeightsSha256(dir)}");
         return 0;

@@ -3,7 +3,6 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using PeftLab.Studies;
 using PeftLab.Training;
 using Spectre.Console;
@@ -544,10 +543,10 @@ public sealed class StudyStatusCommand : Command<StudyStatusSettings>
                 var note = x.View switch
                 {
                     TrialView.Failed => x.Record?.Error ?? "",
-                    TrialView.Diverged => x.Result?["reason"]?.GetValue<string>() ?? "",
+                    TrialView.Diverged => x.Result?.Reason ?? "",
                     TrialView.Interrupted => x.HasCheckpoint ? "resumes from its checkpoint" : "restarts",
                     TrialView.Running => x.Record?.SlurmJob is { } job ? $"slurm {job} on {x.Record.Host}" : x.Record?.Host is { } host ? $"pid {x.Record.Pid} on {host}" : "",
-                    TrialView.Done => x.Result?["test"]?["rougeL"] is JsonNode r ? $"test rougeL {r.GetValue<double>():F2}" : "",
+                    TrialView.Done => x.Result?.Test is { } test ? $"test rougeL {test.RougeL:F2}" : "",
                     _ => "",
                 };
                 table.AddRow(new Text(x.Entry.Index.ToString(CultureInfo.InvariantCulture)), new Text(x.Entry.Id), new Text(x.Entry.Axis(StudyAxisNames.Method)?.Display ?? ""),

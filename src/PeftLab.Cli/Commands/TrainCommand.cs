@@ -56,7 +56,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // SIGINT via PosixSignalRegistration: Console.CancelKeyPress is not raised when SIGINT was ignored at start
         using var onCancel = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; cts.Cancel(); });
-        System.Text.Json.Nodes.JsonObject result = null!;
+        RunResult result = null!;
         AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -79,11 +79,10 @@ public sealed class TrainCommand : Command<TrainSettings>
                     },
                 });
             });
-        var status = RunStatuses.Of(result);
-        Console.WriteLine($"{(status is { } st ? RunStatuses.Name(st) : "unknown")}: {config.Output}");
-        if (result.ContainsKey("test")) Console.WriteLine($"test rougeL {result["test"]!["rougeL"]} exact_match {result["test"]!["exact_match"]}");
-        if (result.ContainsKey("reason")) Console.WriteLine($"reason: {result["reason"]}");
-        return status is RunStatus.Completed ? 0 : status is RunStatus.Diverged ? 3 : 130;
+        Console.WriteLine($"{RunStatuses.Name(result.Status)}: {config.Output}");
+        if (result.Test is { } test) Console.WriteLine(FormattableString.Invariant($"test rougeL {test.RougeL} exact_match {test.ExactMatch}"));
+        if (result.Reason is { } reason) Console.WriteLine($"reason: {reason}");
+        return result.Status switch { RunStatus.Completed => 0, RunStatus.Diverged => 3, _ => 130 };
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Collections.ObjectModel;
 using System.Text;
 using System.Text.Json;
+using PeftLab.Runtime;
 
 namespace PeftLab.Evaluation;
 
@@ -48,8 +49,15 @@ public sealed record ScoreReport(
     int Missing,
     int Count)
 {
+    // the JSON keys of ToJson and FromJson; a primary metric's name is the key of its score
+    private const string ExactMatchKey = "exact_match", RougeLKey = "rougeL", PerCategoryKey = "per_category",
+        PrimaryMetricKey = "primary_metric", PrimaryKey = "primary", CountKey = "count", MissingKey = "missing";
+
+    /// <summary>The key of the per-task scores.</summary>
+    internal const string PerTaskKey = "per_task";
+
     /// <summary>JSON name of a primary metric: <c>exact_match</c> or <c>rougeL</c>.</summary>
-    public static string MetricName(PrimaryMetric metric) => metric == PrimaryMetric.ExactMatch ? "exact_match" : "rougeL";
+    public static string MetricName(PrimaryMetric metric) => metric == PrimaryMetric.ExactMatch ? ExactMatchKey : RougeLKey;
 
     /// <summary>
     /// Indented JSON: <c>exact_match</c>, <c>rougeL</c>, <c>per_task</c> {task: {exact_match, rougeL, count}},
@@ -61,35 +69,63 @@ public sealed record ScoreReport(
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteNumber("exact_match", ExactMatch);
-            w.WriteNumber("rougeL", RougeL);
-            w.WriteStartObject("per_task");
+            w.WriteNumber(ExactMatchKey, ExactMatch);
+            w.WriteNumber(RougeLKey, RougeL);
+            w.WriteStartObject(PerTaskKey);
             foreach (var (task, s) in PerTask)
             {
                 w.WriteStartObject(task);
-                w.WriteNumber("exact_match", s.ExactMatch);
-                w.WriteNumber("rougeL", s.RougeL);
-                w.WriteNumber("count", s.Count);
+                w.WriteNumber(ExactMatchKey, s.ExactMatch);
+                w.WriteNumber(RougeLKey, s.RougeL);
+                w.WriteNumber(CountKey, s.Count);
                 w.WriteEndObject();
             }
             w.WriteEndObject();
-            w.WriteStartObject("per_category");
+            w.WriteStartObject(PerCategoryKey);
             foreach (var (category, s) in PerCategory)
             {
                 w.WriteStartObject(category);
-                w.WriteNumber("exact_match", s.ExactMatch);
-                w.WriteNumber("rougeL", s.RougeL);
-                w.WriteString("primary_metric", MetricName(s.PrimaryMetric));
-                w.WriteNumber("primary", s.Primary);
-                w.WriteNumber("count", s.Count);
+                w.WriteNumber(ExactMatchKey, s.ExactMatch);
+                w.WriteNumber(RougeLKey, s.RougeL);
+                w.WriteString(PrimaryMetricKey, MetricName(s.PrimaryMetric));
+                w.WriteNumber(PrimaryKey, s.Primary);
+                w.WriteNumber(CountKey, s.Count);
                 w.WriteEndObject();
             }
             w.WriteEndObject();
-            w.WriteNumber("missing", Missing);
-            w.WriteNumber("count", Count);
+            w.WriteNumber(MissingKey, Missing);
+            w.WriteNumber(CountKey, Count);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>
+    /// Reads what <see cref="ToJson"/> writes (the object <paramref name="r"/> reads from, e.g. result.json's <c>test</c>).
+    /// Every field is required; a category's <c>primary</c> must be the score its <c>primary_metric</c> names.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A field is missing or of the wrong kind; the message names the file and the field.</exception>
+    internal static ScoreReport FromJson(JsonFieldReader r)
+    {
+        var tasks = new OrderedDictionary<string, TaskScore>(StringComparer.Ordinal);
+        foreach (var (task, t) in (r.Object(PerTaskKey) ?? throw r.Missing(PerTaskKey)).Objects())
+            tasks.Add(task, new TaskScore(t.Double(ExactMatchKey) ?? throw t.Missing(ExactMatchKey), t.Double(RougeLKey) ?? throw t.Missing(RougeLKey),
+                t.Int32(CountKey) ?? throw t.Missing(CountKey)));
+        var categories = new OrderedDictionary<string, CategoryScore>(StringComparer.Ordinal);
+        foreach (var (category, c) in (r.Object(PerCategoryKey) ?? throw r.Missing(PerCategoryKey)).Objects())
+        {
+            var metricName = c.String(PrimaryMetricKey) ?? throw c.Missing(PrimaryMetricKey);
+            var metric = Enum.GetValues<PrimaryMetric>().Where(m => MetricName(m) == metricName).Cast<PrimaryMetric?>().FirstOrDefault()
+                ?? throw c.Error(PrimaryMetricKey, $"must be {MetricName(PrimaryMetric.ExactMatch)} or {MetricName(PrimaryMetric.RougeL)}, not '{metricName}'");
+            var score = new CategoryScore(c.Double(ExactMatchKey) ?? throw c.Missing(ExactMatchKey), c.Double(RougeLKey) ?? throw c.Missing(RougeLKey),
+                c.Int32(CountKey) ?? throw c.Missing(CountKey), metric);
+            var primary = c.Double(PrimaryKey) ?? throw c.Missing(PrimaryKey);
+            if (primary != score.Primary) throw c.Error(PrimaryKey, $"is {primary}, but its {metricName} score is {score.Primary}");
+            categories.Add(category, score);
+        }
+        return new ScoreReport(r.Double(ExactMatchKey) ?? throw r.Missing(ExactMatchKey), r.Double(RougeLKey) ?? throw r.Missing(RougeLKey),
+            new ReadOnlyDictionary<string, TaskScore>(tasks), new ReadOnlyDictionary<string, CategoryScore>(categories),
+            r.Int32(MissingKey) ?? throw r.Missing(MissingKey), r.Int32(CountKey) ?? throw r.Missing(CountKey));
     }
 }
 

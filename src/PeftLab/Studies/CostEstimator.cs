@@ -123,7 +123,7 @@ public static class CostEstimator
         var by = new Dictionary<(string, string), List<double>>();
         foreach (var t in study.Trials)
         {
-            if (study.Store.ReadResult(t.Id)?["cost"]?["tokens_per_s"] is not System.Text.Json.Nodes.JsonValue v || !v.TryGetValue<double>(out var tps) || tps <= 0) continue;
+            if (study.Store.ReadResult(t.Id)?.Cost?.TokensPerSecond is not double tps || tps <= 0) continue;
             var key = (PeftRegistry.NameOf(t.Config.Method.Kind), t.Config.Model.Path ?? "preset:" + t.Config.Model.Preset);
             if (!by.TryGetValue(key, out var list)) by[key] = list = [];
             list.Add(tps);

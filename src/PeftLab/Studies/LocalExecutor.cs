@@ -186,7 +186,7 @@ public static class LocalExecutor
                     emit(s.View switch
                     {
                         TrialView.Done => $"trial {w.Trial.Index} done in {Format(w.Clock.Elapsed)}: {w.Trial.Entry.Describe()}{ResultNote(s.Result)}",
-                        TrialView.Diverged => $"trial {w.Trial.Index} diverged: {w.Trial.Entry.Describe()} ({s.Result?["reason"]})",
+                        TrialView.Diverged => $"trial {w.Trial.Index} diverged: {w.Trial.Entry.Describe()} ({s.Result?.Reason})",
                         TrialView.Failed => $"trial {w.Trial.Index} FAILED: {w.Trial.Entry.Describe()}: {s.Record?.Error ?? $"worker exited with code {code}"} (log: {store.WorkerLog(w.Trial.Id)})",
                         _ => code is 0 or 130 || signalled
                             ? $"trial {w.Trial.Index} stopped at step {s.Record?.InterruptedAtStep?.ToString() ?? "?"}: {w.Trial.Entry.Describe()}"
@@ -353,13 +353,10 @@ public static class LocalExecutor
         return (null, null);
     }
 
-    private static string ResultNote(JsonObject? result)
-    {
-        if (result is null) return "";
-        if (result["test"]?["rougeL"] is JsonNode r) return $" (test rougeL {r.GetValue<double>():F2})";
-        if (result["final_loss"] is JsonValue l && l.TryGetValue<double>(out var loss)) return $" (final loss {loss:F4})";
-        return "";
-    }
+    private static string ResultNote(RunResult? result) =>
+        result?.Test is { } test ? $" (test rougeL {test.RougeL:F2})"
+        : result?.FinalLoss is double loss ? $" (final loss {loss:F4})"
+        : "";
 
     /// <summary>"1h02m", "3m05s", "12s".</summary>
     public static string Format(TimeSpan t) =>

@@ -680,8 +680,8 @@ public sealed class Study
             var observed = candidates.Select(t => (Trial: t, Status: store.Observe(t.Entry))).ToArray();
             int open = observed.Count(o => o.Status.View is not (TrialView.Done or TrialView.Diverged or TrialView.Failed));
             if (open > 0) { awaiting += open; continue; }
-            var best = observed.Where(o => o.Status.View == TrialView.Done && o.Status.Result?["best_score"] is JsonValue)
-                .OrderByDescending(o => o.Status.Result!["best_score"]!.GetValue<double>()).ThenBy(o => o.Trial.Index).Select(o => o.Trial).FirstOrDefault();
+            var best = observed.Where(o => o.Status.View == TrialView.Done && o.Status.Result?.BestScore is not null)
+                .OrderByDescending(o => o.Status.Result!.BestScore!.Value).ThenBy(o => o.Trial.Index).Select(o => o.Trial).FirstOrDefault();
             if (best is null) continue;
             foreach (var seed in confirm.Seeds)
             {

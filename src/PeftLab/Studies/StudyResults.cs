@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Parquet;
 using Parquet.Schema;
+using PeftLab.Evaluation;
+using PeftLab.Training;
 
 namespace PeftLab.Studies;
 
@@ -51,23 +53,24 @@ public sealed class StudyResults
     /// <summary>Rows in trial order (column name → cell).</summary>
     public IReadOnlyList<IReadOnlyDictionary<string, object?>> Rows { get; }
 
-    /// <summary>Fixed result columns after the axes (per-category columns follow them), with their kinds.</summary>
-    private static readonly (string Column, string[] Path, ColumnKind Kind)[] Fields =
+    /// <summary>Fixed result columns after the axes (per-category columns follow them), with their kinds and cells.</summary>
+    private static readonly (string Column, ColumnKind Kind, Func<RunResult, object?> Cell)[] Fields =
     [
-        ("status", ["status"], ColumnKind.String), ("reason", ["reason"], ColumnKind.String), ("diverged_at_step", ["diverged_at_step"], ColumnKind.Integer),
-        ("steps", ["steps"], ColumnKind.Integer), ("tokens", ["tokens"], ColumnKind.Integer), ("best_step", ["best_step"], ColumnKind.Integer),
-        ("best_metric", ["best_metric"], ColumnKind.String), ("best_score", ["best_score"], ColumnKind.Number), ("final_loss", ["final_loss"], ColumnKind.Number),
-        ("test_rougeL", ["test", "rougeL"], ColumnKind.Number), ("test_exact_match", ["test", "exact_match"], ColumnKind.Number),
-        ("test_count", ["test", "count"], ColumnKind.Integer), ("test_missing", ["test", "missing"], ColumnKind.Integer),
-        ("heldout_rougeL", ["heldout", "rougeL"], ColumnKind.Number), ("heldout_exact_match", ["heldout", "exact_match"], ColumnKind.Number),
-        ("heldout_count", ["heldout", "count"], ColumnKind.Integer), ("heldout_missing", ["heldout", "missing"], ColumnKind.Integer),
-        ("spikes_count", ["spikes", "count"], ColumnKind.Integer),
-        ("steps_to_50pct", ["learning_speed", "steps_to_50pct"], ColumnKind.Integer), ("steps_to_80pct", ["learning_speed", "steps_to_80pct"], ColumnKind.Integer),
-        ("steps_to_95pct", ["learning_speed", "steps_to_95pct"], ColumnKind.Integer), ("learning_auc", ["learning_speed", "auc"], ColumnKind.Number),
-        ("trainable_params", ["cost", "trainable_params"], ColumnKind.Integer), ("total_params", ["cost", "total_params"], ColumnKind.Integer),
-        ("optimizer_state_bytes", ["cost", "optimizer_state_bytes"], ColumnKind.Integer), ("peak_rss_mib", ["cost", "peak_rss_mib"], ColumnKind.Number),
-        ("wall_s", ["cost", "wall_s"], ColumnKind.Number), ("tokens_per_s", ["cost", "tokens_per_s"], ColumnKind.Number),
-        ("checkpoint_bytes", ["cost", "checkpoint_bytes"], ColumnKind.Integer),
+        ("status", ColumnKind.String, r => RunStatuses.Name(r.Status)), ("reason", ColumnKind.String, r => r.Reason),
+        ("diverged_at_step", ColumnKind.Integer, r => (long?)r.DivergedAtStep),
+        ("steps", ColumnKind.Integer, r => (long?)r.Steps), ("tokens", ColumnKind.Integer, r => r.Tokens), ("best_step", ColumnKind.Integer, r => (long?)r.BestStep),
+        ("best_metric", ColumnKind.String, r => r.BestMetric?.ToString()), ("best_score", ColumnKind.Number, r => r.BestScore), ("final_loss", ColumnKind.Number, r => r.FinalLoss),
+        ("test_rougeL", ColumnKind.Number, r => r.Test?.RougeL), ("test_exact_match", ColumnKind.Number, r => r.Test?.ExactMatch),
+        ("test_count", ColumnKind.Integer, r => (long?)r.Test?.Count), ("test_missing", ColumnKind.Integer, r => (long?)r.Test?.Missing),
+        ("heldout_rougeL", ColumnKind.Number, r => r.Heldout?.RougeL), ("heldout_exact_match", ColumnKind.Number, r => r.Heldout?.ExactMatch),
+        ("heldout_count", ColumnKind.Integer, r => (long?)r.Heldout?.Count), ("heldout_missing", ColumnKind.Integer, r => (long?)r.Heldout?.Missing),
+        ("spikes_count", ColumnKind.Integer, r => (long?)r.Spikes?.Count),
+        ("steps_to_50pct", ColumnKind.Integer, r => (long?)r.LearningSpeed?.StepsTo50), ("steps_to_80pct", ColumnKind.Integer, r => (long?)r.LearningSpeed?.StepsTo80),
+        ("steps_to_95pct", ColumnKind.Integer, r => (long?)r.LearningSpeed?.StepsTo95), ("learning_auc", ColumnKind.Number, r => r.LearningSpeed?.Auc),
+        ("trainable_params", ColumnKind.Integer, r => r.Cost?.TrainableParams), ("total_params", ColumnKind.Integer, r => r.Cost?.TotalParams),
+        ("optimizer_state_bytes", ColumnKind.Integer, r => r.Cost?.OptimizerStateBytes), ("peak_rss_mib", ColumnKind.Number, r => r.Cost?.PeakRssMib),
+        ("wall_s", ColumnKind.Number, r => r.Cost?.WallSeconds), ("tokens_per_s", ColumnKind.Number, r => r.Cost?.TokensPerSecond),
+        ("checkpoint_bytes", ColumnKind.Integer, r => r.Cost?.CheckpointBytes),
     ];
 
     /// <summary>Reads the study folder into rows.</summary>
@@ -85,14 +88,13 @@ public sealed class StudyResults
                 ["error"] = s.View == TrialView.Failed ? s.Record?.Error : null,
             };
             foreach (var axis in axisNames) row[axis] = s.Entry.Axis(axis)?.Value is JsonNode v ? Cell(v) : null;
-            foreach (var (column, path, _) in Fields) row[column] = s.Result is null ? null : Cell(Navigate(s.Result, path));
-            if (s.Result?["test"]?["per_category"] is JsonObject cats)
-                foreach (var (cat, scores) in cats)
-                {
-                    var name = "test_cat_" + Slug(cat);
-                    categories.Add(name);
-                    row[name] = Cell(scores?["primary"]);
-                }
+            foreach (var (column, _, cell) in Fields) row[column] = s.Result is null ? null : cell(s.Result);
+            foreach (var (cat, scores) in s.Result?.Test?.PerCategory ?? new Dictionary<string, CategoryScore>())
+            {
+                var name = "test_cat_" + Slug(cat);
+                categories.Add(name);
+                row[name] = scores.Primary;
+            }
             rows.Add(row);
         }
         var names = new List<string> { "index", "id", "state", "error" };
@@ -116,13 +118,6 @@ public sealed class StudyResults
         var slug = sb.ToString();
         while (slug.Contains("__", StringComparison.Ordinal)) slug = slug.Replace("__", "_", StringComparison.Ordinal);
         return slug.Trim('_');
-    }
-
-    private static JsonNode? Navigate(JsonNode node, string[] path)
-    {
-        JsonNode? n = node;
-        foreach (var p in path) n = n is JsonObject o ? o[p] : null;
-        return n;
     }
 
     private static object? Cell(JsonNode? n)

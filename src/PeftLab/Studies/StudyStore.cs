@@ -140,15 +140,15 @@ public sealed record TrialRecord
 /// <param name="Record">trial.json, when written.</param>
 /// <param name="Result">result.json, when the trial finished.</param>
 /// <param name="HasCheckpoint">A resumable checkpoint exists.</param>
-public sealed record TrialStatus(PlanEntry Entry, TrialView View, TrialRecord? Record, JsonObject? Result, bool HasCheckpoint)
+public sealed record TrialStatus(PlanEntry Entry, TrialView View, TrialRecord? Record, RunResult? Result, bool HasCheckpoint)
 {
     /// <summary>
     /// The step to show: a finished trial's own result (its last training step, or where it diverged), not the last
     /// progress record, which is written at most once a second and so lags behind the end of the run.
     /// </summary>
     public (int? Step, int? Total) ShownStep =>
-        View is TrialView.Done && Result?["steps"] is JsonValue done ? (done.GetValue<int>(), done.GetValue<int>())
-        : View is TrialView.Diverged && Result?["diverged_at_step"] is JsonValue at ? (at.GetValue<int>(), Record?.Progress?.TotalSteps)
+        View is TrialView.Done && Result?.Steps is int done ? (done, done)
+        : View is TrialView.Diverged && Result?.DivergedAtStep is int at ? (at, Record?.Progress?.TotalSteps)
         : Record?.Progress is { } p ? (p.Step, p.TotalSteps) : (null, null);
 }
 
@@ -266,13 +266,16 @@ public sealed class StudyStore(string dir)
     public void WriteTrial(TrialRecord record) =>
         AtomicFile.WriteAllText(TrialJson(record.Id), (record with { UpdatedAt = DateTimeOffset.UtcNow }).ToJson().ToJsonString(Indented));
 
-    /// <summary>result.json, or null when the trial has not finished.</summary>
-    public JsonObject? ReadResult(string id)
+    /// <summary>
+    /// result.json, or null when the trial has not finished. A result.json that is not a run result
+    /// (<see cref="RunResult.Parse"/>) counts as not finished too: the trial runs again and replaces it.
+    /// </summary>
+    public RunResult? ReadResult(string id)
     {
         var path = ResultJson(id);
         if (!File.Exists(path)) return null;
-        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
-        catch (JsonException) { return null; }
+        try { return RunResult.Read(path); }
+        catch (InvalidDataException) { return null; }
     }
 
     /// <summary>Claims a trial; null when another live process holds it.</summary>
@@ -308,7 +311,7 @@ public sealed class StudyStore(string dir)
         bool checkpoint = File.Exists(new RunFiles(TrialDir(entry.Id)).Latest);
         TrialView view;
         if (result is not null)
-            view = RunStatuses.Of(result) == RunStatus.Diverged ? TrialView.Diverged : TrialView.Done;
+            view = result.Status == RunStatus.Diverged ? TrialView.Diverged : TrialView.Done;
         else if (IsHeld(entry.Id, record))
             view = TrialView.Running;
         else if (record?.State == TrialState.Failed)

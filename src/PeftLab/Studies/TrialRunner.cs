@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftLab.Runtime;
 using PeftLab.Training;
 
@@ -76,8 +75,8 @@ public static class TrialRunner
             var record = (previous ?? new TrialRecord { Id = trial.Id, Index = trial.Index, Axes = trial.Entry.AxesJson() }) with { Axes = trial.Entry.AxesJson(), Index = trial.Index };
             if (store.ReadResult(trial.Id) is { } existing)
             {
-                var state = RunStatuses.Of(existing) == RunStatus.Diverged ? TrialState.Diverged : TrialState.Done;
-                if (record.State != state) store.WriteTrial(record with { State = state, Error = state == TrialState.Diverged ? existing["reason"]?.GetValue<string>() : null, FinishedAt = record.FinishedAt ?? DateTimeOffset.UtcNow });
+                var state = existing.Status == RunStatus.Diverged ? TrialState.Diverged : TrialState.Done;
+                if (record.State != state) store.WriteTrial(record with { State = state, Error = state == TrialState.Diverged ? existing.Reason : null, FinishedAt = record.FinishedAt ?? DateTimeOffset.UtcNow });
                 log($"trial {index} ({trial.Entry.Describe()}) already finished ({TrialRecord.StateName(state)}); skipped");
                 return state == TrialState.Diverged ? TrialOutcome.Diverged : TrialOutcome.Done;
             }
@@ -109,7 +108,7 @@ public static class TrialRunner
                 catch (IOException) { }   // progress is best effort; the final state is written below
             }
 
-            JsonObject result;
+            RunResult result;
             try
             {
                 result = Trainer.Run(cfg, new TrainOptions
@@ -128,15 +127,15 @@ public static class TrialRunner
                 log($"trial {index} ({trial.Entry.Describe()}) failed: {message}");
                 return TrialOutcome.Failed;
             }
-            switch (RunStatuses.Of(result))
+            switch (result.Status)
             {
                 case RunStatus.Completed:
                     store.WriteTrial(current with { State = TrialState.Done, FinishedAt = DateTimeOffset.UtcNow });
                     log($"trial {index} ({trial.Entry.Describe()}) done{Summary(result)}");
                     return TrialOutcome.Done;
                 case RunStatus.Diverged:
-                    store.WriteTrial(current with { State = TrialState.Diverged, Error = result["reason"]?.GetValue<string>(), FinishedAt = DateTimeOffset.UtcNow });
-                    log($"trial {index} ({trial.Entry.Describe()}) diverged at step {result["diverged_at_step"]}: {result["reason"]}");
+                    store.WriteTrial(current with { State = TrialState.Diverged, Error = result.Reason, FinishedAt = DateTimeOffset.UtcNow });
+                    log($"trial {index} ({trial.Entry.Describe()}) diverged at step {result.DivergedAtStep}: {result.Reason}");
                     return TrialOutcome.Diverged;
                 default:
                     int? step = File.Exists(files.Latest) ? CheckpointManifest.StepOf(File.ReadAllText(files.Latest).Trim()) : null;
@@ -147,12 +146,12 @@ public static class TrialRunner
         }
     }
 
-    private static string Summary(JsonObject result)
+    private static string Summary(RunResult result)
     {
         var parts = new List<string>();
-        if (result["test"]?["rougeL"] is JsonNode r) parts.Add($"test rougeL {r.GetValue<double>():F2}");
-        if (result["best_score"] is JsonNode b && b.GetValueKind() == System.Text.Json.JsonValueKind.Number) parts.Add($"best {result["best_metric"]} {b.GetValue<double>():G4}");
-        if (result["final_loss"] is JsonNode l && l.GetValueKind() == System.Text.Json.JsonValueKind.Number) parts.Add($"final loss {l.GetValue<double>():F4}");
+        if (result.Test is { } test) parts.Add($"test rougeL {test.RougeL:F2}");
+        if (result.BestScore is double best) parts.Add($"best {result.BestMetric} {best:G4}");
+        if (result.FinalLoss is double loss) parts.Add($"final loss {loss:F4}");
         return parts.Count == 0 ? "" : ": " + string.Join(", ", parts);
     }
 

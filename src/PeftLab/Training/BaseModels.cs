@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Nodes;
 using PeftLab.Data.Synthetic;
 using PeftLab.Models;
 using PeftLab.Runtime;
@@ -85,9 +84,12 @@ public static class BaseModels
         return Convert.ToHexStringLower(SHA256.HashData(f));
     }
 
+    /// <summary>The pretraining run's result.json as a built base keeps it (a <see cref="RunResult"/>; its best score is the negated held-out corpus loss).</summary>
+    public const string PretrainResultFile = "pretrain_result.json";
+
     /// <summary>
     /// Pretrains a preset by its recipe into <paramref name="dir"/> (replaced atomically): the model files, the
-    /// pretraining result and metrics (held-out corpus loss), and <c>recipe.json</c>.
+    /// pretraining result (<see cref="PretrainResultFile"/>) and metrics (held-out corpus loss), and <c>recipe.json</c>.
     /// </summary>
     public static void Build(string preset, int steps, long seed, string dir, Action<TrainProgress>? progress = null)
     {
@@ -105,7 +107,7 @@ public static class BaseModels
         ModelFolder.Create(initial, config, seed, File.ReadLines(corpus).Take(recipe.TokenizerDocuments));
         TorchRuntime.EnsureInitialised();
         int threadsBefore = TorchSharp.torch.get_num_threads();
-        JsonObject run;
+        RunResult run;
         try
         {
             run = Trainer.Run(new TrainConfig
@@ -121,12 +123,12 @@ public static class BaseModels
         }, new TrainOptions { Progress = progress });
         }
         finally { TorchSharp.torch.set_num_threads(threadsBefore); }   // the recipe's threads are for pretraining only
-        if (RunStatuses.Of(run) != RunStatus.Completed)
-            throw new InvalidOperationException($"pretraining the built-in base '{preset}' did not complete: {run.ToJsonString()}");
+        if (run.Status != RunStatus.Completed)
+            throw new InvalidOperationException($"pretraining the built-in base '{preset}' did not complete: {run.ToJson().ToJsonString()}");
         AtomicFile.ReplaceDirectory(dir, target =>
         {
             foreach (var f in Directory.GetFiles(Path.Combine(work, "run", "best"))) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
-            File.Copy(Path.Combine(work, "run", "result.json"), Path.Combine(target, "pretrain_result.json"));
+            File.Copy(new RunFiles(Path.Combine(work, "run")).Result, Path.Combine(target, PretrainResultFile));
             File.Copy(Path.Combine(work, "run", "metrics.jsonl"), Path.Combine(target, "pretrain_metrics.jsonl"));
             File.WriteAllText(Path.Combine(target, "recipe.json"), System.Text.Json.JsonSerializer.Serialize(new { preset, steps, seed, recipe }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         });

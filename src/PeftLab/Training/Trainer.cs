@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using PeftLab.Checkpoints;
 using PeftLab.Data;
@@ -13,31 +12,6 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PeftLab.Training;
-
-/// <summary>How a run ended.</summary>
-public enum RunStatus
-{
-    /// <summary>Reached its last step.</summary>
-    Completed,
-    /// <summary>Stopped by divergence detection (reason and step recorded).</summary>
-    Diverged,
-    /// <summary>Stopped by the caller (Ctrl-C); resumable.</summary>
-    Interrupted,
-}
-
-/// <summary>The <c>status</c> field of a run result (result.json, and what <see cref="Trainer.Run"/> returns).</summary>
-public static class RunStatuses
-{
-    /// <summary>The field's key.</summary>
-    public const string Key = "status";
-
-    /// <summary>The status as written ("completed", "diverged", "interrupted").</summary>
-    public static string Name(RunStatus status) => status.ToString().ToLowerInvariant();
-
-    /// <summary>The status a run result records, or null when it has none (or one this version does not know).</summary>
-    public static RunStatus? Of(JsonNode? result) =>
-        result?[Key] is JsonValue v && v.TryGetValue<string>(out var text) && Enum.TryParse<RunStatus>(text, ignoreCase: true, out var s) && Name(s) == text ? s : null;
-}
 
 /// <summary>What a run does with the checkpoints already in its folder.</summary>
 public enum ResumeMode
@@ -78,8 +52,8 @@ public sealed record TrainOptions
 /// </summary>
 public static class Trainer
 {
-    /// <summary>Runs (or resumes) a training run; returns its result, which is also written to result.json.</summary>
-    public static JsonObject Run(TrainConfig cfg, TrainOptions? options = null)
+    /// <summary>Runs (or resumes) a training run; returns its result, which a completed or diverged run also writes to result.json.</summary>
+    public static RunResult Run(TrainConfig cfg, TrainOptions? options = null)
     {
         options ??= new TrainOptions();
         var files = new RunFiles(cfg.Output);
@@ -161,7 +135,6 @@ public static class Trainer
         using var metrics = new MetricsWriter(files.Metrics, resumeFrom is not null ? state.Step : null);
         using var tb = new TensorBoardWriter(files.TensorBoard);
 
-        var result = new JsonObject { [RunStatuses.Key] = "running" };   // replaced (in place, so it stays first) when the loop ends
         RunStatus? stopped = null;
         string? divergence = null;
         var stepTimer = Stopwatch.StartNew();
@@ -234,8 +207,6 @@ public static class Trainer
             if (divergence is not null)
             {
                 stopped = RunStatus.Diverged;
-                result["reason"] = divergence;
-                result["diverged_at_step"] = state.Step;
                 break;
             }
 
@@ -258,22 +229,27 @@ public static class Trainer
             if (options.StopAfterStep is int stop && state.Step >= stop) { stopped = RunStatus.Interrupted; break; }
         }
         var status = stopped ?? RunStatus.Completed;
-        result[RunStatuses.Key] = RunStatuses.Name(status);
+        if (status == RunStatus.Interrupted) return new RunResult { Status = status };
 
         // --- final evaluation of the best weights ---------------------------------------------------
+        ScoreReport? test = null, heldout = null;
         if (status == RunStatus.Completed && cfg.Eval.Final && state.BestStep is not null)
         {
             RestoreBest(lm, peft, files.Best);
-            foreach (var split in new[] { data.Test, data.HeldOut })
+            ScoreReport? Final(EvalSplit? split)
             {
-                if (split is null) continue;
+                if (split is null) return null;
                 var run = GenerationEvaluator.Evaluate(lm.Generate, tokenizer, split.Name, split.Take(cfg.Eval.MaxFinalInstances).Examples,
                     cfg.Eval.MaxNewTokens, cfg.Eval.BatchSize, (d, n) => options.Progress?.Invoke(new TrainProgress("eval " + split.Name, d, n, null, 0, 0, wall.Elapsed)));
                 GenerationEvaluator.Write(run, files.Eval);
-                result[split.Name] = JsonNode.Parse(run.Report.ToJson());
+                return run.Report;
             }
+            test = Final(data.Test);
+            heldout = Final(data.HeldOut);
         }
-        if (status is RunStatus.Completed or RunStatus.Diverged) FinishResult(result, cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings]);
+        var result = FinishResult(cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings],
+            status == RunStatus.Diverged ? divergence : null, test, heldout);
+        result.Write(files.Result);
         return result;
     }
 
@@ -405,7 +381,9 @@ public static class Trainer
 
     // --- result -----------------------------------------------------------------------------------
 
-    private static void FinishResult(JsonObject result, TrainConfig cfg, RunFiles files, PeftModel peft, AdamW optimizer, LoopState state, double wallSeconds, IReadOnlyList<string> warnings)
+    /// <summary>The result of a finished run: diverged when <paramref name="divergence"/> says why, else completed.</summary>
+    private static RunResult FinishResult(TrainConfig cfg, RunFiles files, PeftModel peft, AdamW optimizer, LoopState state, double wallSeconds, IReadOnlyList<string> warnings,
+        string? divergence, ScoreReport? test, ScoreReport? heldout)
     {
         var records = RunFiles.ReadMetrics(files.Metrics);
         var steps = records.Where(r => r["type"]?.GetValue<string>() == "step").ToArray();
@@ -415,34 +393,38 @@ public static class Trainer
         string curveKey = evals.Any(e => e["val_rougeL"] is not null) ? "val_rougeL" : "val_loss";
         var curve = evals.Where(e => e[curveKey] is not null)
             .Select(e => (e["step"]!.GetValue<int>(), e["tokens"]!.GetValue<long>(), curveKey == "val_loss" ? -e[curveKey]!.GetValue<double>() : e[curveKey]!.GetValue<double>())).ToArray();
-        var speed = new JsonObject();
-        if (curveKey == "val_rougeL")
-        {
-            foreach (var (f, hit) in LearningSignals.StepsToFraction(curve, [0.5, 0.8, 0.95]))
-                speed[$"steps_to_{(int)(f * 100)}pct"] = hit?.Step;
-            speed["auc"] = LearningSignals.AreaUnderCurve(curve.Select(c => (c.Item1, c.Item3)).ToArray(), Math.Max(1, state.Step));
-        }
+        var speed = curveKey == "val_rougeL"
+            ? LearningSpeed.From(LearningSignals.StepsToFraction(curve, LearningSpeed.Fractions),
+                LearningSignals.AreaUnderCurve(curve.Select(c => (c.Item1, c.Item3)).ToArray(), Math.Max(1, state.Step)))
+            : null;
         long ckptBytes = Directory.Exists(files.Best) ? Directory.GetFiles(files.Best, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) : 0;
-        result["method"] = peft.Method.Kind.ToString().ToLowerInvariant();
-        result["steps"] = state.Step;
-        result["tokens"] = state.Tokens;
-        result["best_step"] = state.BestStep;
-        result["best_metric"] = cfg.Eval.EffectiveBestMetric.ToString();
-        result["best_score"] = double.IsFinite(state.BestScore) ? state.BestScore : null;
-        result["final_loss"] = losses.Length > 0 ? Finite(losses[^1].Item2) : null;
-        result["spikes"] = new JsonObject { ["count"] = spikes.Count, ["steps"] = new JsonArray(spikes.Select(s => (JsonNode)s).ToArray()) };
-        result["learning_speed"] = speed;
-        result["cost"] = new JsonObject
+        return new RunResult
         {
-            ["trainable_params"] = peft.TrainableParameters,
-            ["total_params"] = peft.TotalParameters,
-            ["optimizer_state_bytes"] = optimizer.StateBytes,
-            ["peak_rss_mib"] = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024),
-            ["wall_s"] = wallSeconds,
-            ["tokens_per_s"] = state.Tokens / Math.Max(1e-9, wallSeconds),
-            ["checkpoint_bytes"] = ckptBytes,
+            Status = divergence is null ? RunStatus.Completed : RunStatus.Diverged,
+            Reason = divergence,
+            DivergedAtStep = divergence is null ? null : state.Step,
+            Test = test,
+            Heldout = heldout,
+            Method = peft.Method.Kind,
+            Steps = state.Step,
+            Tokens = state.Tokens,
+            BestStep = state.BestStep,
+            BestMetric = cfg.Eval.EffectiveBestMetric,
+            BestScore = double.IsFinite(state.BestScore) ? state.BestScore : null,
+            FinalLoss = losses.Length > 0 ? Finite(losses[^1].Item2) : null,
+            Spikes = new LossSpikes(spikes),
+            LearningSpeed = speed,
+            Cost = new RunCost
+            {
+                TrainableParams = peft.TrainableParameters,
+                TotalParams = peft.TotalParameters,
+                OptimizerStateBytes = optimizer.StateBytes,
+                PeakRssMib = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024),
+                WallSeconds = wallSeconds,
+                TokensPerSecond = state.Tokens / Math.Max(1e-9, wallSeconds),
+                CheckpointBytes = ckptBytes,
+            },
+            Warnings = warnings.Take(50).ToArray(),
         };
-        result["warnings"] = new JsonArray(warnings.Take(50).Select(w => (JsonNode)w).ToArray());
-        AtomicFile.WriteAllText(files.Result, result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 }

@@ -139,7 +139,7 @@ public sealed class SilentWrongResultTests
         var data = MiniTasks.Write();
         var run = TestPaths.NewTempDir();
         var result = Trainer.Run(TrainConfigLoader.Load(null, MiniTasks.FastRun(data, run).Concat(["train.max_steps=2", "eval.generate=false"])));
-        Assert.Equal("Loss", result["best_metric"]!.GetValue<string>());
-        Assert.True(result["best_score"]!.GetValue<double>() < 0);   // the negated validation loss
+        Assert.Equal("Loss", result.BestMetric.ToString());
+        Assert.True(result.BestScore!.Value < 0);   // the negated validation loss
     }
 }

@@ -20,8 +20,6 @@ public sealed class RealWeightsTests(ITestOutputHelper output)
 
     private const string Story = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
 
-    private static double Score(JsonNode result, string split, string metric) => result[split]![metric]!.GetValue<double>();
-
     [Fact]
     public void GreedyGenerationReproducesTheOriginalProgram()
     {
@@ -86,12 +84,12 @@ public sealed class RealWeightsTests(ITestOutputHelper output)
         double lossBefore = HeldOutLoss(cfg, StoryTasks.Model, null);
         var best = Path.Combine(dir, "best");
         double lossAfter = method == "full" ? HeldOutLoss(cfg, best, null) : HeldOutLoss(cfg, StoryTasks.Model, best);
-        Assert.Equal("completed", tuned["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(tuned.Status));
         var losses = RunFiles.ReadMetrics(Path.Combine(dir, "metrics.jsonl")).Where(r => r["type"]!.GetValue<string>() == "step").Select(r => r["loss"]!.GetValue<double>()).ToArray();
         double first = losses.Take(10).Average(), last = losses.TakeLast(10).Average();
-        double before = Score(untuned, "heldout", "exact_match"), after = Score(tuned, "heldout", "exact_match");
-        double testBefore = Score(untuned, "test", "exact_match"), testAfter = Score(tuned, "test", "exact_match");
-        double rougeBefore = Score(untuned, "heldout", "rougeL"), rougeAfter = Score(tuned, "heldout", "rougeL");
+        double before = untuned.Heldout!.ExactMatch, after = tuned.Heldout!.ExactMatch;
+        double testBefore = untuned.Test!.ExactMatch, testAfter = tuned.Test!.ExactMatch;
+        double rougeBefore = untuned.Heldout.RougeL, rougeAfter = tuned.Heldout.RougeL;
         output.WriteLine($"stories260K {method} lr {lr}: held-out ROUGE-L {rougeBefore:F1} untuned -> {rougeAfter:F1} tuned, exact match {before:F1} -> {after:F1}; unseen-task exact match {testBefore:F1} -> {testAfter:F1}; training loss (mean of 10 steps) {first:F3} -> {last:F3}; held-out target loss {lossBefore:F3} -> {lossAfter:F3} nats/token");
         Assert.True(lossAfter < 0.5 * lossBefore, $"held-out loss {lossBefore} -> {lossAfter}");
         Assert.True(last < 0.5 * first, $"training loss {first} -> {last}");

@@ -294,7 +294,7 @@ public sealed class StudySpecTests
         void Finish(Trial t, double? bestScore)
         {
             Directory.CreateDirectory(study.Store.TrialDir(t.Id));
-            File.WriteAllText(study.Store.ResultJson(t.Id), new System.Text.Json.Nodes.JsonObject { ["status"] = "completed", ["best_score"] = bestScore }.ToJsonString());
+            new RunResult { Status = RunStatus.Completed, BestScore = bestScore }.Write(study.Store.ResultJson(t.Id));
         }
         var lora = study.Trials.Where(t => t.Config.Method is LoraConfig).ToArray();
         var ia3 = study.Trials.Where(t => t.Config.Method.Kind == PeftMethodKind.IA3).ToArray();

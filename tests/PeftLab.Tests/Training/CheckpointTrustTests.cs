@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using PeftLab.Training;
 
 namespace PeftLab.Tests.Training;
@@ -16,13 +15,13 @@ public sealed class CheckpointTrustTests
     {
         var dir = TestPaths.NewTempDir("ckpt-trust");
         var result = Trainer.Run(TrainConfigLoader.Load(null, Cfg(dir)), new TrainOptions { StopAfterStep = 6 });
-        Assert.Equal("interrupted", result["status"]!.GetValue<string>());
+        Assert.Equal("interrupted", RunStatuses.Name(result.Status));
         var files = new RunFiles(dir);
         Assert.Equal(["step-00000002", "step-00000004", "step-00000006"], Directory.GetDirectories(files.Checkpoints).Select(Path.GetFileName).Order());
         return files;
     }
 
-    private static (JsonObject Result, List<string> Warnings) Resume(RunFiles files, ResumeMode mode = ResumeMode.Required)
+    private static (RunResult Result, List<string> Warnings) Resume(RunFiles files, ResumeMode mode = ResumeMode.Required)
     {
         var warnings = new List<string>();
         var result = Trainer.Run(TrainConfigLoader.Load(null, Cfg(files.Dir)), new TrainOptions { Resume = mode, Warning = warnings.Add });
@@ -69,11 +68,11 @@ public sealed class CheckpointTrustTests
                 break;
         }
         var (result, warnings) = Resume(files);
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         var w = Assert.Single(warnings);
         Assert.StartsWith("checkpoint step-00000006 skipped: ", w);
         Assert.Contains(file, w);
-        Assert.Contains(w, result["warnings"]!.AsArray().Select(x => x!.GetValue<string>()));
+        Assert.Contains(w, result.Warnings);
         Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], Steps(files));   // steps 5 and 6 re-run from the step-4 checkpoint, once each
     }
 
@@ -127,7 +126,7 @@ public sealed class CheckpointTrustTests
         var files = Interrupted();
         File.WriteAllText(files.Latest, pointer);
         var (result, warnings) = Resume(files);
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         Assert.Contains(warnings, w => w.Contains("not a checkpoint folder of this run; ignored"));
         Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], Steps(files));   // resumed from the newest folder, step 6
     }
@@ -142,7 +141,7 @@ public sealed class CheckpointTrustTests
         Assert.Contains("--resume-or-start", e.Message);
 
         var (result, warnings) = Resume(files, ResumeMode.IfPresent);
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         Assert.Empty(warnings);
     }
 
@@ -156,7 +155,7 @@ public sealed class CheckpointTrustTests
         foreach (var step in new[] { 2, 4, 6 }) Assert.Contains($"checkpoint step-{step:D8} skipped: state.json", e.Message);
 
         var (result, warnings) = Resume(files, ResumeMode.IfPresent);
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         Assert.Contains("no intact checkpoint: starting from step 0", warnings);
         Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], Steps(files));
     }
@@ -185,7 +184,7 @@ public sealed class CheckpointTrustTests
             Assert.False(File.Exists(files.Metrics));   // refused before writing anything
         }
         var result = Trainer.Run(TrainConfigLoader.Load(null, Cfg(dir)));   // released: the next run proceeds
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         Assert.False(File.Exists(files.Lock));
     }
 }

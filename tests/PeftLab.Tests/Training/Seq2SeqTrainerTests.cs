@@ -21,7 +21,7 @@ public sealed class Seq2SeqTrainerTests
         var data = MiniTasks.Write();
         var run = TestPaths.NewTempDir();
         var result = Trainer.Run(TrainConfigLoader.Load(null, Run(data, run, method, "train.max_steps=6")));
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         var losses = Losses(run);
         Assert.Equal(expected.Length, losses.Length);
         for (int i = 0; i < expected.Length; i++)
@@ -38,9 +38,9 @@ public sealed class Seq2SeqTrainerTests
         string[] Cfg(string output) => Run(data, output, "lora", "train.max_steps=10", "checkpoint.every_steps=2");
         Trainer.Run(TrainConfigLoader.Load(null, Cfg(reference)));
         var first = Trainer.Run(TrainConfigLoader.Load(null, Cfg(resumed)), new TrainOptions { StopAfterStep = 5 });
-        Assert.Equal("interrupted", first["status"]!.GetValue<string>());
+        Assert.Equal("interrupted", RunStatuses.Name(first.Status));
         var second = Trainer.Run(TrainConfigLoader.Load(null, Cfg(resumed)), new TrainOptions { Resume = ResumeMode.Required });
-        Assert.Equal("completed", second["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(second.Status));
         var a = Losses(reference);
         var b = Losses(resumed);
         Assert.Equal(a.Length, b.Length);

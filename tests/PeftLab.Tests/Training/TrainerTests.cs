@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftLab.Configuration;
 using PeftLab.Data;
 using PeftLab.Data.Batching;
@@ -15,7 +14,7 @@ public sealed class TrainerTests
         RunFiles.ReadMetrics(Path.Combine(runDir, "metrics.jsonl")).Where(r => r["type"]!.GetValue<string>() == "step")
             .Select(r => r["loss"]!.GetValue<double>()).ToArray();
 
-    private static JsonObject Train(string data, string output, params string[] extra) =>
+    private static RunResult Train(string data, string output, params string[] extra) =>
         Trainer.Run(TrainConfigLoader.Load(null, MiniTasks.FastRun(data, output).Concat(extra)));
 
     /// <summary>
@@ -34,7 +33,7 @@ public sealed class TrainerTests
         if (method == "lora") extra.Add("method.target_modules=all-linear");
         if (method == "prompt_tuning") extra.Add("method.num_virtual_tokens=4");
         var result = Train(data, run, extra.ToArray());
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         var losses = StepLosses(run);
         Assert.Equal(expected.Length, losses.Length);
         for (int i = 0; i < expected.Length; i++)
@@ -77,8 +76,8 @@ public sealed class TrainerTests
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         var losses = StepLosses(killed);
         Assert.Equal(expected, losses);   // bit-identical
-        var result = JsonNode.Parse(File.ReadAllText(Path.Combine(killed, "result.json")))!;
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        var result = RunResult.Read(Path.Combine(killed, "result.json"));
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
     }
 
     [Fact]
@@ -87,11 +86,11 @@ public sealed class TrainerTests
         var data = MiniTasks.Write();
         var run = TestPaths.NewTempDir();
         var result = Train(data, run, "method.name=full", "train.max_steps=0", "eval.final=true", "data.test_instances_per_task=2");
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
-        Assert.Equal(0, result["steps"]!.GetValue<int>());
-        Assert.Equal(0, result["best_step"]!.GetValue<int>());
-        Assert.NotNull(result["test"]?["rougeL"]);
-        Assert.NotNull(result["heldout"]?["rougeL"]);
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
+        Assert.Equal(0, result.Steps);
+        Assert.Equal(0, result.BestStep);
+        Assert.NotNull(result.Test?.RougeL);
+        Assert.NotNull(result.Heldout?.RougeL);
         var metrics = RunFiles.ReadMetrics(Path.Combine(run, "metrics.jsonl"));
         Assert.DoesNotContain(metrics, r => r["type"]!.GetValue<string>() == "step");
         var eval = Assert.Single(metrics, r => r["type"]!.GetValue<string>() == "eval");
@@ -130,11 +129,11 @@ public sealed class TrainerTests
         var run = TestPaths.NewTempDir();
         var result = Train(data, run, "method.name=full", "optim.lr=1e4", "optim.clip_norm=0", "train.max_steps=40", "eval.generate=false",
             "stability.divergence_patience=3");
-        Assert.Equal("diverged", result["status"]!.GetValue<string>());
-        Assert.False(string.IsNullOrEmpty(result["reason"]!.GetValue<string>()));
-        Assert.True(result["diverged_at_step"]!.GetValue<int>() < 40);
-        var saved = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "result.json")))!;
-        Assert.Equal("diverged", saved["status"]!.GetValue<string>());
+        Assert.Equal("diverged", RunStatuses.Name(result.Status));
+        Assert.False(string.IsNullOrEmpty(result.Reason));
+        Assert.True(result.DivergedAtStep!.Value < 40);
+        var saved = RunResult.Read(Path.Combine(run, "result.json"));
+        Assert.Equal("diverged", RunStatuses.Name(saved.Status));
         Assert.Contains(StepLosses(run), double.IsFinite);
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PeftLab.Configuration;
+using PeftLab.Peft;
 using PeftLab.Training;
 
 namespace PeftLab.Studies.Report;
@@ -170,12 +171,13 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
                 warnings.Add($"{Path.Combine(dir, "trial.json")}: unknown state '{st}', read as pending");
             error = Str(trialJson["error"]);
         }
-        var result = ReadObject(Path.Combine(dir, "result.json"), warnings);
-        var config = ReadConfig(Path.Combine(dir, "config.yaml"), warnings);
-        bool diverged = RunStatuses.Of(result) == RunStatus.Diverged;
+        var files = new RunFiles(dir);
+        var result = ReadResult(files.Result, warnings);
+        var config = ReadConfig(files.Config, warnings);
+        bool diverged = result?.Status == RunStatus.Diverged;
         if (trialJson is null && result is not null) state = diverged ? TrialState.Diverged : TrialState.Done;
 
-        var method = axes.GetValueOrDefault("method") ?? ConfigValue(config, "method.name") ?? Str(result?["method"]) ?? "unknown";
+        var method = axes.GetValueOrDefault("method") ?? ConfigValue(config, "method.name") ?? (result?.Method is { } kind ? PeftRegistry.NameOf(kind) : null) ?? "unknown";
         bool baseline = method == StudyView.BaselineMethod;
         int? capacity = null;
         string? capacityAxis = null;
@@ -184,10 +186,9 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             capacityAxis = knob.Axis;
             capacity = ParseInt(axes.GetValueOrDefault(knob.Axis)) ?? ParseInt(ConfigValue(config, knob.ConfigKey));
         }
-        var test = result?["test"] as JsonObject;
-        var heldout = result?["heldout"] as JsonObject;
-        var speed = result?["learning_speed"] as JsonObject;
-        var cost = result?["cost"] as JsonObject;
+        var test = result?.Test;
+        var speed = result?.LearningSpeed;
+        var cost = result?.Cost;
         return new TrialRow
         {
             Id = id,
@@ -205,28 +206,29 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             OtherAxes = axes.Where(kv => !KnownAxes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value),
             HasResult = result is not null,
             Diverged = state == TrialState.Diverged || diverged,
-            TestRougeL = Num(test?["rougeL"]),
-            TestExactMatch = Num(test?["exact_match"]),
-            HeldoutRougeL = Num(heldout?["rougeL"]),
-            HeldoutExactMatch = Num(heldout?["exact_match"]),
-            BestScore = Num(result?["best_score"]),
-            BestMetric = Str(result?["best_metric"]),
+            TestRougeL = test?.RougeL,
+            TestExactMatch = test?.ExactMatch,
+            HeldoutRougeL = result?.Heldout?.RougeL,
+            HeldoutExactMatch = result?.Heldout?.ExactMatch,
+            BestScore = result?.BestScore,
+            BestMetric = result?.BestMetric?.ToString(),
             TestInstances = ReadInstances(Path.Combine(dir, "eval", "test_predictions.jsonl"), warnings),
             HeldoutInstances = ReadInstances(Path.Combine(dir, "eval", "heldout_predictions.jsonl"), warnings),
-            TestCategories = Categories(test?["per_category"] as JsonObject),
-            Steps = (int?)Num(result?["steps"]),
-            SpikeCount = (int?)Num(result?["spikes"]?["count"]),
-            StepsTo50 = (int?)Num(speed?["steps_to_50pct"]),
-            StepsTo80 = (int?)Num(speed?["steps_to_80pct"]),
-            StepsTo95 = (int?)Num(speed?["steps_to_95pct"]),
-            Auc = Num(speed?["auc"]),
-            TrainableParams = (long?)Num(cost?["trainable_params"]),
-            TotalParams = (long?)Num(cost?["total_params"]),
-            WallSeconds = Num(cost?["wall_s"]),
-            OptimizerStateBytes = (long?)Num(cost?["optimizer_state_bytes"]),
-            CheckpointBytes = (long?)Num(cost?["checkpoint_bytes"]),
-            EvalCurve = ReadCurve(Path.Combine(dir, "metrics.jsonl")),
-            Metrics = result is null ? new Dictionary<string, double>() : Flatten(result),
+            TestCategories = test is null ? new Dictionary<string, CategoryScore>()
+                : test.PerCategory.ToDictionary(c => c.Key, c => new CategoryScore(c.Value.RougeL, c.Value.ExactMatch, c.Value.Primary, c.Value.Count), StringComparer.Ordinal),
+            Steps = result?.Steps,
+            SpikeCount = result?.Spikes?.Count,
+            StepsTo50 = speed?.StepsTo50,
+            StepsTo80 = speed?.StepsTo80,
+            StepsTo95 = speed?.StepsTo95,
+            Auc = speed?.Auc,
+            TrainableParams = cost?.TrainableParams,
+            TotalParams = cost?.TotalParams,
+            WallSeconds = cost?.WallSeconds,
+            OptimizerStateBytes = cost?.OptimizerStateBytes,
+            CheckpointBytes = cost?.CheckpointBytes,
+            EvalCurve = ReadCurve(files.Metrics),
+            Metrics = result?.NumericFields() ?? new Dictionary<string, double>(),
         };
     }
 
@@ -254,6 +256,16 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             warnings.Add($"{path}: not a JSON object; ignored");
         }
         catch (JsonException e) { warnings.Add($"{path}: invalid JSON ({e.Message}); ignored"); }
+        catch (IOException e) { warnings.Add($"{path}: unreadable ({e.Message}); ignored"); }
+        return null;
+    }
+
+    /// <summary>result.json read strictly; a file that is not a run result becomes a warning naming it (and null).</summary>
+    private static RunResult? ReadResult(string path, List<string> warnings)
+    {
+        if (!File.Exists(path)) return null;
+        try { return RunResult.Read(path); }
+        catch (InvalidDataException e) { warnings.Add($"{e.Message}; ignored"); }
         catch (IOException e) { warnings.Add($"{path}: unreadable ({e.Message}); ignored"); }
         return null;
     }
@@ -308,37 +320,6 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
         catch (JsonException e) { warnings.Add($"{path}: invalid JSON ({e.Message}); per-instance scores of this run ignored"); return null; }
         catch (IOException e) { warnings.Add($"{path}: unreadable ({e.Message}); per-instance scores of this run ignored"); return null; }
         return scores;
-    }
-
-    private static IReadOnlyDictionary<string, CategoryScore> Categories(JsonObject? perCategory)
-    {
-        var result = new Dictionary<string, CategoryScore>(StringComparer.Ordinal);
-        if (perCategory is null) return result;
-        foreach (var (name, node) in perCategory)
-            if (node is JsonObject c)
-                result[name] = new CategoryScore(Num(c["rougeL"]), Num(c["exact_match"]), Num(c["primary"]), (int)(Num(c["count"]) ?? 0));
-        return result;
-    }
-
-    /// <summary>Numeric leaves by dotted path; per-task scores are left out (hundreds of tasks would drown the rest).</summary>
-    private static IReadOnlyDictionary<string, double> Flatten(JsonObject root)
-    {
-        var flat = new SortedDictionary<string, double>(StringComparer.Ordinal);
-        void Walk(JsonNode? node, string prefix)
-        {
-            switch (node)
-            {
-                case JsonObject o:
-                    foreach (var (k, child) in o)
-                        if (k != "per_task") Walk(child, prefix.Length == 0 ? k : $"{prefix}.{k}");
-                    break;
-                case JsonValue v when Num(v) is double d:
-                    flat[prefix] = d;
-                    break;
-            }
-        }
-        Walk(root, "");
-        return flat;
     }
 
     private static string? Str(JsonNode? node) => node is JsonValue v && v.TryGetValue(out string? s) ? s : null;

@@ -1,13 +1,17 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using PeftLab.Evaluation;
+using PeftLab.Peft;
 using PeftLab.Studies.Report;
+using PeftLab.Training;
+using SplitCategoryScore = PeftLab.Evaluation.CategoryScore;
 
 namespace PeftLab.Tests.Studies.Report;
 
 /// <summary>One instance of a fake final evaluation (a line of eval/{split}_predictions.jsonl).</summary>
 internal sealed record FakeInstance(string Id, string Task, string Category, double RougeL);
 
-/// <summary>What a fake trial produced; null fields are left out of result.json.</summary>
+/// <summary>What a fake trial produced; null fields are null in result.json.</summary>
 internal sealed record FakeOutcome
 {
     /// <summary>Validation score at the best checkpoint (result.json best_score).</summary>
@@ -59,7 +63,7 @@ internal sealed class FakeStudy : IDisposable
             lines.Add(new JsonObject { ["type"] = "eval", ["step"] = step, ["tokens"] = step * 100, ["val_loss"] = 1.0, ["val_rougeL"] = rouge, ["val_exact_match"] = rouge / 2 }.ToJsonString());
         lines.Add("{\"type\":\"step\",\"step\":99,"); // a torn last line, as a killed run leaves it
         File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Join("\n", lines) + "\n");
-        Write(Path.Combine(dir, "result.json"), Result(axes["method"]!.ToString()!, outcome));
+        Result(axes["method"]!.ToString()!, outcome).Write(new RunFiles(dir).Result);
         if (!outcome.Diverged)
         {
             WritePredictions(Path.Combine(dir, "eval", "test_predictions.jsonl"), outcome.TestInstances);
@@ -97,33 +101,33 @@ internal sealed class FakeStudy : IDisposable
         return this;
     }
 
-    private static JsonObject Result(string method, FakeOutcome o)
+    private static RunResult Result(string method, FakeOutcome o)
     {
-        var r = new JsonObject { ["status"] = o.Diverged ? "diverged" : "completed", ["method"] = method, ["steps"] = 400, ["tokens"] = 40000 };
-        if (o.Validation is double val) { r["best_metric"] = "RougeL"; r["best_score"] = val; }
-        if (o.Diverged) { r["reason"] = "loss is NaN"; r["diverged_at_step"] = 120; }
-        if (o.Test is double t && !o.Diverged)
+        var noScores = new Dictionary<string, SplitCategoryScore>();
+        return new RunResult
         {
-            var perCategory = new JsonObject();
-            foreach (var (cat, score) in o.Categories)
-                perCategory[cat] = new JsonObject { ["exact_match"] = score / 2, ["rougeL"] = score, ["primary_metric"] = "rougeL", ["primary"] = score, ["count"] = 10 };
-            r["test"] = new JsonObject
+            Status = o.Diverged ? RunStatus.Diverged : RunStatus.Completed,
+            Reason = o.Diverged ? "loss is NaN" : null,
+            DivergedAtStep = o.Diverged ? 120 : null,
+            Test = o.Test is double t && !o.Diverged
+                ? new ScoreReport(t / 2, t, new Dictionary<string, TaskScore> { ["task1"] = new(1.0, t, 10) },
+                    o.Categories.ToDictionary(c => c.Key, c => new SplitCategoryScore(c.Value / 2, c.Value, 10, PrimaryMetric.RougeL)), Missing: 0, Count: 10)
+                : null,
+            Heldout = o.Heldout is double h && !o.Diverged ? new ScoreReport(h / 2, h, new Dictionary<string, TaskScore>(), noScores, Missing: 0, Count: 10) : null,
+            // the untuned baseline is the base model with zero steps of full finetuning
+            Method = method == StudyView.BaselineMethod ? PeftMethodKind.Full : PeftRegistry.ParseKind(method),
+            Steps = 400,
+            Tokens = 40000,
+            BestMetric = o.Validation is null ? null : BestMetric.RougeL,
+            BestScore = o.Validation,
+            Spikes = new LossSpikes(Enumerable.Range(0, o.Spikes).Select(i => 10 + i).ToArray()),
+            LearningSpeed = new LearningSpeed(o.StepsTo80 / 2, o.StepsTo80, o.StepsTo80 * 2, Auc: 10.0),
+            Cost = new RunCost
             {
-                ["exact_match"] = t / 2, ["rougeL"] = t, ["per_task"] = new JsonObject { ["task1"] = new JsonObject { ["exact_match"] = 1.0, ["rougeL"] = t, ["count"] = 10 } },
-                ["per_category"] = perCategory, ["missing"] = 0, ["count"] = 10,
-            };
-        }
-        if (o.Heldout is double h && !o.Diverged)
-            r["heldout"] = new JsonObject { ["exact_match"] = h / 2, ["rougeL"] = h, ["per_task"] = new JsonObject(), ["per_category"] = new JsonObject(), ["missing"] = 0, ["count"] = 10 };
-        r["spikes"] = new JsonObject { ["count"] = o.Spikes, ["steps"] = new JsonArray(Enumerable.Range(0, o.Spikes).Select(i => (JsonNode)(10 + i)).ToArray()) };
-        r["learning_speed"] = new JsonObject { ["steps_to_50pct"] = o.StepsTo80 / 2, ["steps_to_80pct"] = o.StepsTo80, ["steps_to_95pct"] = o.StepsTo80 * 2, ["auc"] = 10.0 };
-        r["cost"] = new JsonObject
-        {
-            ["trainable_params"] = o.Trainable, ["total_params"] = o.Total, ["optimizer_state_bytes"] = o.Trainable * 8, ["peak_rss_mib"] = 100.0,
-            ["wall_s"] = 12.5, ["tokens_per_s"] = 3200.0, ["checkpoint_bytes"] = o.Trainable * 4,
+                TrainableParams = o.Trainable, TotalParams = o.Total, OptimizerStateBytes = o.Trainable * 8, PeakRssMib = 100.0,
+                WallSeconds = 12.5, TokensPerSecond = 3200.0, CheckpointBytes = o.Trainable * 4,
+            },
         };
-        r["warnings"] = new JsonArray();
-        return r;
     }
 
     private static JsonObject ToJson(IReadOnlyDictionary<string, object?> axes)
