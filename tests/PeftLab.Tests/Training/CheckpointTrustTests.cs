@@ -98,14 +98,14 @@ public sealed class CheckpointTrustTests
         {
             cancelled.Cancel();
             var stopped = Trainer.Run(TrainConfigLoader.Load(null, Keep1(dir)), new TrainOptions { Resume = ResumeMode.Required, Cancel = cancelled.Token });
-            Assert.Equal("interrupted", stopped["status"]!.GetValue<string>());
+            Assert.Equal("interrupted", RunStatuses.Name(stopped.Status));
         }
         Assert.Equal(["step-00000004"], Directory.GetDirectories(files.Checkpoints).Select(Path.GetFileName));
         Assert.Equal([1, 2, 3, 4], Steps(files));
 
         var warnings = new List<string>();
         var result = Trainer.Run(TrainConfigLoader.Load(null, Keep1(dir)), new TrainOptions { Resume = ResumeMode.Required, Warning = warnings.Add });
-        Assert.Equal("completed", result["status"]!.GetValue<string>());
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
         Assert.Empty(warnings);
         Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], Steps(files));
     }
