@@ -127,7 +127,7 @@ public sealed record OptimSection
     /// <summary>Decoupled weight decay λ.</summary>
     [ConfigRange(0, double.MaxValue)]
     public double WeightDecay { get; init; }
-    /// <summary>Also decay biases, norm gains and embeddings (off, as usual).</summary>
+    /// <summary>Also decay vectors (biases, norm gains, scales) and embedding tables; by default only matrices decay (<see cref="WeightDecayRule"/>).</summary>
     public bool DecayAll { get; init; }
     /// <summary>Clip the global gradient norm to this (0 = off).</summary>
     [ConfigRange(0, double.MaxValue)]

@@ -122,8 +122,8 @@ public static class Trainer
         int ckptEvery = cfg.Checkpoint.EverySteps > 0 ? cfg.Checkpoint.EverySteps : evalEvery;
 
         var trainable = Injector.Trainable(model).ToArray();
-        bool Decays(string name) => cfg.Optim.DecayAll || !(name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("norm") || name.Contains("embed") || name.StartsWith("prompt_encoder", StringComparison.Ordinal));
-        using var optimizer = new AdamW(trainable, Decays, cfg.Optim.Beta1, cfg.Optim.Beta2, cfg.Optim.Eps, cfg.Optim.WeightDecay);
+        var ranks = trainable.ToDictionary(p => p.Name, p => p.Parameter.dim());
+        using var optimizer = new AdamW(trainable, name => WeightDecayRule.Decays(name, ranks[name], cfg.Optim.DecayAll), cfg.Optim.Beta1, cfg.Optim.Beta2, cfg.Optim.Eps, cfg.Optim.WeightDecay);
 
         // --- state (restored on resume) -----------------------------------------------------------
         var state = new LoopState();
