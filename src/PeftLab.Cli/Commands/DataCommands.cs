@@ -11,15 +11,18 @@ public sealed class SynthSettings : GlobalSettings
 {
     /// <summary>Output folder.</summary>
     [CommandOption("--out <DIR>")]
+    [Description("Folder to write the suite's task files to (SuperNI schema, with splits)")]
     public string? Out { get; init; }
 
     /// <summary>Seed.</summary>
     [CommandOption("--seed <N>")]
+    [Description("Seed of the generated instances (the same seed gives the same files)")]
     [ConfigRange(0, ulong.MaxValue)]
     public ulong Seed { get; init; } = new SyntheticSuiteOptions().Seed;
 
     /// <summary>Instances per task.</summary>
     [CommandOption("--instances <N>")]
+    [Description("Instances generated per task (default 200)")]
     [ConfigRange(1, int.MaxValue)]
     public int Instances { get; init; } = 200;
 
@@ -48,15 +51,18 @@ public sealed class CorpusSettings : GlobalSettings
 {
     /// <summary>Output file.</summary>
     [CommandOption("--out <FILE>")]
+    [Description("Text file to write the pretraining corpus to, one document per line")]
     public string? Out { get; init; }
 
     /// <summary>Seed.</summary>
     [CommandOption("--seed <N>")]
+    [Description("Seed of the generated documents")]
     [ConfigRange(0, ulong.MaxValue)]
     public ulong Seed { get; init; } = new CorpusOptions().Seed;
 
     /// <summary>Documents.</summary>
     [CommandOption("--documents <N>")]
+    [Description("Number of documents in the corpus")]
     [ConfigRange(1, int.MaxValue)]
     public int Documents { get; init; } = new CorpusOptions().Documents;
 

@@ -18,10 +18,12 @@ public sealed class DescribeSettings : CommonSettings
 {
     /// <summary>Model folder.</summary>
     [CommandOption("--model <DIR>")]
+    [Description("Hugging Face model folder; only config.json is read (no weights are loaded)")]
     public string? Model { get; init; }
 
     /// <summary>Or a preset (no weights needed).</summary>
     [CommandOption("--preset <NAME>")]
+    [Description("A built-in preset instead of a folder (decoder-only or T5)")]
     public string? Preset { get; init; }
 
     /// <summary>Method name.</summary>
@@ -31,6 +33,7 @@ public sealed class DescribeSettings : CommonSettings
 
     /// <summary>Table over every method and the knob values the reference study sweeps.</summary>
     [CommandOption("--sweep")]
+    [Description("One row per method and each knob value the reference study sweeps")]
     public bool Sweep { get; init; }
 
     /// <summary>Machine-readable output.</summary>

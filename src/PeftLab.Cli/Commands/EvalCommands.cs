@@ -23,6 +23,7 @@ public sealed class ScoreSettings : GlobalSettings
 
     /// <summary>Output file.</summary>
     [CommandOption("--out <FILE>")]
+    [Description("Also write the scores (JSON, as printed) to this file")]
     public string? Out { get; init; }
 
     /// <summary>Instances per task.</summary>
@@ -63,6 +64,7 @@ public sealed class EvalSettings : ModelSettings
 {
     /// <summary>Task folder.</summary>
     [CommandOption("--tasks <DIR>")]
+    [Description("Folder of task files (SuperNI schema) whose instances are evaluated")]
     public string? Tasks { get; init; }
 
     /// <summary>test, seen or validation.</summary>
@@ -73,21 +75,25 @@ public sealed class EvalSettings : ModelSettings
 
     /// <summary>Generation length.</summary>
     [CommandOption("--max-new-tokens <N>")]
+    [Description("Longest generated answer in tokens (default 128)")]
     [ConfigRange(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 128;
 
     /// <summary>Batch size.</summary>
     [CommandOption("--batch-size <N>")]
+    [Description("Prompts generated together (default 16)")]
     [ConfigRange(1, int.MaxValue)]
     public int BatchSize { get; init; } = 16;
 
     /// <summary>Cap on instances.</summary>
     [CommandOption("--limit <N>")]
+    [Description("Evaluate at most this many instances")]
     [ConfigRange(1, int.MaxValue)]
     public int? Limit { get; init; }
 
     /// <summary>Data settings as for training.</summary>
     [CommandOption("--validation-tasks <N>")]
+    [Description("Training tasks held out for validation, as data.validation_tasks in training (it decides the splits)")]
     [ConfigRange(0, int.MaxValue)]
     public int ValidationTasks { get; init; }
 
@@ -99,6 +105,7 @@ public sealed class EvalSettings : ModelSettings
 
     /// <summary>Output folder for predictions and scores.</summary>
     [CommandOption("--out <DIR>")]
+    [Description("Folder for predictions.jsonl and scores.json")]
     public string? Out { get; init; }
 
     /// <summary>A run folder whose resolved config.yaml gives the data settings and seed.</summary>

@@ -31,6 +31,7 @@ public sealed class InitModelSettings : CommonSettings
 
     /// <summary>Weight seed.</summary>
     [CommandOption("--seed <N>")]
+    [Description("Seed of the random weights")]
     [ConfigRange(long.MinValue, long.MaxValue)]
     public long Seed { get; init; }
 

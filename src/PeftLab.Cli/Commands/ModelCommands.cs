@@ -115,21 +115,25 @@ public sealed class GenerateSettings : ModelSettings
 
     /// <summary>Sampling temperature.</summary>
     [CommandOption("--temperature <T>")]
+    [Description("Sampling temperature (> 0); turns on sampling")]
     [ConfigRange(0, double.MaxValue, MinExclusive = true)]
     public double? Temperature { get; init; }
 
     /// <summary>Top-k.</summary>
     [CommandOption("--top-k <K>")]
+    [Description("Sample among the K most likely tokens (0: all); turns on sampling")]
     [ConfigRange(0, int.MaxValue)]
     public int? TopK { get; init; }
 
     /// <summary>Top-p.</summary>
     [CommandOption("--top-p <P>")]
+    [Description("Nucleus sampling: the smallest set of tokens with probability ≥ P; turns on sampling")]
     [ConfigRange(0, 1, MinExclusive = true)]
     public double? TopP { get; init; }
 
     /// <summary>Sampling seed.</summary>
     [CommandOption("--seed <N>")]
+    [Description("Sampling seed (same seed, same text)")]
     [ConfigRange(long.MinValue, long.MaxValue)]
     public long? Seed { get; init; }
 

@@ -65,6 +65,23 @@ public sealed class CliContractTests
         Assert.True(missing.Length == 0, "numeric options without [ConfigRange]: " + string.Join(", ", missing));
     }
 
+    [Fact]
+    public void EveryOptionAndArgumentHasAHelpLine()
+    {
+        var missing = SettingsTypes()
+            .SelectMany(t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly).Select(p => (t, p)))
+            .Where(x => x.p.GetCustomAttribute<CommandOptionAttribute>() is not null || x.p.GetCustomAttribute<CommandArgumentAttribute>() is not null)
+            .Where(x => string.IsNullOrWhiteSpace(x.p.GetCustomAttribute<System.ComponentModel.DescriptionAttribute>()?.Description))
+            .Select(x => $"{x.t.Name}.{x.p.Name}")
+            .ToArray();
+        Assert.True(missing.Length == 0, "options without a [Description] (a blank line in --help): " + string.Join(", ", missing));
+
+        // and it reaches the help text: every option of bench is described there
+        var help = CliRunner.Run(["bench", "--help"]).Stdout;
+        foreach (var line in help.Split('\n').Where(l => l.TrimStart().StartsWith("--", StringComparison.Ordinal)))
+            Assert.True(System.Text.RegularExpressions.Regex.IsMatch(line, @"^\s*--\S+(\s+<[^>]+>)?\s{2,}\S"), "an option of bench --help has no description: " + line);
+    }
+
     private static void AssertOneErrorLine(CliRunner.Result r, int exitCode, string expected)
     {
         Assert.True(r.ExitCode == exitCode, $"exit {r.ExitCode} (expected {exitCode})\nstdout: {r.Stdout}\nstderr: {r.Stderr}");
