@@ -1,4 +1,5 @@
 using PeftLab.Checkpoints;
+using PeftLab.Data;
 using PeftLab.Data.Batching;
 using PeftLab.Models;
 using PeftLab.Peft;
@@ -17,8 +18,13 @@ public interface ITrainableModel
     IPeftHost Host { get; }
     /// <summary>Can several examples share a row (decoder-only: yes, with segment masks).</summary>
     bool SupportsPacking { get; }
-    /// <summary>Sum of cross entropy over the batch's target tokens; <paramref name="targets"/> gets their count.</summary>
-    Tensor BatchLoss(TokenBatch batch, out long targets);
+    /// <summary>
+    /// The family's batches of <paramref name="examples"/> for an epoch, in <paramref name="batcher"/>'s order (packed
+    /// rows when <paramref name="pack"/>, which only families with <see cref="SupportsPacking"/> accept).
+    /// </summary>
+    IReadOnlyList<IModelBatch> Batches(Batcher batcher, IReadOnlyList<MaskedSequence> examples, int epoch, bool pack);
+    /// <summary>Sum of cross entropy over the target tokens of one of this family's batches; <paramref name="targets"/> gets their count.</summary>
+    Tensor BatchLoss(IModelBatch batch, out long targets);
     /// <summary>Greedy (or sampled) continuations of prompts; generated ids only.</summary>
     IReadOnlyList<int[]> Generate(IReadOnlyList<int[]> prompts, SamplingConfig cfg, IReadOnlyCollection<int> eos, int pad);
     /// <summary>Writes the whole model as a Hugging Face checkpoint (config + weights).</summary>
@@ -156,8 +162,13 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
     public bool SupportsPacking => true;
 
     /// <inheritdoc/>
-    public Tensor BatchLoss(TokenBatch batch, out long targets)
+    public IReadOnlyList<IModelBatch> Batches(Batcher batcher, IReadOnlyList<MaskedSequence> examples, int epoch, bool pack) =>
+        (pack ? batcher.Pack(examples, epoch) : batcher.Batches(examples, epoch)).Batches;
+
+    /// <inheritdoc/>
+    public Tensor BatchLoss(IModelBatch modelBatch, out long targets)
     {
+        var batch = modelBatch as TokenBatch ?? throw new ArgumentException($"a decoder-only model takes token rows, not a {modelBatch.GetType().Name}", nameof(modelBatch));
         var device = model.EmbeddingWeight.device;
         var ids = tensor(batch.InputIds, [batch.Batch, batch.Length], device: device);
         var labels = tensor(batch.Labels, [batch.Batch, batch.Length], device: device);
@@ -202,8 +213,9 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
 }
 
 /// <summary>
-/// Encoder-decoder (T5): a row's non-target tokens are the encoder input, its target tokens (EOS included) the
-/// decoder labels; the decoder reads <c>decoder_start_token_id</c> + labels shifted right.
+/// Encoder-decoder (T5): batches come from the data as <see cref="Seq2SeqBatch"/>es — an example's prompt is the
+/// encoder input, its target tokens (EOS included) the decoder labels; the decoder reads <c>decoder_start_token_id</c>
+/// + labels shifted right.
 /// </summary>
 public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableModel
 {
@@ -215,52 +227,20 @@ public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableM
     public bool SupportsPacking => false;
 
     /// <inheritdoc/>
-    public Tensor BatchLoss(TokenBatch batch, out long targets)
+    public IReadOnlyList<IModelBatch> Batches(Batcher batcher, IReadOnlyList<MaskedSequence> examples, int epoch, bool pack) =>
+        pack ? throw new ArgumentException("data.packing: not supported for encoder-decoder models")
+        : batcher.Seq2SeqBatches(examples, new Seq2SeqLayout(model.Config.DecoderStartTokenId, model.Config.PadTokenId, model.Config.EosTokenIds[0]), epoch);
+
+    /// <inheritdoc/>
+    public Tensor BatchLoss(IModelBatch modelBatch, out long targets)
     {
-        var c = model.Config;
-        var sources = new List<long[]>();
-        var labels = new List<long[]>();
-        for (int r = 0; r < batch.Batch; r++)
-        {
-            var src = new List<long>();
-            var tgt = new List<long>();
-            for (int j = 0; j < batch.Length; j++)
-            {
-                int k = batch.At(r, j);
-                if (!batch.AttentionMask[k]) continue;
-                if (batch.Labels[k] == TokenBatch.IgnoreIndex) src.Add(batch.InputIds[k]);
-                else tgt.Add(batch.Labels[k]);
-            }
-            if (src.Count == 0) src.Add(c.EosTokenIds[0]);
-            sources.Add([.. src]);
-            labels.Add([.. tgt]);
-        }
-        targets = labels.Sum(l => (long)l.Length);
-        int s = sources.Max(x => x.Length), t = Math.Max(1, labels.Max(x => x.Length));
-        var ids = new long[batch.Batch * s];
-        var mask = new long[batch.Batch * s];
-        var dec = new long[batch.Batch * t];
-        var lab = new long[batch.Batch * t];
-        for (int r = 0; r < batch.Batch; r++)
-        {
-            for (int j = 0; j < s; j++)
-            {
-                bool real = j < sources[r].Length;
-                ids[r * s + j] = real ? sources[r][j] : c.PadTokenId;
-                mask[r * s + j] = real ? 1 : 0;
-            }
-            for (int j = 0; j < t; j++)
-            {
-                bool real = j < labels[r].Length;
-                lab[r * t + j] = real ? labels[r][j] : TokenBatch.IgnoreIndex;
-                dec[r * t + j] = j == 0 ? c.DecoderStartTokenId : (j - 1 < labels[r].Length ? labels[r][j - 1] : c.PadTokenId);
-            }
-        }
+        var b = modelBatch as Seq2SeqBatch ?? throw new ArgumentException($"a T5 model takes encoder-decoder batches (its Batches), not a {modelBatch.GetType().Name}", nameof(modelBatch));
+        targets = b.TargetCount;
         var device = model.EmbeddingWeight.device;
-        var logits = model.Forward(tensor(ids, [batch.Batch, s], device: device), tensor(dec, [batch.Batch, t], device: device),
-            tensor(mask, [batch.Batch, s], device: device));                                               // [B, T, V]
+        var logits = model.Forward(tensor(b.InputIds, [b.Batch, b.SourceLength], device: device), tensor(b.DecoderInputIds, [b.Batch, b.TargetLength], device: device),
+            tensor(b.AttentionMask, [b.Batch, b.SourceLength], device: device));                           // [B, T, V]
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]).to_type(ScalarType.Float32),
-            tensor(lab, device: device), ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
+            tensor(b.Labels, device: device), ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
     }
 
     /// <inheritdoc/>

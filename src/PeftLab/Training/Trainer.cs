@@ -104,13 +104,13 @@ public static class Trainer
             MaxLength = cfg.Data.MaxLength, BatchSize = cfg.Train.BatchSize, PadId = tokenizer.PadId ?? 0,
             Shuffle = true, GroupByLength = cfg.Data.GroupByLength && !cfg.Data.Packing, Seed = cfg.Train.Seed, PadToMultipleOf = 64,
         });
-        var epochCache = new Dictionary<int, IReadOnlyList<TokenBatch>>();
-        IReadOnlyList<TokenBatch> Epoch(int e)
+        var epochCache = new Dictionary<int, IReadOnlyList<IModelBatch>>();
+        IReadOnlyList<IModelBatch> Epoch(int e)
         {
             if (!epochCache.TryGetValue(e, out var b))
             {
                 epochCache.Clear();
-                b = (cfg.Data.Packing ? batcher.Pack(data.Train, e) : batcher.Batches(data.Train, e)).Batches;
+                b = lm.Batches(batcher, data.Train, e, cfg.Data.Packing);
                 epochCache[e] = b;
             }
             return b;
@@ -157,7 +157,7 @@ public static class Trainer
                 break;
             }
             // one optimiser step over GradAccum micro-batches, loss normalised over all their target tokens
-            var window = new List<TokenBatch>();
+            var window = new List<IModelBatch>();
             while (window.Count < cfg.Train.GradAccum)
             {
                 var epochBatches = Epoch(state.Epoch);
@@ -191,7 +191,7 @@ public static class Trainer
                 : LearningSignals.Divergence(state.Losses, cfg.Stability.DivergenceFactor, cfg.Stability.DivergencePatience);
             if (divergence is null) optimizer.Step(lr);
             optimizer.ZeroGrad();
-            state = state with { Step = state.Step + 1, Tokens = state.Tokens + window.Sum(b => (long)b.AttentionMask.Count(m => m)) };
+            state = state with { Step = state.Step + 1, Tokens = state.Tokens + window.Sum(b => b.RealTokens) };
 
             double tps = (state.Tokens - tokensAtTimer) / Math.Max(1e-9, stepTimer.Elapsed.TotalSeconds);
             metrics.Write(new JsonObject
@@ -265,7 +265,7 @@ public static class Trainer
             double sum = 0;
             long count = 0;
             using (no_grad())
-                foreach (var batch in batcher.Batches(data.ValidationSequences.Take(Math.Max(cfg.Eval.MaxValidationInstances, 1)).ToArray()).Batches)
+                foreach (var batch in lm.Batches(batcher, data.ValidationSequences.Take(Math.Max(cfg.Eval.MaxValidationInstances, 1)).ToArray(), 0, pack: false))
                 {
                     using var scope = NewDisposeScope();
                     sum += lm.BatchLoss(batch, out var n).item<float>();

@@ -185,4 +185,32 @@ public sealed class BatcherTests
         var e = Assert.Throws<ArgumentException>(() => new Batcher(new BatchingConfig { BatchSize = 0 }));
         Assert.Contains("BatchSize", e.Message);
     }
+
+    [Fact]
+    public void Seq2SeqBatchesCarryPromptsAsSourcesAndTargetsAsLabelsInTheSameOrder()
+    {
+        // prompt 10 11 12 | target 20 21 1 ; prompt 30 | target 40 1 ; all-target example: its source is the EOS
+        MaskedSequence Ex(int[] prompt, int[] target) => new([.. prompt, .. target], [.. prompt.Select(_ => false), .. target.Select(_ => true)]);
+        var examples = new[] { Ex([10, 11, 12], [20, 21, 1]), Ex([30], [40, 1]), new MaskedSequence([50, 51], [true, true]) };
+        var batcher = new Batcher(new BatchingConfig { BatchSize = 2, MaxLength = 64, Shuffle = true, Seed = 3 });
+        var layout = new Seq2SeqLayout(DecoderStartId: 0, PadId: 7, EmptySourceId: 1);
+        var s2s = batcher.Seq2SeqBatches(examples, layout, epoch: 1);
+        var rows = batcher.Batches(examples, epoch: 1).Batches;
+        Assert.Equal(rows.Select(r => r.Batch), s2s.Select(b => b.Batch));
+        Assert.Equal(rows.Sum(r => r.TargetCount), s2s.Sum(b => b.TargetCount));
+        Assert.Equal(rows.Sum(r => r.RealTokens), s2s.Sum(b => b.RealTokens));
+        var byFirst = new Dictionary<long, (long[] Src, long[] Lab, long[] Dec)>();
+        foreach (var b in s2s)
+            for (int r = 0; r < b.Batch; r++)
+                byFirst[b.InputIds[r * b.SourceLength]] = (
+                    b.InputIds.Skip(r * b.SourceLength).Take(b.SourceLength).Where((_, j) => b.AttentionMask[r * b.SourceLength + j] == 1).ToArray(),
+                    b.Labels.Skip(r * b.TargetLength).Take(b.TargetLength).Where(l => l != TokenBatch.IgnoreIndex).ToArray(),
+                    b.DecoderInputIds.Skip(r * b.TargetLength).Take(b.TargetLength).ToArray());
+        Assert.Equal([10L, 11, 12], byFirst[10].Src);
+        Assert.Equal([20L, 21, 1], byFirst[10].Lab);
+        Assert.Equal([0L, 20, 21], byFirst[10].Dec.Take(3));
+        Assert.Equal([40L, 1], byFirst[30].Lab);
+        Assert.Equal([50L], byFirst[50].Src);        // an example's first token is never a target
+        Assert.Equal([51L], byFirst[50].Lab);
+    }
 }

@@ -111,6 +111,16 @@ public sealed class Batcher
     }
 
     /// <summary>
+    /// Encoder-decoder batches, one example per row, in the same order as <see cref="Batches"/> (the same plan and
+    /// truncation): each example's prompt is its row's encoder input and its targets the row's labels.
+    /// </summary>
+    public IReadOnlyList<Seq2SeqBatch> Seq2SeqBatches(IReadOnlyList<MaskedSequence> examples, Seq2SeqLayout layout, int epoch = 0)
+    {
+        var stats = new Stats(examples, _config.MaxLength);
+        return PlanBatches(stats.Lengths, epoch).Select(b => Seq2SeqBatch.Build(examples, b, stats.Lengths, layout)).ToList();
+    }
+
+    /// <summary>
     /// Packed batches: examples are placed whole into rows of at most <see cref="BatchingConfig.MaxLength"/> tokens by
     /// best-fit decreasing (over the seeded shuffled order), rows are shuffled and grouped <see cref="BatchingConfig.BatchSize"/>
     /// per batch. Each batch is as long as its fullest row.

@@ -11,7 +11,7 @@ namespace PeftLab.Data.Batching;
 /// <item><see cref="AttentionMask"/> is true for real tokens, false for padding.</item>
 /// </list>
 /// </summary>
-public sealed record TokenBatch(int Batch, int Length, long[] InputIds, long[] Labels, long[] PositionIds, int[] SegmentIds, bool[] AttentionMask)
+public sealed record TokenBatch(int Batch, int Length, long[] InputIds, long[] Labels, long[] PositionIds, int[] SegmentIds, bool[] AttentionMask) : IModelBatch
 {
     /// <summary>Label value that the loss ignores.</summary>
     public const long IgnoreIndex = -100;
@@ -21,6 +21,9 @@ public sealed record TokenBatch(int Batch, int Length, long[] InputIds, long[] L
 
     /// <summary>For each row, the indices (into the batcher's input list) of the examples it holds, in row order.</summary>
     public IReadOnlyList<int[]> RowExamples { get; init; } = [];
+
+    /// <inheritdoc/>
+    public long RealTokens => AttentionMask.LongCount(m => m);
 
     /// <summary>Flat index of (row, column).</summary>
     public int At(int row, int column) => row * Length + column;
