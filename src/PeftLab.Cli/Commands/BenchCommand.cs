@@ -1,5 +1,6 @@
 using PeftLab.Configuration;
 using System.ComponentModel;
+using PeftLab.Peft;
 using PeftLab.Training;
 using Spectre.Console.Cli;
 
@@ -17,7 +18,7 @@ public sealed class BenchSettings : GlobalSettings
     public string Preset { get; init; } = "tiny";
     /// <summary>Method.</summary>
     [CommandOption("--method <NAME>")]
-    public string Method { get; init; } = "full";
+    public string Method { get; init; } = PeftRegistry.NameOf(PeftMethodKind.Full);
     /// <summary>LoRA rank.</summary>
     [CommandOption("--lora-r <N>")]
     [ConfigRange(1, int.MaxValue)]
