@@ -1,5 +1,6 @@
 using PeftLab.Configuration;
 using System.ComponentModel;
+using PeftLab.Peft;
 using PeftLab.Training;
 using Spectre.Console.Cli;
 
@@ -20,7 +21,7 @@ public sealed class BenchSettings : GlobalSettings
     /// <summary>Method.</summary>
     [CommandOption("--method <NAME>")]
     [Description("Fine-tuning method to time (a method.name, e.g. full, lora, adapter)")]
-    public string Method { get; init; } = "full";
+    public string Method { get; init; } = PeftRegistry.NameOf(PeftMethodKind.Full);
     /// <summary>LoRA rank.</summary>
     [CommandOption("--lora-r <N>")]
     [Description("LoRA rank (--method lora)")]

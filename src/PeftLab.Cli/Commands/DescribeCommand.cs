@@ -2,10 +2,6 @@ using System.ComponentModel;
 using PeftLab.Configuration;
 using PeftLab.Models;
 using PeftLab.Peft;
-using PeftLab.Peft.Adapter;
-using PeftLab.Peft.Lora;
-using PeftLab.Peft.PrefixTuning;
-using PeftLab.Peft.PromptTuning;
 using PeftLab.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -93,22 +89,6 @@ public sealed class DescribeCommand : Command<DescribeSettings>
         return TrainConfigLoader.BindMethod(method, knobs);
     }
 
-    private static IEnumerable<(string, PeftConfig)> SweepCases()
-    {
-        yield return ("", new Peft.Full.FullConfig());
-        foreach (var r in new[] { 8, 32, 64, 128, 256, 512 })
-        {
-            yield return ($"r={r} q,v", new LoraConfig { R = r });
-            yield return ($"r={r} all-linear", new LoraConfig { R = r, Targets = new TargetSelector { AllLinear = true } });
-        }
-        foreach (var m in new[] { 8, 32, 64, 128, 256, 512 }) yield return ($"size={m}", new AdapterConfig { Size = m });
-        foreach (var n in new[] { 10, 20, 50, 100 })
-        {
-            yield return ($"num_virtual_tokens={n}", new PrefixTuningConfig { NumVirtualTokens = n });
-            yield return ($"num_virtual_tokens={n}", new PromptTuningConfig { NumVirtualTokens = n });
-        }
-        yield return ("k,v,down", new Peft.IA3.IA3Config());
-        yield return ("all projections", new Peft.BitFit.BitFitConfig());
-        yield return ("all projections + norms", new Peft.BitFit.BitFitConfig { IncludeNorms = true });
-    }
+    /// <summary>Every registered method's reference configurations, in registry order.</summary>
+    private static IEnumerable<(string, PeftConfig)> SweepCases() => PeftRegistry.All.SelectMany(m => m.ReferenceSweep);
 }

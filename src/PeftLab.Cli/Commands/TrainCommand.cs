@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using PeftLab.Peft;
 using PeftLab.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -91,6 +92,6 @@ public sealed class PretrainCommand : Command<TrainSettings>
 {
     /// <inheritdoc/>
     public override int Execute(CommandContext context, TrainSettings s, CancellationToken cancellationToken) =>
-        TrainCommand.Run(s, ["method.name=full", "data.kind=text", "data.packing=true", "data.max_length=256", "eval.generate=false",
+        TrainCommand.Run(s, [$"method.name={PeftRegistry.NameOf(PeftMethodKind.Full)}", "data.kind=text", "data.packing=true", "data.max_length=256", "eval.generate=false",
             "eval.best_metric=loss", "eval.final=false", "schedule.kind=cosine", "optim.lr=1e-3"], cancellationToken);
 }

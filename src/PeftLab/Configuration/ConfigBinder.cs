@@ -287,20 +287,40 @@ public static class ConfigBinder
         var given = new HashSet<string>();
         foreach (var e in m.Entries)
         {
-            var p = props.FirstOrDefault(p => p.Key == e.Key);
+            var p = props.FirstOrDefault(p => p.Inline is null && p.Key == e.Key) ?? props.FirstOrDefault(p => p.Inline?.Keys.Contains(e.Key) == true);
             if (p is null)
             {
                 if (e.Key == discriminatorKey) continue;
-                var known = (discriminatorKey is null ? [] : new[] { discriminatorKey }).Concat(props.Select(q => q.Key)).Distinct().ToArray();
+                var known = (discriminatorKey is null ? [] : new[] { discriminatorKey }).Concat(KeysOf(t)).Distinct().ToArray();
                 c.Error(Join(path, e.Key), $"unknown key{DidYouMean(e.Key, known)}; known keys: {string.Join(", ", known)}", e.KeyPosition);
                 continue;
             }
             given.Add(p.Key);
+            if (p.Inline is not null)
+            {
+                BindInlineEntry(c, p, inst, e, path);
+                continue;
+            }
             var v = BindValue(c, p.Info.PropertyType, p.Nullability, e.Value, Join(path, e.Key), p.Info.GetValue(inst), p.AllowSingle);
             if (v != Failed) p.Info.SetValue(inst, v);
         }
         Check(c, inst, path, m, given);
         return inst;
+    }
+
+    /// <summary>Binds one entry of an inline dictionary (<see cref="ConfigInlineAttribute"/>) and adds it to the property's dictionary.</summary>
+    private static void BindInlineEntry(Ctx c, Prop p, object inst, ConfigEntry e, string path)
+    {
+        var u = p.Info.PropertyType;
+        var val = DictValueType(u) ?? throw new InvalidOperationException($"[ConfigInline] {p.Info.DeclaringType?.Name}.{p.Info.Name} must be a string-keyed dictionary");
+        var v = BindValue(c, val, p.Nullability.GenericTypeArguments.ElementAtOrDefault(1), e.Value, Join(path, e.Key), null, p.AllowSingle);
+        if (v == Failed) return;
+        var dict = (IDictionary)Activator.CreateInstance(typeof(Dictionary<,>).MakeGenericType(typeof(string), val))!;
+        if (p.Info.GetValue(inst) is IDictionary current)
+            foreach (DictionaryEntry entry in current) dict[entry.Key] = entry.Value;
+        dict[e.Key] = v;
+        p.Info.SetValue(inst, u.GetGenericTypeDefinition() == typeof(Dictionary<,>) ? dict
+            : Activator.CreateInstance(typeof(ReadOnlyDictionary<,>).MakeGenericType(typeof(string), val), dict)!);
     }
 
     private static object Clone(object o)
@@ -322,7 +342,7 @@ public static class ConfigBinder
             var v = p.Info.GetValue(inst);
             if (p.Range is not null && v is int or long or double or float && p.Range.Check(Convert.ToDouble(v, CultureInfo.InvariantCulture)) is string msg)
                 c.Error(sub, msg, At(p.Key), bindFailure: false);
-            if (!given.Contains(p.Key)) CheckTree(c, v, sub);
+            if (!given.Contains(p.Key)) CheckTree(c, v, p.Inline is null ? sub : path);   // an inline dictionary's entries sit at path.key
         }
         if (inst is IValidatable validatable)
             foreach (var (key, message) in validatable.Validate())

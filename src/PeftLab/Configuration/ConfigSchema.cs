@@ -22,6 +22,25 @@ public sealed class ConfigIgnoreAttribute : Attribute;
 public sealed class ConfigAllowSingleAttribute : Attribute;
 
 /// <summary>
+/// Puts a string-keyed dictionary property's entries in the record's own mapping, beside its other keys, instead of
+/// under a key of its own: with <c>[ConfigInline(typeof(K), nameof(K.Names))] Knobs</c>, the mapping
+/// <c>{lr: [1e-4], lora_r: [8, 16]}</c> binds <c>lora_r</c> into <c>Knobs</c>. Only the keys listed by the public static
+/// <c>IReadOnlyList&lt;string&gt;</c> property <paramref name="member"/> of <paramref name="keySource"/> bind into it (any
+/// other key stays an unknown key); they count among the record's keys in the property's place, and are written back
+/// inline. With <see cref="ConfigAllowSingleAttribute"/> each list-typed value may be written as a single item.
+/// </summary>
+/// <param name="keySource">The type declaring the key list.</param>
+/// <param name="member">The name of its static property listing the keys.</param>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ConfigInlineAttribute(Type keySource, string member) : Attribute
+{
+    /// <summary>The keys that bind into the dictionary, in the order they are listed and written.</summary>
+    public IReadOnlyList<string> Keys =>
+        keySource.GetProperty(member, BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as IReadOnlyList<string>
+        ?? throw new InvalidOperationException($"[ConfigInline]: {keySource.Name}.{member} must be a public static IReadOnlyList<string> property");
+}
+
+/// <summary>
 /// Bounds a numeric property; checked on the resolved value (defaults included). Null values are not checked. A declared
 /// range also requires the value to be finite (NaN and ±infinity are out of every range). The one range mechanism for
 /// every numeric knob: config records and command-line options (PeftLab.Cli checks options with <see cref="Check"/>).
@@ -92,7 +111,8 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 internal static class ConfigSchema
 {
     /// <summary>A bindable property: public, settable (init included), not an indexer, not ignored.</summary>
-    internal sealed record Prop(PropertyInfo Info, string Key, NullabilityInfo Nullability, ConfigRangeAttribute? Range, bool AllowSingle);
+    /// <remarks><see cref="Inline"/> is set for a dictionary whose entries sit in the record's own mapping (<see cref="ConfigInlineAttribute"/>).</remarks>
+    internal sealed record Prop(PropertyInfo Info, string Key, NullabilityInfo Nullability, ConfigRangeAttribute? Range, bool AllowSingle, ConfigInlineAttribute? Inline);
 
     private static readonly ConcurrentDictionary<Type, IReadOnlyList<Prop>> Props = new();
     private static readonly NullabilityInfoContext Nullability = new();
@@ -103,13 +123,25 @@ internal static class ConfigSchema
         var props = t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.SetMethod is { IsPublic: true } && p.GetIndexParameters().Length == 0 && p.GetCustomAttribute<ConfigIgnoreAttribute>() is null)
             .Select(p => new Prop(p, p.GetCustomAttribute<ConfigKeyAttribute>()?.Name ?? SnakeCase(p.Name), N(p),
-                p.GetCustomAttribute<ConfigRangeAttribute>(), p.GetCustomAttribute<ConfigAllowSingleAttribute>() is not null))
+                p.GetCustomAttribute<ConfigRangeAttribute>(), p.GetCustomAttribute<ConfigAllowSingleAttribute>() is not null, p.GetCustomAttribute<ConfigInlineAttribute>()))
             .ToArray();
         var dup = props.GroupBy(p => p.Key).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null)
             throw new InvalidOperationException($"{t.Name}: properties {string.Join(", ", dup.Select(p => p.Info.Name))} share the config key '{dup.Key}'");
         return props;
     });
+
+    /// <summary>
+    /// The keys a record's mapping may hold, in declaration order: each property's key, and in place of an inline
+    /// dictionary (<see cref="ConfigInlineAttribute"/>) the keys it accepts.
+    /// </summary>
+    internal static IReadOnlyList<string> KeysOf(Type t)
+    {
+        var keys = PropsOf(t).SelectMany(p => p.Inline is { } inline ? inline.Keys : [p.Key]).ToArray();
+        var dup = keys.GroupBy(k => k).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null) throw new InvalidOperationException($"{t.Name}: the config key '{dup.Key}' is both a property's and an inline dictionary's, or listed twice");
+        return keys;
+    }
 
     /// <summary>PascalCase to snake_case: NumVirtualTokens → num_virtual_tokens, IA3 → ia3, MaxLR → max_lr, Top5Acc → top5_acc.</summary>
     internal static string SnakeCase(string name)

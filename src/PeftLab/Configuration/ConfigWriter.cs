@@ -54,7 +54,13 @@ public static class ConfigWriter
         var props = PropsOf(t);
         if (union is not null && union.Types.Values.Contains(t) && props.All(p => p.Key != union.Key))
             entries.Add(Entry(union.Key, Scalar(union.NameOf(t))));
-        entries.AddRange(props.Select(p => Entry(p.Key, ToNode(p.Info.GetValue(value), p.Info.PropertyType))));
+        foreach (var p in props)
+        {
+            var v = p.Info.GetValue(value);
+            if (p.Inline is null) entries.Add(Entry(p.Key, ToNode(v, p.Info.PropertyType)));
+            else if (v is IDictionary inline)    // beside the other keys, in the order the attribute lists them
+                entries.AddRange(p.Inline.Keys.Where(inline.Contains).Select(k => Entry(k, ToNode(inline[k]))));
+        }
         return new ConfigMapping(entries, Generated);
     }
 

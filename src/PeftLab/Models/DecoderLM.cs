@@ -214,6 +214,8 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     public int HeadDim => Config.HeadDim;
     /// <inheritdoc/>
     public string TaskType => "CAUSAL_LM";
+    /// <inheritdoc/>
+    public ModelLayout Layout => ModelLayout.Llama;
 
     /// <summary>Checkpoint keys that may be absent because they alias another tensor.</summary>
     public IReadOnlySet<string> TiedKeys => Config.TieWordEmbeddings ? new HashSet<string> { "lm_head.weight" } : new HashSet<string>();

@@ -32,8 +32,29 @@ public interface IPeftHost
     /// <summary>Encoder-decoder models: blocks of the decoder stack (<see cref="NumLayers"/> counts the encoder's); null for decoder-only models.</summary>
     int? NumDecoderLayers => null;
 
-    /// <summary>Module names methods use when their config names none (PEFT's per-architecture defaults); Llama-family names unless the model says otherwise.</summary>
-    PeftTargetDefaults TargetDefaults => PeftTargetDefaults.LlamaFamily;
+    /// <summary>
+    /// The module layout (names and nesting of the blocks' modules); fine-tuning methods key their default target
+    /// modules by it, as the Python PEFT library does by <c>model_type</c>.
+    /// </summary>
+    ModelLayout Layout { get; }
+}
+
+/// <summary>
+/// Module layouts: the models of one layout name and nest their modules alike (every <see cref="DecoderFamily"/> has
+/// the Llama layout), so a fine-tuning method's default targets depend only on the layout.
+/// </summary>
+public enum ModelLayout
+{
+    /// <summary>
+    /// Llama-style decoder-only models (Llama, Mistral, Qwen2): blocks of <c>self_attn</c> (q_proj, k_proj, v_proj,
+    /// o_proj) and <c>mlp</c> (gate_proj, up_proj, down_proj).
+    /// </summary>
+    Llama,
+    /// <summary>
+    /// T5 encoder-decoder models: blocks of <c>SelfAttention</c> and, in the decoder, <c>EncDecAttention</c> (q, k, v, o)
+    /// and <c>DenseReluDense</c> (wi or wi_0/wi_1, wo).
+    /// </summary>
+    T5,
 }
 
 /// <summary>PEFT task types (the <c>task_type</c> of adapter_config.json).</summary>
@@ -52,65 +73,4 @@ public enum ModelStack
     Encoder,
     /// <summary>The decoder (writes the output).</summary>
     Decoder,
-}
-
-/// <summary>
-/// An architecture's module names for fine-tuning methods whose configs leave targets to the model, following the
-/// Python PEFT library's per-<c>model_type</c> mappings where it has them. Entries are names or dotted name suffixes
-/// matched against full module names (<c>x</c> matches <c>a.b.x</c>).
-/// </summary>
-public sealed record PeftTargetDefaults
-{
-    /// <summary>LoRA targets (PEFT: q_proj, v_proj for Llama; q, v for T5).</summary>
-    public required IReadOnlyList<string> Lora { get; init; }
-    /// <summary>(IA)3 targets (PEFT: k_proj, v_proj, down_proj for Llama; k, v, wo for T5).</summary>
-    public required IReadOnlyList<string> IA3 { get; init; }
-    /// <summary>(IA)3 targets whose input rather than output is scaled (PEFT: down_proj; wo).</summary>
-    public required IReadOnlyList<string> IA3FeedForward { get; init; }
-    /// <summary>BitFit: linear layers whose (possibly added) bias trains: every projection in the blocks.</summary>
-    public required IReadOnlyList<string> BitFit { get; init; }
-    /// <summary>Serial bottleneck adapters: the last projection of each self-attention sublayer.</summary>
-    public required IReadOnlyList<string> AttentionOutputs { get; init; }
-    /// <summary>Serial bottleneck adapters: the last projection of each cross-attention sublayer (none for decoder-only models).</summary>
-    public IReadOnlyList<string> CrossAttentionOutputs { get; init; } = [];
-    /// <summary>Serial bottleneck adapters: the last projection of each feed-forward sublayer.</summary>
-    public required IReadOnlyList<string> MlpOutputs { get; init; }
-    /// <summary>Parallel bottleneck adapters: the self-attention modules.</summary>
-    public required IReadOnlyList<string> AttentionSublayers { get; init; }
-    /// <summary>Parallel bottleneck adapters: the cross-attention modules (none for decoder-only models).</summary>
-    public IReadOnlyList<string> CrossAttentionSublayers { get; init; } = [];
-    /// <summary>Parallel bottleneck adapters: the feed-forward modules.</summary>
-    public required IReadOnlyList<string> MlpSublayers { get; init; }
-
-    /// <summary>Llama, Mistral, Qwen2.</summary>
-    public static PeftTargetDefaults LlamaFamily { get; } = new()
-    {
-        Lora = ["q_proj", "v_proj"],
-        IA3 = ["k_proj", "v_proj", "down_proj"],
-        IA3FeedForward = ["down_proj"],
-        BitFit = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        AttentionOutputs = ["self_attn.o_proj"],
-        MlpOutputs = ["mlp.down_proj"],
-        AttentionSublayers = ["self_attn"],
-        MlpSublayers = ["mlp"],
-    };
-
-    /// <summary>T5 (encoder and decoder stacks).</summary>
-    public static PeftTargetDefaults T5 { get; } = new()
-    {
-        Lora = ["q", "v"],
-        IA3 = ["k", "v", "wo"],
-        IA3FeedForward = ["wo"],
-        BitFit = ["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"],
-        AttentionOutputs = ["SelfAttention.o"],
-        CrossAttentionOutputs = ["EncDecAttention.o"],
-        MlpOutputs = ["DenseReluDense.wo"],
-        AttentionSublayers = ["SelfAttention"],
-        CrossAttentionSublayers = ["EncDecAttention"],
-        MlpSublayers = ["DenseReluDense"],
-    };
-
-    /// <summary>Does the full module name match one of <paramref name="names"/> (equal, or ending with "." + entry)?</summary>
-    public static bool Matches(string moduleName, IReadOnlyList<string> names) =>
-        names.Any(n => moduleName == n || moduleName.EndsWith("." + n, StringComparison.Ordinal));
 }

@@ -420,7 +420,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
     /// <inheritdoc/>
     public string TaskType => PeftTaskTypes.Seq2SeqLM;
     /// <inheritdoc/>
-    public PeftTargetDefaults TargetDefaults => PeftTargetDefaults.T5;
+    public ModelLayout Layout => ModelLayout.T5;
 
     /// <summary>
     /// Optional checkpoint keys that alias <c>shared.weight</c>: the stacks' embed_tokens copies, and lm_head when tied.

@@ -6,8 +6,11 @@ using static TorchSharp.torch;
 namespace PeftLab.Peft;
 
 /// <summary>
-/// One fine-tuning method: how it attaches to a model, which tensors it saves and how it merges.
-/// Implementations live in one folder each and are registered in <see cref="PeftRegistry"/>.
+/// One fine-tuning method: its descriptor (everything the rest of PeftLab knows about it: config name and aliases,
+/// config record, study capacity knob, whether it works on the input side or trains the whole model) and its
+/// behaviour (how it attaches to a model, which tensors it saves and how it merges). Implementations live in one
+/// folder each, with their config record and their default target modules per <see cref="ModelLayout"/>, and are
+/// registered with one line in <see cref="PeftRegistry"/>; nothing outside <c>Peft/</c> names a method.
 /// Input-side methods (prompt, prefix) attach an <see cref="IInputAdapter"/> instead of swapping modules.
 /// </summary>
 public interface IPeftMethod
@@ -15,11 +18,47 @@ public interface IPeftMethod
     /// <summary>Which method this is.</summary>
     PeftMethodKind Kind { get; }
 
+    /// <summary>
+    /// The method's name in configs (<c>method.name</c>), on study method axes, in study folders and in reports, e.g.
+    /// lora, prompt_tuning: lower-case snake_case, unique among the registered methods.
+    /// </summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Other spellings <see cref="PeftRegistry.ParseKind"/> accepts (command line, study method axes), e.g. prefix for
+    /// prefix_tuning. Names and aliases match ignoring case, '-' and '_'; none may match another method's.
+    /// </summary>
+    IReadOnlyList<string> Aliases { get; }
+
     /// <summary><c>peft_type</c> in adapter_config.json (PEFT's own names where PEFT has the method), or null when no adapter file exists.</summary>
     string? PeftType { get; }
 
     /// <summary>The config with every knob at its default.</summary>
     PeftConfig DefaultConfig { get; }
+
+    /// <summary>
+    /// The knob that sizes the method in studies (LoRA rank, bottleneck width, virtual tokens): its study axis and the
+    /// config key it sets. Null for methods without one (full finetuning, (IA)3, BitFit).
+    /// </summary>
+    CapacityKnob? Capacity { get; }
+
+    /// <summary>
+    /// Input-side: the method attaches an <see cref="IInputAdapter"/> that puts learned virtual tokens or key/value
+    /// prefixes in front of every sequence (prompt and prefix tuning), so sequences cannot be packed together.
+    /// </summary>
+    bool IsInputSide { get; }
+
+    /// <summary>
+    /// Every weight of the base model trains (full finetuning): runs save the whole model as a checkpoint instead of an
+    /// adapter, and a training step costs about 6 rather than 4 FLOPs per parameter and token (weight gradients for all).
+    /// </summary>
+    bool TrainsWholeModel { get; }
+
+    /// <summary>
+    /// Configurations spanning the settings the reference study sweeps, each with a short description of its knobs
+    /// (<c>peftlab describe --sweep</c> counts their parameters).
+    /// </summary>
+    IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; }
 
     /// <summary>Reads the method's adapter_config.json fields (peft_type and task_type are checked by the caller).</summary>
     PeftConfig ReadAdapterConfig(AdapterJson json);
@@ -52,10 +91,27 @@ public interface IPeftMethod
 /// <param name="Tokenize">Tokenizer for text-initialised methods (prompt tuning from text), if available.</param>
 public sealed record AttachContext(Generator Generator, Func<string, int[]>? Tokenize = null);
 
-/// <summary>The one place methods are registered.</summary>
+/// <summary>
+/// The knob that sizes a method in studies: a study axis of its own (e.g. <c>lora_r</c>) whose values set one key of
+/// the method's config (e.g. <c>r</c>, written <c>method.r</c> in a training config), in that method's trials only.
+/// </summary>
+/// <param name="Axis">Study axis name, unique among the registered methods' knobs, e.g. lora_r.</param>
+/// <param name="Key">Integer key of the method's config record that the axis sets, e.g. r.</param>
+/// <param name="Label">What reports call the knob, e.g. "LoRA rank".</param>
+public sealed record CapacityKnob(string Axis, string Key, string Label)
+{
+    /// <summary>The training-config key path the axis sets, e.g. method.r.</summary>
+    public string ConfigKey => "method." + Key;
+}
+
+/// <summary>
+/// The one place methods are registered: one line per method. Everything else that needs to know the methods (config
+/// binding, method names and aliases, study knob axes, report order) derives from this list.
+/// </summary>
 public static class PeftRegistry
 {
-    private static readonly IPeftMethod[] Methods =
+    // The canonical order: error messages, study axes and reports list methods in this order.
+    private static readonly IPeftMethod[] Methods = Checked(
     [
         new Full.FullMethod(),
         new Lora.LoraMethod(),
@@ -64,22 +120,21 @@ public static class PeftRegistry
         new PromptTuning.PromptTuningMethod(),
         new IA3.IA3Method(),
         new BitFit.BitFitMethod(),
-    ];
+    ]);
 
-    /// <summary>All registered methods.</summary>
+    /// <summary>All registered methods, in canonical order (the order of tables, colours and lists of names).</summary>
     public static IReadOnlyList<IPeftMethod> All => Methods;
 
     /// <summary>The name a method has in configs (<c>method.name</c>), e.g. lora, prompt_tuning.</summary>
-    public static string NameOf(PeftMethodKind kind) => kind switch
-    {
-        PeftMethodKind.PrefixTuning => "prefix_tuning",
-        PeftMethodKind.PromptTuning => "prompt_tuning",
-        _ => kind.ToString().ToLowerInvariant(),
-    };
+    public static string NameOf(PeftMethodKind kind) => Get(kind).Name;
 
     /// <summary>Config record type per method name, for config binding.</summary>
     public static IReadOnlyDictionary<string, Type> ConfigTypes { get; } =
-        Methods.ToDictionary(m => NameOf(m.Kind), m => m.DefaultConfig.GetType());
+        Methods.ToDictionary(m => m.Name, m => m.DefaultConfig.GetType());
+
+    /// <summary>The study capacity knobs of the methods that have one, in canonical order.</summary>
+    public static IReadOnlyList<(IPeftMethod Method, CapacityKnob Knob)> CapacityKnobs { get; } =
+        Methods.Where(m => m.Capacity is not null).Select(m => (m, m.Capacity!)).ToArray();
 
     /// <summary>The method of a kind.</summary>
     public static IPeftMethod Get(PeftMethodKind kind) => Methods.First(m => m.Kind == kind);
@@ -89,20 +144,30 @@ public static class PeftRegistry
         Methods.FirstOrDefault(m => m.PeftType == peftType)
         ?? throw new PeftConfigException($"{source}: peft_type '{peftType}' is not supported; supported: {string.Join(", ", Methods.Where(m => m.PeftType is not null).Select(m => m.PeftType))}");
 
-    /// <summary>Parses a method name as used in configs and on the command line (e.g. lora, prompt_tuning, ia3).</summary>
-    public static PeftMethodKind ParseKind(string name)
+    /// <summary>The method called <paramref name="name"/> or one of its aliases (ignoring case, '-' and '_'), or null.</summary>
+    public static IPeftMethod? Find(string name)
     {
-        var key = name.Trim().ToLowerInvariant().Replace("-", "").Replace("_", "");
-        return key switch
-        {
-            "full" or "fullfinetuning" or "fft" => PeftMethodKind.Full,
-            "lora" => PeftMethodKind.Lora,
-            "adapter" or "adapters" or "bottleneck" => PeftMethodKind.Adapter,
-            "prefix" or "prefixtuning" => PeftMethodKind.PrefixTuning,
-            "prompt" or "prompttuning" => PeftMethodKind.PromptTuning,
-            "ia3" => PeftMethodKind.IA3,
-            "bitfit" => PeftMethodKind.BitFit,
-            _ => throw new ArgumentException($"unknown method '{name}'; known methods: full, lora, adapter, prefix_tuning, prompt_tuning, ia3, bitfit"),
-        };
+        var key = Normalize(name);
+        return Methods.FirstOrDefault(m => Normalize(m.Name) == key || m.Aliases.Any(a => Normalize(a) == key));
+    }
+
+    /// <summary>Parses a method name as used in configs and on the command line (e.g. lora, prompt_tuning, ia3, or an alias).</summary>
+    /// <exception cref="ArgumentException">No method has that name or alias; the message lists the known methods.</exception>
+    public static PeftMethodKind ParseKind(string name) =>
+        (Find(name) ?? throw new ArgumentException($"unknown method '{name}'; known methods: {string.Join(", ", Methods.Select(m => m.Name))}")).Kind;
+
+    private static string Normalize(string name) => name.Trim().ToLowerInvariant().Replace("-", "").Replace("_", "");
+
+    /// <summary>The registry's rules: one method per kind; names, aliases and knob axes unique.</summary>
+    private static IPeftMethod[] Checked(IPeftMethod[] methods)
+    {
+        string? Duplicate(IEnumerable<string> names) => names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1)?.Key;
+        if (Duplicate(methods.Select(m => m.Kind.ToString())) is { } kind)
+            throw new InvalidOperationException($"PeftRegistry: method kind {kind} is registered twice");
+        if (Duplicate(methods.SelectMany(m => m.Aliases.Prepend(m.Name)).Select(Normalize)) is { } name)
+            throw new InvalidOperationException($"PeftRegistry: method name or alias '{name}' (ignoring case, '-' and '_') belongs to two methods or is listed twice");
+        if (Duplicate(methods.Where(m => m.Capacity is not null).Select(m => m.Capacity!.Axis)) is { } axis)
+            throw new InvalidOperationException($"PeftRegistry: capacity knob axis '{axis}' belongs to two methods");
+        return methods;
     }
 }

@@ -57,8 +57,8 @@ public sealed class PeftModel
     /// <summary>Writes adapter_config.json and adapter_model.safetensors (float32) in the Python PEFT layout.</summary>
     public void SaveAdapter(string dir)
     {
-        if (Method.Kind == PeftMethodKind.Full)
-            throw new NotSupportedException("full finetuning has no adapter: save the whole model as a checkpoint instead");
+        if (Method.TrainsWholeModel)
+            throw new NotSupportedException($"{Method.Name}: the whole model trains, so there is no adapter: save the whole model as a checkpoint instead");
         Directory.CreateDirectory(dir);
         var json = Method.WriteAdapterConfig(Config, Host);
         json["base_model_name_or_path"] = null;

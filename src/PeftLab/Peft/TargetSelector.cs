@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using PeftLab.Models;
 
 namespace PeftLab.Peft;
 
@@ -19,8 +20,8 @@ public sealed record TargetSelector
     /// <summary>Only these block indices (null = all).</summary>
     public IReadOnlyList<int>? Layers { get; init; }
     /// <summary>
-    /// An empty selector (no names, no regex, not all-linear) defers to the model: its
-    /// <see cref="PeftLab.Models.PeftTargetDefaults"/> for the method, as PEFT maps target_modules = None per
+    /// An empty selector (no names, no regex, not all-linear) defers to the model: the method's default targets for the
+    /// model's <see cref="ModelLayout"/> (see <see cref="LayoutDefaults"/>), as PEFT maps target_modules = None per
     /// model_type. Methods call <see cref="Resolve"/> before matching; adapter files always hold resolved names.
     /// </summary>
     public bool UseModelDefaults => Names.Count == 0 && Regex is null && !AllLinear;
@@ -59,11 +60,15 @@ public sealed record TargetSelector
         if (UseModelDefaults) throw new InvalidOperationException("resolve the model's default targets (TargetSelector.Resolve) before matching");
         bool hit = AllLinear ? isLinear && !name.EndsWith("lm_head", StringComparison.Ordinal)
             : Regex is not null ? System.Text.RegularExpressions.Regex.IsMatch(name, "^(?:" + Regex + ")$")
-            : Names.Any(t => name == t || name.EndsWith("." + t, StringComparison.Ordinal));
+            : MatchesAny(name, Names);
         if (!hit) return false;
         if (Layers is null) return true;
         return LayerOf(name) is int layer && Layers.Contains(layer);
     }
+
+    /// <summary>Does the full module name match one of <paramref name="names"/> (equal, or ending with "." + entry)?</summary>
+    public static bool MatchesAny(string moduleName, IReadOnlyList<string> names) =>
+        names.Any(n => moduleName == n || moduleName.EndsWith("." + n, StringComparison.Ordinal));
 
     /// <summary>The PEFT JSON form.</summary>
     public System.Text.Json.Nodes.JsonNode ToPeftJson() => UseModelDefaults
@@ -74,4 +79,18 @@ public sealed record TargetSelector
 
     /// <summary>Human-readable description for error messages.</summary>
     public override string ToString() => UseModelDefaults ? "the model's default targets" : AllLinear ? "all-linear" : Regex is not null ? $"regex '{Regex}'" : $"[{string.Join(", ", Names)}]";
+}
+
+/// <summary>
+/// Lookup of a method's default modules per model layout (the Python PEFT library's per-<c>model_type</c> mappings
+/// where it has them). Each method keeps its table in its own folder; entries are names or dotted name suffixes
+/// matched against full module names (<c>x</c> matches <c>a.b.x</c>).
+/// </summary>
+public static class LayoutDefaults
+{
+    /// <summary>The entry of <paramref name="model"/>'s layout in a method's table.</summary>
+    /// <exception cref="PeftConfigException">The method has no defaults for that layout.</exception>
+    public static T For<T>(this IReadOnlyDictionary<ModelLayout, T> table, IPeftHost model, string method) =>
+        table.TryGetValue(model.Layout, out var defaults) ? defaults
+            : throw new PeftConfigException($"{method} has no default modules for {model.Layout}-layout models; name its targets in the config");
 }

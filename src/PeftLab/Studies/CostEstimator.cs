@@ -96,9 +96,10 @@ public static class CostEstimator
             }
             else
             {
-                double flopsPerToken = (cfg.Method.Kind == PeftMethodKind.Full ? 6.0 : 4.0) * n;
+                int flopsPerParameter = PeftRegistry.Get(cfg.Method.Kind).TrainsWholeModel ? 6 : 4;   // weight gradients for every parameter, or none
+                double flopsPerToken = (double)flopsPerParameter * n;
                 tps = options.AssumedFlops / flopsPerToken;
-                throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: assumed {tps:F0} tokens/s = {options.AssumedFlops:G3} FLOP/s per worker / ({(cfg.Method.Kind == PeftMethodKind.Full ? 6 : 4)} × {n:N0} parameters) FLOPs per token (training only, evaluation not included)");
+                throughputNotes.Add($"throughput of {key.Item1} on {Short(modelKey)}: assumed {tps:F0} tokens/s = {options.AssumedFlops:G3} FLOP/s per worker / ({flopsPerParameter} × {n:N0} parameters) FLOPs per token (training only, evaluation not included)");
             }
             trials.Add(new TrialEstimate(t.Index, size.Examples, steps, tokens, tps, tokens / tps));
         }

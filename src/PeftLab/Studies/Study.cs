@@ -17,14 +17,6 @@ public static class StudyAxisNames
     public const string Method = "method";
     /// <summary>Learning-rate axis.</summary>
     public const string Lr = "lr";
-    /// <summary>LoRA rank axis.</summary>
-    public const string LoraR = "lora_r";
-    /// <summary>Adapter size axis.</summary>
-    public const string AdapterSize = "adapter_size";
-    /// <summary>Prefix length axis.</summary>
-    public const string PrefixTokens = "prefix_tokens";
-    /// <summary>Soft-prompt length axis.</summary>
-    public const string PromptTokens = "prompt_tokens";
     /// <summary>Base model axis.</summary>
     public const string Model = "model";
     /// <summary>Task count axis.</summary>
@@ -36,17 +28,15 @@ public static class StudyAxisNames
     /// <summary>Method-axis value of the untuned-baseline trials (the base model evaluated with zero training steps).</summary>
     public const string Untuned = "untuned";
 
-    /// <summary>Typed axes in the order trials list them (generic axes follow in the order written).</summary>
-    public static IReadOnlyList<string> Ordered { get; } = [Method, LoraR, AdapterSize, PrefixTokens, PromptTokens, Lr, Model, TaskCount, Seed];
+    /// <summary>Knob axis → (the method it applies to, the training key it sets): each registered method's capacity knob, in registry order.</summary>
+    public static IReadOnlyDictionary<string, (string Method, string Key)> Knobs { get; } =
+        PeftRegistry.CapacityKnobs.ToDictionary(k => k.Knob.Axis, k => (k.Method.Name, k.Knob.ConfigKey));
 
-    /// <summary>Knob axis → (the method it applies to, the training key it sets).</summary>
-    public static IReadOnlyDictionary<string, (string Method, string Key)> Knobs { get; } = new Dictionary<string, (string, string)>
-    {
-        [LoraR] = ("lora", "method.r"),
-        [AdapterSize] = ("adapter", "method.size"),
-        [PrefixTokens] = ("prefix_tuning", "method.num_virtual_tokens"),
-        [PromptTokens] = ("prompt_tuning", "method.num_virtual_tokens"),
-    };
+    /// <summary>The knob axis names (lora_r, adapter_size, ...), in registry order.</summary>
+    public static IReadOnlyList<string> KnobAxes { get; } = PeftRegistry.CapacityKnobs.Select(k => k.Knob.Axis).ToArray();
+
+    /// <summary>Typed axes in the order trials list them: the method, its knob, then the shared axes (generic axes follow in the order written).</summary>
+    public static IReadOnlyList<string> Ordered { get; } = [Method, .. KnobAxes, Lr, Model, TaskCount, Seed];
 }
 
 /// <summary>One axis value of a trial (JSON scalar; null for <c>task_count</c> "all").</summary>
@@ -218,7 +208,7 @@ public sealed class Study
     // --- overrides -----------------------------------------------------------------------------------
 
     private static readonly HashSet<string> StudyKeys = ConfigSchema.PropsOf(typeof(StudySpec)).Select(p => p.Key).ToHashSet();
-    private static readonly HashSet<string> AxisKeys = ConfigSchema.PropsOf(typeof(StudyAxes)).Select(p => p.Key).ToHashSet();
+    private static readonly HashSet<string> AxisKeys = ConfigSchema.KeysOf(typeof(StudyAxes)).ToHashSet();
 
     /// <summary>Routes each override to the study spec or to the base training config.</summary>
     internal static (List<string> Study, List<string> Base) SplitOverrides(IEnumerable<string> overrides)
@@ -262,7 +252,7 @@ public sealed class Study
         var hint = ConfigSchema.DidYouMean(given, AxisKeys);
         if (hint.Length == 0 && AxisKeys.FirstOrDefault(k => given.StartsWith(k, StringComparison.Ordinal) || k.StartsWith(given, StringComparison.Ordinal)) is { } prefix)
             hint = $" (did you mean '{prefix}'?)";
-        return $"unknown axis{hint}; known axes: {string.Join(", ", ConfigSchema.PropsOf(typeof(StudyAxes)).Select(p => p.Key))} (overrides: {{key.path: [values]}} varies any training key)";
+        return $"unknown axis{hint}; known axes: {string.Join(", ", ConfigSchema.KeysOf(typeof(StudyAxes)))} (overrides: {{key.path: [values]}} varies any training key)";
     }
 
     private static ConfigNode ResolveBase(StudySpec spec, ConfigMapping root, string studyPath, List<ConfigError> errors)
@@ -308,10 +298,8 @@ public sealed class Study
                 if (CanonicalMethod(a.Method[i]) is null)
                     errors.Add(new ConfigError($"axes.method.{i}", $"unknown method '{a.Method[i]}'{ConfigSchema.DidYouMean(a.Method[i], PeftRegistry.ConfigTypes.Keys)}; known: {string.Join(", ", PeftRegistry.ConfigTypes.Keys)}", At(root, "axes.method", i)));
         CheckAxis(errors, root, StudyAxisNames.Lr, a.Lr?.Select(v => (object?)v).ToList(), v => v);
-        CheckAxis(errors, root, StudyAxisNames.LoraR, a.LoraR?.Select(v => (object?)v).ToList(), v => v);
-        CheckAxis(errors, root, StudyAxisNames.AdapterSize, a.AdapterSize?.Select(v => (object?)v).ToList(), v => v);
-        CheckAxis(errors, root, StudyAxisNames.PrefixTokens, a.PrefixTokens?.Select(v => (object?)v).ToList(), v => v);
-        CheckAxis(errors, root, StudyAxisNames.PromptTokens, a.PromptTokens?.Select(v => (object?)v).ToList(), v => v);
+        foreach (var axis in StudyAxisNames.KnobAxes)
+            CheckAxis(errors, root, axis, KnobValues(a, axis)?.Select(v => (object?)v).ToList(), v => v);
         CheckAxis(errors, root, StudyAxisNames.Model, a.Model?.Select(v => (object?)v).ToList(), v => v);
         CheckAxis(errors, root, StudyAxisNames.TaskCount, a.TaskCount?.Select(v => (object?)v).ToList(), v => v ?? "all");
         CheckAxis(errors, root, StudyAxisNames.Seed, a.Seed?.Select(v => (object?)v).ToList(), v => v);
@@ -448,12 +436,8 @@ public sealed class Study
 
     // --- expansion -----------------------------------------------------------------------------------
 
-    /// <summary>The canonical method name (full, lora, adapter, prefix_tuning, prompt_tuning, ia3, bitfit), or null.</summary>
-    public static string? CanonicalMethod(string name)
-    {
-        try { return PeftRegistry.NameOf(PeftRegistry.ParseKind(name)); }
-        catch (ArgumentException) { return null; }
-    }
+    /// <summary>The canonical name of the method called <paramref name="name"/> or one of its aliases (see <see cref="PeftRegistry.Find"/>), or null.</summary>
+    public static string? CanonicalMethod(string name) => PeftRegistry.Find(name)?.Name;
 
     private static IReadOnlyList<string> MethodsOf(StudySpec spec, ConfigMapping? baseNode)
     {
@@ -465,14 +449,7 @@ public sealed class Study
         baseNode?["method"] is ConfigMapping mm && mm["name"] is ConfigScalar { IsNull: false } s && CanonicalMethod(s.Value!) is { } c ? c
             : PeftRegistry.NameOf(new TrainConfig().Method.Kind);
 
-    private static IReadOnlyList<object?>? KnobValues(StudyAxes a, string axis) => axis switch
-    {
-        StudyAxisNames.LoraR => a.LoraR?.Select(v => (object?)v).ToList(),
-        StudyAxisNames.AdapterSize => a.AdapterSize?.Select(v => (object?)v).ToList(),
-        StudyAxisNames.PrefixTokens => a.PrefixTokens?.Select(v => (object?)v).ToList(),
-        StudyAxisNames.PromptTokens => a.PromptTokens?.Select(v => (object?)v).ToList(),
-        _ => null,
-    };
+    private static IReadOnlyList<int>? KnobValues(StudyAxes a, string axis) => a.Knobs.GetValueOrDefault(axis);
 
     private static List<string> AxisOrder(StudySpec spec)
     {
@@ -500,10 +477,12 @@ public sealed class Study
     {
         var a = spec.Axes;
         if (!spec.MethodAxes.TryGetValue(method, out var m)) return a;
+        var knobs = new Dictionary<string, IReadOnlyList<int>?>(a.Knobs);
+        foreach (var (axis, values) in m.Knobs)
+            if (values is not null) knobs[axis] = values;
         return a with
         {
-            Lr = m.Lr ?? a.Lr, LoraR = m.LoraR ?? a.LoraR, AdapterSize = m.AdapterSize ?? a.AdapterSize, PrefixTokens = m.PrefixTokens ?? a.PrefixTokens,
-            PromptTokens = m.PromptTokens ?? a.PromptTokens, Model = m.Model ?? a.Model, TaskCount = m.TaskCount ?? a.TaskCount, Seed = m.Seed ?? a.Seed,
+            Lr = m.Lr ?? a.Lr, Knobs = knobs, Model = m.Model ?? a.Model, TaskCount = m.TaskCount ?? a.TaskCount, Seed = m.Seed ?? a.Seed,
             Overrides = m.Overrides ?? a.Overrides,
         };
     }
@@ -611,7 +590,7 @@ public sealed class Study
             var knob = KnobOf(method, a);
             var knobAt = knob.Key is null ? "" : spec.MethodAxes.TryGetValue(method, out var own) && KnobValues(own, knob.Key) is not null ? $"method_axes.{method}.{knob.Key}" : $"axes.{knob.Key}";
             var knobValues = knob.Key is null ? [null] : KnobValues(a, knob.Key)!.Select((v, i) =>
-                new AxisValue(knob.Key, JsonValue.Create((int)v!), [(knob.Value.Key, Plain(((int)v!).ToString(CultureInfo.InvariantCulture), P(knobAt, i)))])).ToList<AxisValue?>();
+                new AxisValue(knob.Key, JsonValue.Create(v), [(knob.Value.Key, Plain(v.ToString(CultureInfo.InvariantCulture), P(knobAt, i)))])).ToList<AxisValue?>();
             foreach (var kv in knobValues)
                 foreach (var combo in Cartesian(shared))
                 {

@@ -59,23 +59,22 @@ public sealed record StudySpec
 
 /// <summary>
 /// The axes. A missing axis is not varied (the base config's value holds); a scalar is a one-value axis.
-/// Knob axes (<see cref="LoraR"/>, <see cref="AdapterSize"/>, <see cref="PrefixTokens"/>, <see cref="PromptTokens"/>)
-/// expand only the trials of their method.
+/// Knob axes (<see cref="Knobs"/>: each method's capacity knob, e.g. <c>lora_r</c>) expand only the trials of their method.
 /// </summary>
 public sealed record StudyAxes
 {
-    /// <summary>Methods (full, lora, adapter, prefix_tuning, prompt_tuning, ia3, bitfit) → <c>method.name</c>.</summary>
+    /// <summary>Methods (any name or alias of <see cref="PeftLab.Peft.PeftRegistry.All"/>, e.g. full, lora, prompt_tuning) → <c>method.name</c>.</summary>
     [ConfigAllowSingle] public IReadOnlyList<string>? Method { get; init; }
     /// <summary>Peak learning rates → <c>optim.lr</c>.</summary>
     [ConfigAllowSingle] public IReadOnlyList<double>? Lr { get; init; }
-    /// <summary>LoRA ranks → <c>method.r</c> (lora trials only).</summary>
-    [ConfigAllowSingle] public IReadOnlyList<int>? LoraR { get; init; }
-    /// <summary>Adapter bottleneck sizes → <c>method.size</c> (adapter trials only).</summary>
-    [ConfigAllowSingle] public IReadOnlyList<int>? AdapterSize { get; init; }
-    /// <summary>Prefix lengths → <c>method.num_virtual_tokens</c> (prefix_tuning trials only).</summary>
-    [ConfigAllowSingle] public IReadOnlyList<int>? PrefixTokens { get; init; }
-    /// <summary>Soft-prompt lengths → <c>method.num_virtual_tokens</c> (prompt_tuning trials only).</summary>
-    [ConfigAllowSingle] public IReadOnlyList<int>? PromptTokens { get; init; }
+    /// <summary>
+    /// Capacity knob axes by axis name, written beside the other axes: each registered method's
+    /// <see cref="PeftLab.Peft.CapacityKnob"/> (e.g. <c>lora_r</c> → <c>method.r</c>, <c>prompt_tokens</c> →
+    /// <c>method.num_virtual_tokens</c>; see <see cref="StudyAxisNames.KnobAxes"/>); each expands only its method's trials.
+    /// A null value (e.g. the override <c>lora_r=null</c>) is the same as no such axis.
+    /// </summary>
+    [ConfigAllowSingle, ConfigInline(typeof(StudyAxisNames), nameof(StudyAxisNames.KnobAxes))]
+    public IReadOnlyDictionary<string, IReadOnlyList<int>?> Knobs { get; init; } = new Dictionary<string, IReadOnlyList<int>?>();
     /// <summary>Base models: a preset name (<c>model.preset</c>) or a model folder (<c>model.path</c>).</summary>
     [ConfigAllowSingle] public IReadOnlyList<string>? Model { get; init; }
     /// <summary>Training task counts → <c>data.task_count</c>; null means all tasks.</summary>

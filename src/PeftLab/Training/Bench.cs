@@ -16,8 +16,8 @@ public sealed record BenchOptions
 {
     /// <summary>tiny, small or medium (the peer's shapes).</summary>
     public string Preset { get; init; } = "tiny";
-    /// <summary>full, lora, adapter, or another PeftLab method name.</summary>
-    public string Method { get; init; } = "full";
+    /// <summary>A PeftLab method name or alias (full, lora, adapter, ...); LoRA and adapters take the options below.</summary>
+    public string Method { get; init; } = PeftRegistry.NameOf(PeftMethodKind.Full);
     /// <summary>LoRA rank.</summary>
     public int LoraR { get; init; } = 8;
     /// <summary>LoRA α.</summary>
@@ -56,17 +56,25 @@ public static class Bench
         ["q"] = "q_proj", ["k"] = "k_proj", ["v"] = "v_proj", ["o"] = "o_proj", ["gate"] = "gate_proj", ["up"] = "up_proj", ["down"] = "down_proj",
     };
 
-    /// <summary>The method config a bench option names.</summary>
-    public static PeftConfig MethodConfig(BenchOptions o) => o.Method switch
+    /// <summary>The method config a bench option names: its defaults, with the peer's LoRA and adapter options applied.</summary>
+    public static PeftConfig MethodConfig(BenchOptions o) => PeftRegistry.Get(PeftRegistry.ParseKind(o.Method)).DefaultConfig switch
     {
-        "lora" => new LoraConfig
+        LoraConfig lora => lora with
         {
             R = o.LoraR, Alpha = o.LoraAlpha,
             Targets = o.LoraTargets == "all" ? new TargetSelector { AllLinear = true }
                 : new TargetSelector { Names = o.LoraTargets.Split(',').Select(t => ShortNames.TryGetValue(t.Trim(), out var n) ? n : t.Trim()).ToArray() },
         },
-        "adapter" => new AdapterConfig { Size = o.AdapterSize, Activation = AdapterActivation.Gelu },
-        _ => PeftRegistry.Get(PeftRegistry.ParseKind(o.Method)).DefaultConfig,
+        AdapterConfig adapter => adapter with { Size = o.AdapterSize, Activation = AdapterActivation.Gelu },
+        var defaults => defaults,
+    };
+
+    /// <summary>The peer's <c>method_args</c> of a bench run: the LoRA or adapter options it used, else none.</summary>
+    private static JsonObject MethodArgs(BenchOptions o) => MethodConfig(o) switch
+    {
+        LoraConfig => new JsonObject { ["r"] = o.LoraR, ["alpha"] = o.LoraAlpha, ["targets"] = o.LoraTargets },
+        AdapterConfig => new JsonObject { ["size"] = o.AdapterSize, ["act"] = "gelu" },
+        _ => new JsonObject(),
     };
 
     private static double RssMib() => Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024);
@@ -145,8 +153,7 @@ public static class Bench
         return new JsonObject
         {
             ["mode"] = "train", ["impl"] = "peftlab", ["preset"] = o.Preset, ["method"] = o.Method,
-            ["method_args"] = o.Method == "lora" ? new JsonObject { ["r"] = o.LoraR, ["alpha"] = o.LoraAlpha, ["targets"] = o.LoraTargets }
-                : o.Method == "adapter" ? new JsonObject { ["size"] = o.AdapterSize, ["act"] = "gelu" } : new JsonObject(),
+            ["method_args"] = MethodArgs(o),
             ["dtype"] = o.Bf16 ? "bf16-weights" : "fp32",
             ["config"] = ShapeJson(cfg, t, b),
             ["warmup_steps"] = o.Warmup, ["timed_steps"] = o.Steps, ["tokens_per_step"] = b * t,
@@ -221,7 +228,8 @@ public static class Bench
         TorchRuntime.EnsureInitialised();
         double baseline = RssMib();
         using var scope0 = NewDisposeScope();
-        var model = Build(o with { Method = "full" }, out var peft, out var cfg);
+        var full = PeftRegistry.NameOf(PeftMethodKind.Full);
+        var model = Build(o with { Method = full }, out var peft, out var cfg);
         model.eval();
         var gen = new Generator((ulong)(o.Seed + 2), CPU);
         var prompt = randint(0, cfg.VocabSize, [1, promptLen], generator: gen, dtype: ScalarType.Int64).to(TorchRuntime.Device);
@@ -247,7 +255,7 @@ public static class Bench
         return new JsonObject
         {
             ["mode"] = "generate", ["impl"] = "peftlab", ["preset"] = o.Preset, ["dtype"] = o.Bf16 ? "bf16-weights" : "fp32",
-            ["method"] = "full", ["method_args"] = new JsonObject(), ["config"] = ShapeJson(cfg),
+            ["method"] = full, ["method_args"] = new JsonObject(), ["config"] = ShapeJson(cfg),
             ["batch"] = 1, ["prompt_len"] = promptLen, ["new_tokens"] = genTokens, ["total_params"] = peft.TotalParameters,
             ["tokens_per_s"] = Math.Round(genTokens / (pre + dec), 2),
             ["decode_tokens_per_s"] = Math.Round((genTokens - 1) / dec, 2),

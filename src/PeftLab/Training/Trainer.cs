@@ -294,10 +294,10 @@ public static class Trainer
         };
     }
 
-    /// <summary>Best weights: an adapter folder, or a complete checkpoint for full finetuning.</summary>
+    /// <summary>Best weights: an adapter folder, or a complete checkpoint when the method trains the whole model (full finetuning).</summary>
     private static void SaveWeights(ITrainableModel lm, PeftModel peft, string baseDir, string dir)
     {
-        if (peft.Method.Kind == PeftMethodKind.Full)
+        if (peft.Method.TrainsWholeModel)
         {
             lm.SaveFull(dir);
             ModelFolder.CopyTokenizerFiles(baseDir, dir);
@@ -307,7 +307,7 @@ public static class Trainer
 
     private static void RestoreBest(ITrainableModel lm, PeftModel peft, string dir)
     {
-        if (peft.Method.Kind == PeftMethodKind.Full) lm.LoadFull(dir);
+        if (peft.Method.TrainsWholeModel) lm.LoadFull(dir);
         else
         {
             using var source = CheckpointSource.OpenFile(Path.Combine(dir, PeftModel.WeightsFile));

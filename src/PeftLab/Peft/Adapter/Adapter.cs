@@ -50,6 +50,26 @@ public sealed record AdapterConfig : PeftConfig
     public double InitStd { get; init; } = 1e-3;
 }
 
+/// <summary>
+/// The modules of one model layout that bottleneck adapters wrap: serial adapters wrap each sublayer's last projection,
+/// parallel ones the sublayer module itself. Entries are names or dotted name suffixes of full module names.
+/// </summary>
+public sealed record AdapterSites
+{
+    /// <summary>Serial adapters: the last projection of each self-attention sublayer.</summary>
+    public required IReadOnlyList<string> AttentionOutputs { get; init; }
+    /// <summary>Serial adapters: the last projection of each cross-attention sublayer (none for decoder-only models).</summary>
+    public IReadOnlyList<string> CrossAttentionOutputs { get; init; } = [];
+    /// <summary>Serial adapters: the last projection of each feed-forward sublayer.</summary>
+    public required IReadOnlyList<string> MlpOutputs { get; init; }
+    /// <summary>Parallel adapters: the self-attention modules.</summary>
+    public required IReadOnlyList<string> AttentionSublayers { get; init; }
+    /// <summary>Parallel adapters: the cross-attention modules (none for decoder-only models).</summary>
+    public IReadOnlyList<string> CrossAttentionSublayers { get; init; } = [];
+    /// <summary>Parallel adapters: the feed-forward modules.</summary>
+    public required IReadOnlyList<string> MlpSublayers { get; init; }
+}
+
 /// <summary>The bottleneck: a(h) = up(act(down(h))), down [m, d] + bias, up [d, m] + bias.</summary>
 public sealed class Bottleneck : nn.Module<Tensor, Tensor>
 {
@@ -152,11 +172,45 @@ public sealed class AdapterMethod : IPeftMethod
     /// <inheritdoc/>
     public PeftMethodKind Kind => PeftMethodKind.Adapter;
     /// <inheritdoc/>
+    public string Name => "adapter";
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Aliases => ["adapters", "bottleneck"];
+    /// <inheritdoc/>
     public string? PeftType => "PEFTLAB_BOTTLENECK";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new AdapterConfig();
     /// <inheritdoc/>
+    public CapacityKnob? Capacity { get; } = new("adapter_size", "size", "adapter bottleneck");
+    /// <inheritdoc/>
+    public bool IsInputSide => false;
+    /// <inheritdoc/>
+    public bool TrainsWholeModel => false;
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
+        new[] { 8, 32, 64, 128, 256, 512 }.Select(m => ($"size={m}", (PeftConfig)new AdapterConfig { Size = m })).ToArray();
+    /// <inheritdoc/>
     public bool CanMerge => false;
+
+    /// <summary>Where adapters go in each model layout (PEFT has no bottleneck adapters; these follow the sublayers' names).</summary>
+    public static IReadOnlyDictionary<ModelLayout, AdapterSites> DefaultSites { get; } = new Dictionary<ModelLayout, AdapterSites>
+    {
+        [ModelLayout.Llama] = new()
+        {
+            AttentionOutputs = ["self_attn.o_proj"],
+            MlpOutputs = ["mlp.down_proj"],
+            AttentionSublayers = ["self_attn"],
+            MlpSublayers = ["mlp"],
+        },
+        [ModelLayout.T5] = new()
+        {
+            AttentionOutputs = ["SelfAttention.o"],
+            CrossAttentionOutputs = ["EncDecAttention.o"],
+            MlpOutputs = ["DenseReluDense.wo"],
+            AttentionSublayers = ["SelfAttention"],
+            CrossAttentionSublayers = ["EncDecAttention"],
+            MlpSublayers = ["DenseReluDense"],
+        },
+    };
 
     /// <inheritdoc/>
     public PeftConfig ReadAdapterConfig(AdapterJson j) => new AdapterConfig
@@ -195,12 +249,12 @@ public sealed class AdapterMethod : IPeftMethod
         if (c.Size <= 0) throw new PeftConfigException($"adapter size must be > 0 (got {c.Size})");
         if (!c.AfterAttention && !c.AfterMlp && !c.AfterCrossAttention)
             throw new PeftConfigException("adapter: at least one of after_attention, after_cross_attention, after_mlp must be true");
-        var d = model.TargetDefaults;
+        var d = DefaultSites.For(model, Name);
         if (c.AfterCrossAttention && d.CrossAttentionOutputs.Count == 0)
             throw new PeftConfigException("adapter: after_cross_attention needs an encoder-decoder model (this model has no cross-attention)");
         var w = model.EmbeddingWeight;
         Bottleneck New() => new(model.HiddenSize, c, context.Generator, w.device, w.dtype);
-        bool Is(ModuleSlot slot, IReadOnlyList<string> names) => PeftTargetDefaults.Matches(slot.Name, names);
+        bool Is(ModuleSlot slot, IReadOnlyList<string> names) => TargetSelector.MatchesAny(slot.Name, names);
         bool AttentionSlot(ModuleSlot slot, IReadOnlyList<string> self, IReadOnlyList<string> cross) =>
             (c.AfterAttention && Is(slot, self)) || (c.AfterCrossAttention && Is(slot, cross));
         // Serial: wrap each sublayer's last projection (the model names them: o_proj, down_proj; T5's o, wo);

@@ -28,11 +28,31 @@ public sealed class BitFitMethod : IPeftMethod
     /// <inheritdoc/>
     public PeftMethodKind Kind => PeftMethodKind.BitFit;
     /// <inheritdoc/>
+    public string Name => "bitfit";
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Aliases => [];
+    /// <inheritdoc/>
     public string? PeftType => "PEFTLAB_BITFIT";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new BitFitConfig();
     /// <inheritdoc/>
+    public CapacityKnob? Capacity => null;
+    /// <inheritdoc/>
+    public bool IsInputSide => false;
+    /// <inheritdoc/>
+    public bool TrainsWholeModel => false;
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
+        [("all projections", new BitFitConfig()), ("all projections + norms", new BitFitConfig { IncludeNorms = true })];
+    /// <inheritdoc/>
     public bool CanMerge => false;
+
+    /// <summary>Linear layers whose (possibly added) bias trains when the config names none: every projection in the blocks.</summary>
+    public static IReadOnlyDictionary<ModelLayout, IReadOnlyList<string>> DefaultTargets { get; } = new Dictionary<ModelLayout, IReadOnlyList<string>>
+    {
+        [ModelLayout.Llama] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        [ModelLayout.T5] = ["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"],
+    };
 
     /// <inheritdoc/>
     public PeftConfig ReadAdapterConfig(AdapterJson j)
@@ -49,14 +69,14 @@ public sealed class BitFitMethod : IPeftMethod
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (BitFitConfig)config;
-        return new JsonObject { ["include_norms"] = c.IncludeNorms, ["target_modules"] = c.Targets.Resolve(model.TargetDefaults.BitFit).ToPeftJson() };
+        return new JsonObject { ["include_norms"] = c.IncludeNorms, ["target_modules"] = c.Targets.Resolve(DefaultTargets.For(model, Name)).ToPeftJson() };
     }
 
     /// <inheritdoc/>
     public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = (BitFitConfig)config;
-        var selector = c.Targets.Resolve(model.TargetDefaults.BitFit);
+        var selector = c.Targets.Resolve(DefaultTargets.For(model, Name));
         var targets = Injector.Slots(model.Module).Where(s => s.Module is Linear && selector.Matches(s.Name, true)).ToArray();
         if (targets.Length == 0) throw new PeftConfigException($"no module matched BitFit target_modules {selector}");
         foreach (var slot in targets)

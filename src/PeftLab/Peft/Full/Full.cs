@@ -17,9 +17,21 @@ public sealed class FullMethod : IPeftMethod
     /// <inheritdoc/>
     public PeftMethodKind Kind => PeftMethodKind.Full;
     /// <inheritdoc/>
+    public string Name => "full";
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Aliases => ["full_finetuning", "fft"];
+    /// <inheritdoc/>
     public string? PeftType => "PEFTLAB_FULL";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new FullConfig();
+    /// <inheritdoc/>
+    public CapacityKnob? Capacity => null;
+    /// <inheritdoc/>
+    public bool IsInputSide => false;
+    /// <inheritdoc/>
+    public bool TrainsWholeModel => true;
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } = [("", new FullConfig())];
     /// <inheritdoc/>
     public bool CanMerge => true;
 

@@ -17,17 +17,20 @@ public sealed record IA3Config : PeftConfig
     /// <summary>Targets whose input, not output, is scaled (null: the model's, as in PEFT: down_proj for Llama; wo for T5).</summary>
     public IReadOnlyList<string>? FeedForwardModules { get; init; }
 
-    /// <summary>This config with the model's defaults filled in.</summary>
-    public IA3Config Resolve(IPeftHost model) => this with
+    /// <summary>This config with the model's defaults (<see cref="IA3Method.DefaultTargets"/>) filled in.</summary>
+    public IA3Config Resolve(IPeftHost model)
     {
-        Targets = Targets.Resolve(model.TargetDefaults.IA3),
-        FeedForwardModules = FeedForwardModules ?? model.TargetDefaults.IA3FeedForward,
-    };
+        var defaults = IA3Method.DefaultTargets.For(model, PeftRegistry.NameOf(Kind));
+        return this with
+        {
+            Targets = Targets.Resolve(defaults.Targets),
+            FeedForwardModules = FeedForwardModules ?? defaults.FeedForward,
+        };
+    }
 
     /// <summary>Is a module (full name) a feed-forward target? Call on a resolved config.</summary>
-    public bool IsFeedForward(string name) =>
-        (FeedForwardModules ?? throw new InvalidOperationException("resolve the model's default feed-forward modules (IA3Config.Resolve) first"))
-        .Any(f => name == f || name.EndsWith("." + f, StringComparison.Ordinal));
+    public bool IsFeedForward(string name) => TargetSelector.MatchesAny(name,
+        FeedForwardModules ?? throw new InvalidOperationException("resolve the model's default feed-forward modules (IA3Config.Resolve) first"));
 }
 
 /// <summary>A linear layer rescaled by a learned vector <c>ia3_l</c> (ones at start: the model is unchanged).</summary>
@@ -70,11 +73,34 @@ public sealed class IA3Method : IPeftMethod
     /// <inheritdoc/>
     public PeftMethodKind Kind => PeftMethodKind.IA3;
     /// <inheritdoc/>
+    public string Name => "ia3";
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Aliases => [];
+    /// <inheritdoc/>
     public string? PeftType => "IA3";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new IA3Config();
     /// <inheritdoc/>
+    public CapacityKnob? Capacity => null;
+    /// <inheritdoc/>
+    public bool IsInputSide => false;
+    /// <inheritdoc/>
+    public bool TrainsWholeModel => false;
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } = [("k,v,down", new IA3Config())];
+    /// <inheritdoc/>
     public bool CanMerge => true;
+
+    /// <summary>
+    /// Modules (IA)3 rescales when the config names none, and which of them are feed-forward (input-scaled), as in PEFT:
+    /// the key and value projections and the feed-forward output projection.
+    /// </summary>
+    public static IReadOnlyDictionary<ModelLayout, (IReadOnlyList<string> Targets, IReadOnlyList<string> FeedForward)> DefaultTargets { get; } =
+        new Dictionary<ModelLayout, (IReadOnlyList<string>, IReadOnlyList<string>)>
+        {
+            [ModelLayout.Llama] = (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+            [ModelLayout.T5] = (["k", "v", "wo"], ["wo"]),
+        };
 
     /// <inheritdoc/>
     public PeftConfig ReadAdapterConfig(AdapterJson j)

@@ -12,11 +12,36 @@ public sealed class LoraMethod : IPeftMethod
     /// <inheritdoc/>
     public PeftMethodKind Kind => PeftMethodKind.Lora;
     /// <inheritdoc/>
+    public string Name => "lora";
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Aliases => [];
+    /// <inheritdoc/>
     public string? PeftType => "LORA";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new LoraConfig();
     /// <inheritdoc/>
+    public CapacityKnob? Capacity { get; } = new("lora_r", "r", "LoRA rank");
+    /// <inheritdoc/>
+    public bool IsInputSide => false;
+    /// <inheritdoc/>
+    public bool TrainsWholeModel => false;
+    /// <inheritdoc/>
     public bool CanMerge => true;
+
+    /// <summary>Modules LoRA wraps when the config names none (PEFT's defaults: the query and value projections).</summary>
+    public static IReadOnlyDictionary<ModelLayout, IReadOnlyList<string>> DefaultTargets { get; } = new Dictionary<ModelLayout, IReadOnlyList<string>>
+    {
+        [ModelLayout.Llama] = ["q_proj", "v_proj"],
+        [ModelLayout.T5] = ["q", "v"],
+    };
+
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
+        new[] { 8, 32, 64, 128, 256, 512 }.SelectMany(r => new (string, PeftConfig)[]
+        {
+            ($"r={r} q,v", new LoraConfig { R = r }),
+            ($"r={r} all-linear", new LoraConfig { R = r, Targets = new TargetSelector { AllLinear = true } }),
+        }).ToArray();
 
     /// <inheritdoc/>
     public PeftConfig ReadAdapterConfig(AdapterJson j)
@@ -75,7 +100,7 @@ public sealed class LoraMethod : IPeftMethod
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (LoraConfig)config;
-        c = c with { Targets = c.Targets.Resolve(model.TargetDefaults.Lora) };
+        c = c with { Targets = c.Targets.Resolve(DefaultTargets.For(model, Name)) };
         if (c.Init == LoraInit.Pissa)  // saved converted to plain LoRA of rank 2r (see AdapterState)
             c = c with { R = 2 * c.R, Alpha = c.UseRslora ? c.Alpha * Math.Sqrt(2) : 2 * c.Alpha, Init = LoraInit.Default };
         return new JsonObject
@@ -102,7 +127,7 @@ public sealed class LoraMethod : IPeftMethod
     {
         var c = (LoraConfig)config;
         if (c.R <= 0) throw new PeftConfigException($"lora r must be > 0 (got {c.R})");
-        c = c with { Targets = c.Targets.Resolve(model.TargetDefaults.Lora) };
+        c = c with { Targets = c.Targets.Resolve(DefaultTargets.For(model, Name)) };
         var wrapped = Injector.Replace(model.Module,
             slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new LoraLinear(lin, c, context.Generator) : null,
             $"LoRA target_modules {c.Targets}");

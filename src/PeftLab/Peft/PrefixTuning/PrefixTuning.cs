@@ -110,9 +110,22 @@ public sealed class PrefixTuningMethod : IPeftMethod
     /// <inheritdoc/>
     public PeftMethodKind Kind => PeftMethodKind.PrefixTuning;
     /// <inheritdoc/>
+    public string Name => "prefix_tuning";
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Aliases => ["prefix"];
+    /// <inheritdoc/>
     public string? PeftType => "PREFIX_TUNING";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new PrefixTuningConfig();
+    /// <inheritdoc/>
+    public CapacityKnob? Capacity { get; } = new("prefix_tokens", "num_virtual_tokens", "virtual tokens");
+    /// <inheritdoc/>
+    public bool IsInputSide => true;
+    /// <inheritdoc/>
+    public bool TrainsWholeModel => false;
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
+        new[] { 10, 20, 50, 100 }.Select(n => ($"num_virtual_tokens={n}", (PeftConfig)new PrefixTuningConfig { NumVirtualTokens = n })).ToArray();
     /// <inheritdoc/>
     public bool CanMerge => false;
 

@@ -91,9 +91,22 @@ public sealed class PromptTuningMethod : IPeftMethod
     /// <inheritdoc/>
     public PeftMethodKind Kind => PeftMethodKind.PromptTuning;
     /// <inheritdoc/>
+    public string Name => "prompt_tuning";
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Aliases => ["prompt"];
+    /// <inheritdoc/>
     public string? PeftType => "PROMPT_TUNING";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new PromptTuningConfig();
+    /// <inheritdoc/>
+    public CapacityKnob? Capacity { get; } = new("prompt_tokens", "num_virtual_tokens", "virtual tokens");
+    /// <inheritdoc/>
+    public bool IsInputSide => true;
+    /// <inheritdoc/>
+    public bool TrainsWholeModel => false;
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
+        new[] { 10, 20, 50, 100 }.Select(n => ($"num_virtual_tokens={n}", (PeftConfig)new PromptTuningConfig { NumVirtualTokens = n })).ToArray();
     /// <inheritdoc/>
     public bool CanMerge => false;
 

@@ -1,3 +1,4 @@
+using PeftLab.Peft;
 using PeftLab.Training;
 
 namespace PeftLab.Studies.Report;
@@ -59,7 +60,10 @@ public static class Analyses
             [new PlotSpec { Name = "lr_sensitivity", Title = "Learning-rate sensitivity", XLabel = "learning rate", YLabel = Score, XScale = AxisScale.Log10, Series = series, Lines = BaselineLines(v) }]);
     }
 
-    /// <summary>Test score against LoRA rank / adapter size / virtual tokens, one line per method and learning rate; the baseline as a line.</summary>
+    /// <summary>What reports call the methods' size knobs: "LoRA rank, adapter bottleneck, virtual tokens" (each label once, registry order).</summary>
+    private static readonly string KnobLabels = string.Join(", ", PeftRegistry.CapacityKnobs.Select(k => k.Knob.Label).Distinct());
+
+    /// <summary>Test score against each method's size knob (LoRA rank, adapter size, virtual tokens, ...), one line per method and learning rate; the baseline as a line.</summary>
     public static AnalysisResult Capacity(StudyView v)
     {
         var rows = new List<IReadOnlyList<string>>();
@@ -80,11 +84,11 @@ public static class Analyses
         }
         var enough = series.Any(s => s.Points.Count >= 2);
         var why = enough ? null
-            : rows.Count == 0 ? "no finished run of a method with a rank/size axis (lora_r, adapter_size, prefix_tokens, prompt_tokens)"
+            : rows.Count == 0 ? $"no finished run of a method with a rank/size axis ({string.Join(", ", StudyAxisNames.KnobAxes)})"
             : "needs at least two ranks/sizes at one learning rate";
         if (v.Baseline() is { } b) rows.Insert(0, [b.Method, "–", "–", "–", Seeds(b), MeanCell(v, b), GainCell(v, b), Fmt.Score(b.Std), Fmt.Int(b.Runs.Count)]);
         return Result("capacity", "Rank / adapter size",
-            $"Mean {Score} against the method's size knob (LoRA rank, adapter bottleneck, virtual tokens), one line per learning rate; {v.MainContextLabel}. {Intervals}",
+            $"Mean {Score} against the method's size knob ({KnobLabels}), one line per learning rate; {v.MainContextLabel}. {Intervals}",
             why,
             [new ReportTable("Score by rank/size", ["method", "lr", "knob", "size", "seeds", MeanColumn, GainColumn, "std", "runs"], rows)],
             [new PlotSpec { Name = "capacity", Title = "Score vs LoRA rank / adapter size", XLabel = "rank / size", YLabel = Score, XScale = AxisScale.Log10, Series = series, Lines = BaselineLines(v) }]);

@@ -1,3 +1,5 @@
+using PeftLab.Peft;
+
 namespace PeftLab.Studies.Report;
 
 /// <summary>
@@ -41,7 +43,7 @@ public static class Answer
             ? "No untuned baseline in this study (a study with baseline: true evaluates the base model without training)."
             : $"Untuned baseline (the base model with zero training steps, same prompts and decoding): {Fmt.Ci(baseline.Mean, v.MeanCi(baseline))} test ROUGE-L. {DoesTuningHelp(v, bests)}";
 
-        var full = v.Best("full");
+        var full = v.Best(PeftRegistry.NameOf(PeftMethodKind.Full));
         var halfWidths = full is null ? [] : bests.Where(s => !ReferenceEquals(s, full)).Select(s => v.DiffCi(s, full)?.HalfWidth).OfType<double>().Order().ToArray();
         double? resolution = halfWidths.Length == 0 ? null
             : halfWidths.Length % 2 == 1 ? halfWidths[halfWidths.Length / 2] : (halfWidths[halfWidths.Length / 2 - 1] + halfWidths[halfWidths.Length / 2]) / 2;

@@ -1,3 +1,5 @@
+using PeftLab.Peft;
+
 namespace PeftLab.Studies.Report;
 
 /// <summary>Whether a finding of the reference study holds on this study's results, decided from 95 % intervals.</summary>
@@ -110,7 +112,11 @@ public static class Findings
         _ => Verdict.Inconclusive,
     };
 
-    private static readonly string[] PeftPair = ["lora", "adapter"];
+    // The reference study's claims are about these methods by name.
+    private static readonly string FullName = PeftRegistry.NameOf(PeftMethodKind.Full);
+    private static readonly string LoraName = PeftRegistry.NameOf(PeftMethodKind.Lora);
+    private static readonly string AdapterName = PeftRegistry.NameOf(PeftMethodKind.Adapter);
+    private static readonly string[] PeftPair = [LoraName, AdapterName];
 
     private const string NoInstances = "no per-instance scores (eval/test_predictions.jsonl) to compare";
 
@@ -128,10 +134,10 @@ public static class Findings
         const string statement = "LoRA and adapters get close to full finetuning at their best settings; the other methods do not.";
         var t = v.Thresholds;
         var (scale, shift, expression) = t.CloseToFullRatio is double r
-            ? (r, 0.0, (Func<string, string>)(m => $"{m} − {Fmt.Num(r)}·full"))
-            : (1.0, t.CloseToFullPoints, m => $"{m} − full + {Fmt.Num(t.CloseToFullPoints)}");
+            ? (r, 0.0, (Func<string, string>)(m => $"{m} − {Fmt.Num(r)}·{FullName}"))
+            : (1.0, t.CloseToFullPoints, m => $"{m} − {FullName} + {Fmt.Num(t.CloseToFullPoints)}");
         var rule = $"close = the 95% interval of {expression("method")} lies at or above 0; not close = entirely below 0";
-        if (v.Best("full") is not { } full)
+        if (v.Best(FullName) is not { } full)
             return Finish("a", statement, [new Part(Verdict.NotEnoughData, "no scored full-finetuning run")], v, rule);
         static string Word(Verdict close) => close switch { Verdict.Holds => "close", Verdict.DoesNotHold => "not close", _ => Text(close) };
         var parts = new List<Part>();
@@ -139,9 +145,9 @@ public static class Findings
         {
             if (v.Best(m) is not { } best) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }
             var d = v.DiffCi(best, full, scale, shift);
-            parts.Add(Claim($"{Mean(v, m, best)} vs {Mean(v, "full", full)}", expression(m), d, Decide(d), Word(Decide(d))));
+            parts.Add(Claim($"{Mean(v, m, best)} vs {Mean(v, FullName, full)}", expression(m), d, Decide(d), Word(Decide(d))));
         }
-        var others = v.Methods.Where(m => m != "full" && !PeftPair.Contains(m) && v.Best(m) is not null).ToArray();
+        var others = v.Methods.Where(m => m != FullName && !PeftPair.Contains(m) && v.Best(m) is not null).ToArray();
         if (others.Length == 0) parts.Add(new Part(Verdict.NotEnoughData, "no other method to contrast"));
         foreach (var m in others)
         {
@@ -239,26 +245,26 @@ public static class Findings
     {
         const string statement = "LoRA needs more tasks to generalise (its unseen-task score grows more with the task count than full finetuning's) and learns more slowly (more steps to 80% of its final score).";
         var parts = new List<Part>();
-        var lora = TaskCurve(v, "lora");
-        var full = TaskCurve(v, "full");
+        var lora = TaskCurve(v, LoraName);
+        var full = TaskCurve(v, FullName);
         var common = lora.Select(x => x.Tasks).Intersect(full.Select(x => x.Tasks)).OrderBy(StudyView.TaskOrder).ToArray();
-        if (common.Length < 2) parts.Add(new Part(Verdict.NotEnoughData, "lora and full share fewer than two training-task counts"));
+        if (common.Length < 2) parts.Add(new Part(Verdict.NotEnoughData, $"{LoraName} and {FullName} share fewer than two training-task counts"));
         else
         {
             Setting At((int? Tasks, Setting Best)[] c, int? tasks) => c.Single(x => x.Tasks == tasks).Best;
             var (lf, ll, ff, fl) = (At(lora, common[0]), At(lora, common[^1]), At(full, common[0]), At(full, common[^1]));
             var d = v.Combine([new SettingTerm(1, ll), new SettingTerm(-1, lf), new SettingTerm(-1, fl), new SettingTerm(1, ff)]);
-            parts.Add(Claim($"{Fmt.Tasks(common[0])} → {Fmt.Tasks(common[^1])} tasks: lora gains {Fmt.Score(ll.Mean - lf.Mean)} ({Fmt.Ci(lf.Mean, v.MeanCi(lf))} → {Fmt.Ci(ll.Mean, v.MeanCi(ll))}), " +
-                $"full gains {Fmt.Score(fl.Mean - ff.Mean)} ({Fmt.Ci(ff.Mean, v.MeanCi(ff))} → {Fmt.Ci(fl.Mean, v.MeanCi(fl))})", "lora gain − full gain", d, Decide(d, strict: true)));
+            parts.Add(Claim($"{Fmt.Tasks(common[0])} → {Fmt.Tasks(common[^1])} tasks: {LoraName} gains {Fmt.Score(ll.Mean - lf.Mean)} ({Fmt.Ci(lf.Mean, v.MeanCi(lf))} → {Fmt.Ci(ll.Mean, v.MeanCi(ll))}), " +
+                $"{FullName} gains {Fmt.Score(fl.Mean - ff.Mean)} ({Fmt.Ci(ff.Mean, v.MeanCi(ff))} → {Fmt.Ci(fl.Mean, v.MeanCi(fl))})", $"{LoraName} gain − {FullName} gain", d, Decide(d, strict: true)));
         }
-        var (sl, sf) = (StepsTo80(v, "lora"), StepsTo80(v, "full"));
+        var (sl, sf) = (StepsTo80(v, LoraName), StepsTo80(v, FullName));
         if (sl.Length < 2 || sf.Length < 2)
-            parts.Add(new Part(Verdict.NotEnoughData, $"steps to 80%: lora {Fmt.Num(Stats.Mean(sl))} over {sl.Length} seed(s), full {Fmt.Num(Stats.Mean(sf))} over {sf.Length} seed(s) (needs ≥ 2 seeds each for an interval)"));
+            parts.Add(new Part(Verdict.NotEnoughData, $"steps to 80%: {LoraName} {Fmt.Num(Stats.Mean(sl))} over {sl.Length} seed(s), {FullName} {Fmt.Num(Stats.Mean(sf))} over {sf.Length} seed(s) (needs ≥ 2 seeds each for an interval)"));
         else
         {
             var d = Bootstrap.OverRuns([sl, sf], g => g[0].Average() - g[1].Average(), v.Bootstrap);
             var verdict = Decide(d, strict: true);
-            parts.Add(new Part(verdict, $"steps to 80%: lora {Fmt.Num(sl.Average())}, full {Fmt.Num(sf.Average())}; lora − full = {Fmt.Diff(d)} steps (bootstrap over seeds) → {Text(verdict)}"));
+            parts.Add(new Part(verdict, $"steps to 80%: {LoraName} {Fmt.Num(sl.Average())}, {FullName} {Fmt.Num(sf.Average())}; {LoraName} − {FullName} = {Fmt.Diff(d)} steps (bootstrap over seeds) → {Text(verdict)}"));
         }
         return Finish("d", statement, parts, v);
     }
@@ -267,17 +273,17 @@ public static class Findings
     {
         const string statement = "LoRA memorises less than full finetuning (a smaller gap between held-out seen-task and unseen-task scores).";
         var t = v.Thresholds;
-        var (lora, full) = (v.Best("lora"), v.Best("full"));
+        var (lora, full) = (v.Best(LoraName), v.Best(FullName));
         string Gap(string m, Setting? s) => s is null ? $"{m}: no scored run"
             : $"{m} held-out {Fmt.Ci(s.MeanOf(r => r.HeldoutRougeL), v.MeanCi(s, EvalSplit.Heldout))} − test {Fmt.Ci(s.Mean, v.MeanCi(s))} = " +
               $"{Fmt.Diff(v.Combine([new SettingTerm(1, s, EvalSplit.Heldout), new SettingTerm(-1, s)]))}";
-        var text = $"{Gap("lora", lora)}; {Gap("full", full)}";
+        var text = $"{Gap(LoraName, lora)}; {Gap(FullName, full)}";
         if (lora is null || full is null) return Finish("e", statement, [new Part(Verdict.NotEnoughData, text)], v);
         var d = v.Combine([new SettingTerm(1, full, EvalSplit.Heldout), new SettingTerm(-1, full), new SettingTerm(-1, lora, EvalSplit.Heldout), new SettingTerm(1, lora)],
             -t.MemorizationMarginPoints);
         var part = d is null
             ? new Part(Verdict.NotEnoughData, text + "; no per-instance held-out and test scores of both (eval/heldout_predictions.jsonl)")
-            : new Part(Decide(d, strict: true), $"{text}; full gap − lora gap − {Fmt.Num(t.MemorizationMarginPoints)} = {Fmt.Diff(d)} → {Text(Decide(d, strict: true))}");
+            : new Part(Decide(d, strict: true), $"{text}; {FullName} gap − {LoraName} gap − {Fmt.Num(t.MemorizationMarginPoints)} = {Fmt.Diff(d)} → {Text(Decide(d, strict: true))}");
         return Finish("e", statement, [part], v);
     }
 
@@ -285,28 +291,28 @@ public static class Findings
     {
         const string statement = "On harder categories (reasoning, long-form generation) LoRA and adapters fall short of full finetuning, LoRA above adapters.";
         var t = v.Thresholds;
-        var bests = new[] { "full", "lora", "adapter" }.ToDictionary(m => m, m => v.Best(m));
-        if (bests["full"] is not { } full)
+        var bests = new[] { FullName, LoraName, AdapterName }.ToDictionary(m => m, m => v.Best(m));
+        if (bests[FullName] is not { } full)
             return Finish("f", statement, [new Part(Verdict.NotEnoughData, "no scored full-finetuning run")], v);
         var present = bests.Where(kv => kv.Value is not null).Select(kv => kv.Value!).ToArray();
         var hard = present.SelectMany(s => s.Runs.SelectMany(r => r.TestCategories.Keys)).Distinct().Where(Analyses.IsHard)
             .Where(c => present.All(s => Analyses.CategoryScoreOf(s, c) is not null)).OrderBy(c => c, StringComparer.Ordinal).ToArray();
         if (hard.Length == 0)
-            return Finish("f", statement, [new Part(Verdict.NotEnoughData, "no hard category (name containing " + string.Join("/", FindingThresholds.HardCategoryKeywords) + ") scored by full and the PEFT methods")], v);
+            return Finish("f", statement, [new Part(Verdict.NotEnoughData, "no hard category (name containing " + string.Join("/", FindingThresholds.HardCategoryKeywords) + $") scored by {FullName} and the PEFT methods")], v);
         // The hard-category score: the mean over hard categories of each category's mean, as one linear combination.
         IEnumerable<SettingTerm> Terms(Setting s, double sign) => hard.Select(c => new SettingTerm(sign / hard.Length, s, EvalSplit.Test, c));
         string HardMean(string m) => $"{m} {Fmt.Ci(hard.Average(c => Analyses.CategoryScoreOf(bests[m]!, c)!.Value), v.Combine(Terms(bests[m]!, 1).ToArray()))}";
-        var parts = new List<Part> { new(Verdict.Holds, $"hard categories: {string.Join(", ", hard)}; {HardMean("full")}") };
+        var parts = new List<Part> { new(Verdict.Holds, $"hard categories: {string.Join(", ", hard)}; {HardMean(FullName)}") };
         foreach (var m in PeftPair)
         {
             if (bests[m] is not { } s) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }
             var d = v.Combine([.. Terms(full, 1), .. Terms(s, -1)], -t.HardCategoryGapPoints);
-            parts.Add(Claim(HardMean(m), $"full − {m} − {Fmt.Num(t.HardCategoryGapPoints)}", d, Decide(d)));
+            parts.Add(Claim(HardMean(m), $"{FullName} − {m} − {Fmt.Num(t.HardCategoryGapPoints)}", d, Decide(d)));
         }
-        if (bests["lora"] is { } lora && bests["adapter"] is { } adapter)
+        if (bests[LoraName] is { } lora && bests[AdapterName] is { } adapter)
         {
             var d = v.Combine([.. Terms(lora, 1), .. Terms(adapter, -1)]);
-            parts.Add(Claim("", "lora − adapter", d, Decide(d, strict: true)));
+            parts.Add(Claim("", $"{LoraName} − {AdapterName}", d, Decide(d, strict: true)));
         }
         return Finish("f", statement, parts, v);
     }

@@ -36,13 +36,13 @@ public sealed record TrialRow
     /// <summary>Error message of a failed trial.</summary>
     public string? Error { get; init; }
 
-    /// <summary>PEFT method name (full, lora, adapter, ...), or <see cref="StudyView.BaselineMethod"/> for the untuned baseline.</summary>
+    /// <summary>PEFT method name (<see cref="IPeftMethod.Name"/>: full, lora, ...), or <see cref="StudyView.BaselineMethod"/> for the untuned baseline.</summary>
     public required string Method { get; init; }
     /// <summary>Peak learning rate (null for the untuned baseline, which does not train).</summary>
     public double? Lr { get; init; }
-    /// <summary>The method's size knob: LoRA rank, adapter size or number of virtual tokens.</summary>
+    /// <summary>The method's size knob (<see cref="IPeftMethod.Capacity"/>): LoRA rank, adapter size, number of virtual tokens, ...</summary>
     public int? Capacity { get; init; }
-    /// <summary>Axis name of <see cref="Capacity"/> (lora_r, adapter_size, prefix_tokens, prompt_tokens).</summary>
+    /// <summary>Axis name of <see cref="Capacity"/> (<see cref="CapacityKnob.Axis"/>, e.g. lora_r).</summary>
     public string? CapacityAxis { get; init; }
     /// <summary>Base model (preset name or folder); null when the study does not vary it.</summary>
     public string? Model { get; init; }
@@ -116,18 +116,12 @@ public sealed record TrialRow
 /// <param name="Warnings">Files that could not be read, each naming the file.</param>
 public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, IReadOnlyList<string> Warnings)
 {
-    /// <summary>Axis names with a meaning of their own; any other axis is a generic override.</summary>
-    public static readonly IReadOnlySet<string> KnownAxes = new HashSet<string>(StringComparer.Ordinal)
-        { "method", "lr", "lora_r", "adapter_size", "prefix_tokens", "prompt_tokens", "model", "task_count", "seed" };
+    /// <summary>Axis names with a meaning of their own (the study's typed axes, knob axes included); any other axis is a generic override.</summary>
+    public static readonly IReadOnlySet<string> KnownAxes = new HashSet<string>(StudyAxisNames.Ordered, StringComparer.Ordinal);
 
-    /// <summary>The size knob of each method: axis name and the training key it sets.</summary>
-    public static readonly IReadOnlyDictionary<string, (string Axis, string ConfigKey)> CapacityKnobs = new Dictionary<string, (string, string)>
-    {
-        ["lora"] = ("lora_r", "method.r"),
-        ["adapter"] = ("adapter_size", "method.size"),
-        ["prefix_tuning"] = ("prefix_tokens", "method.num_virtual_tokens"),
-        ["prompt_tuning"] = ("prompt_tokens", "method.num_virtual_tokens"),
-    };
+    /// <summary>The size knob of each method that has one (<see cref="PeftRegistry.CapacityKnobs"/>): method name → axis name and the training key it sets.</summary>
+    public static readonly IReadOnlyDictionary<string, (string Axis, string ConfigKey)> CapacityKnobs =
+        PeftRegistry.CapacityKnobs.ToDictionary(k => k.Method.Name, k => (k.Knob.Axis, k.Knob.ConfigKey));
 
     /// <summary>
     /// Reads <c>plan.json</c> and every <c>trials/&lt;id&gt;/</c> folder of a study. A missing or malformed plan.json is an

@@ -1,5 +1,6 @@
 using System.Globalization;
 using PeftLab.Evaluation;
+using PeftLab.Peft;
 
 namespace PeftLab.Studies.Report;
 
@@ -106,8 +107,8 @@ public sealed class StudyView
     /// <summary>Method-axis value of the untuned baseline: the base model evaluated with zero training steps.</summary>
     public const string BaselineMethod = StudyAxisNames.Untuned;
 
-    /// <summary>Canonical method order for tables and colours.</summary>
-    public static readonly IReadOnlyList<string> MethodOrder = ["full", "lora", "adapter", "prefix_tuning", "prompt_tuning", "ia3", "bitfit"];
+    /// <summary>Canonical method order for tables and colours: the registry's (<see cref="PeftRegistry.All"/>).</summary>
+    public static readonly IReadOnlyList<string> MethodOrder = PeftRegistry.All.Select(m => m.Name).ToArray();
 
     private readonly Dictionary<string, Interval?> _intervals = new(StringComparer.Ordinal);
 
