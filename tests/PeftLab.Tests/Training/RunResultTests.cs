@@ -184,7 +184,7 @@ public sealed class RunResultTests
     private static Regex KeyReads(IEnumerable<string> keys)
     {
         var alternatives = string.Join('|', keys.Select(Regex.Escape));
-        return new Regex($@"\[\s*""(?<key>{alternatives})""\s*\](?!\s*=(?![=>]))|\b(?:GetProperty|TryGetProperty|TryGetPropertyValue|ContainsKey)\(\s*""(?<key>{alternatives})""",
+        return new Regex($@"(?<=[\w\)\]!?])\s*\[\s*""(?<key>{alternatives})""\s*\](?!\s*=(?![=>]))|\b(?:GetProperty|TryGetProperty|TryGetPropertyValue|ContainsKey)\(\s*""(?<key>{alternatives})""",
             RegexOptions.CultureInvariant);
     }
 
@@ -259,5 +259,6 @@ public sealed class RunResultTests
     [InlineData("var s = o[RunStatuses.Key];")]
     [InlineData("var t = row[\"test_rougeL\"];")]                             // another key that starts like one
     [InlineData("var text = \"\"\"{\"status\": \"completed\"}\"\"\";")]
+    [InlineData("Assert.Equal([\"method\"], study.AxisNames);")]                   // a collection expression, not an indexer
     public void TheScanLeavesOtherCodeAlone(string line) => Assert.False(KeyReads(RunResult.Keys).IsMatch(line), line);
 }
