@@ -1,6 +1,7 @@
 using PeftLab.Configuration;
 using System.ComponentModel;
 using PeftLab.Peft;
+using PeftLab.Benchmarks;
 using PeftLab.Training;
 using Spectre.Console.Cli;
 

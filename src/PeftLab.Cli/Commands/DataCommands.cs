@@ -1,6 +1,6 @@
 using PeftLab.Configuration;
 using System.ComponentModel;
-using PeftLab.Data.Synthetic;
+using PeftLab.Synthetic;
 using Spectre.Console;
 using Spectre.Console.Cli;
 

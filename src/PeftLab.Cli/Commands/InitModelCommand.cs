@@ -62,7 +62,7 @@ public sealed class InitModelCommand : Command<InitModelSettings>
         var config = s.Preset is not null ? Presets.Get(s.Preset) : DecoderConfig.Parse(PeftLab.Data.Utf8Text.ReadAllText(s.Config!), s.Config!);
         if (s.Tokenizer is not null && s.Corpus is not null) throw new ArgumentException("give --tokenizer or --corpus, not both (--corpus trains a tokenizer)");
         IEnumerable<string> corpus = s.Corpus is not null ? PeftLab.Data.Utf8Text.ReadAllLines(s.Corpus)
-            : PeftLab.Data.Synthetic.SyntheticCorpus.Generate(new PeftLab.Data.Synthetic.CorpusOptions(Documents: 2000));
+            : PeftLab.Synthetic.SyntheticCorpus.Generate(new PeftLab.Synthetic.CorpusOptions(Documents: 2000));
         var written = ModelFolder.Init(s.Out!, config, s.Seed, corpus, s.Force, [("the --config file", s.Config), ("the --corpus file", s.Corpus), ("the --tokenizer folder", s.Tokenizer)], s.Tokenizer);
         var model = HfModel.Load(s.Out!);
         long parameters = model.parameters().Sum(p => p.numel());

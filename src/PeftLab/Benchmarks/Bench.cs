@@ -5,11 +5,13 @@ using PeftLab.Peft;
 using PeftLab.Peft.Adapter;
 using PeftLab.Peft.Lora;
 using PeftLab.Runtime;
+using PeftLab.Training;
 using TorchSharp;
 using TorchSharp.Modules;
+using AdamW = PeftLab.Training.AdamW;
 using static TorchSharp.torch;
 
-namespace PeftLab.Training;
+namespace PeftLab.Benchmarks;
 
 /// <summary>What <c>peftlab bench</c> measures: the workload of the PyTorch peer benchmark (../shared/peer), field for field.</summary>
 public sealed record BenchOptions

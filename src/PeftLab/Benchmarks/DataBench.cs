@@ -6,10 +6,11 @@ using PeftLab.Evaluation;
 using PeftLab.Models;
 using PeftLab.Peft;
 using PeftLab.Runtime;
+using PeftLab.Training;
 using PeftLab.Tokenization;
 using static TorchSharp.torch;
 
-namespace PeftLab.Training;
+namespace PeftLab.Benchmarks;
 
 /// <summary>What the data benchmarks run on: SuperNI task files and a model (a Hugging Face folder, or a preset).</summary>
 public sealed record DataBenchOptions

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using PeftLab.Data.Synthetic;
+using PeftLab.Synthetic;
 using PeftLab.Runtime;
 
 namespace PeftLab.Studies;

@@ -1,4 +1,4 @@
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>Draws one task input; the intro is the noun phrase the definition uses for it ("a lowercase word").</summary>
 internal sealed record InputGen(string Id, Kind Kind, string Intro, Func<SplitMix64, Vocabulary, Val> Draw);

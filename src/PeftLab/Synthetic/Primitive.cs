@@ -1,4 +1,4 @@
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>
 /// One operation tasks are composed from. <see cref="Id"/> names the operation independently of its parameter

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>The primitive library. Each factory returns a fresh <see cref="Primitive"/>; parameters are baked into its text.</summary>
 internal static class Prims

@@ -1,4 +1,4 @@
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>
 /// SplitMix64 pseudo-random generator (Steele, Lea and Flood, 2014). Used instead of System.Random so that

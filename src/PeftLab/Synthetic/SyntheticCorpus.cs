@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>Options for <see cref="SyntheticCorpus"/>.</summary>
 /// <param name="Seed">Seed of the corpus streams (kept apart from the suite's streams by a stream label).</param>

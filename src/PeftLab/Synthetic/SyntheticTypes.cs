@@ -1,4 +1,4 @@
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>Task categories of the synthetic suite; <see cref="SyntheticCategories.DisplayName"/> gives the SuperNI-style name.</summary>
 public enum SyntheticCategory

@@ -1,7 +1,7 @@
-using static PeftLab.Data.Synthetic.Prims;
-using C = PeftLab.Data.Synthetic.SyntheticCategory;
+using static PeftLab.Synthetic.Prims;
+using C = PeftLab.Synthetic.SyntheticCategory;
 
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>One task family: an input generator and a pipeline of primitive steps.</summary>
 internal sealed record TaskSpec(int Number, string Slug, SyntheticCategory Category, TaskSplit Split, InputGen Gen, IReadOnlyList<Primitive> Steps)

@@ -1,4 +1,4 @@
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>Input, intermediate values and final output of one run of a task pipeline.</summary>
 internal sealed record Trace(Val Input, IReadOnlyList<Val> Values, IReadOnlyList<string> References)

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>The shape of a value flowing through a primitive pipeline.</summary>
 internal enum Kind

@@ -1,4 +1,4 @@
-namespace PeftLab.Data.Synthetic;
+namespace PeftLab.Synthetic;
 
 /// <summary>
 /// Word sources for input generators. The instruction suite uses real English words; the pretraining corpus uses

@@ -1,7 +1,8 @@
+using PeftLab.Benchmarks;
 using PeftLab.Training;
 using Xunit;
 
-namespace PeftLab.Tests.Training;
+namespace PeftLab.Tests.Benchmarks;
 
 /// <summary>The data benchmarks run end to end and compare like with like (numbers themselves are benchmarks, not tested).</summary>
 [Collection("study processes")]   // sets the process-wide thread count

@@ -85,7 +85,7 @@ public sealed class TokenIdRangeTests
     public void TokenizerLargerThanTheModelVocabularyFailsAtLoad()
     {
         var dir = TestPaths.NewTempDir();
-        ModelFolder.Create(dir, Presets.Get("nano"), seed: 1, PeftLab.Data.Synthetic.SyntheticCorpus.Generate(new PeftLab.Data.Synthetic.CorpusOptions(Documents: 50)));
+        ModelFolder.Create(dir, Presets.Get("nano"), seed: 1, PeftLab.Synthetic.SyntheticCorpus.Generate(new PeftLab.Synthetic.CorpusOptions(Documents: 50)));
         var configPath = Path.Combine(dir, "config.json");
         var config = JsonNode.Parse(File.ReadAllText(configPath))!;
         config["vocab_size"] = 300;

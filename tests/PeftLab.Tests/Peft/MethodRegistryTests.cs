@@ -162,7 +162,7 @@ public sealed class MethodRegistryTests
     /// <summary>Literals that are the same word as a method name but mean something else.</summary>
     private static readonly (string File, string Literal)[] Unrelated =
     [
-        ("src/PeftLab/Data/Synthetic/Vocabulary.cs", "full"),   // the synthetic suite's antonym pair ("full", "empty")
+        ("src/PeftLab/Synthetic/Vocabulary.cs", "full"),   // the synthetic suite's antonym pair ("full", "empty")
     ];
 
     /// <summary>

@@ -1,7 +1,7 @@
 using System.Text;
-using PeftLab.Data.Synthetic;
+using PeftLab.Synthetic;
 
-namespace PeftLab.Tests.Data.Synthetic;
+namespace PeftLab.Tests.Synthetic;
 
 public sealed class SyntheticCorpusTests
 {

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace PeftLab.Tests.Data.Synthetic;
+namespace PeftLab.Tests.Synthetic;
 
 /// <summary>Recomputes the answers of a sample of tasks with code written independently of the generator.</summary>
 [Collection(SyntheticSuiteCollection.Name)]

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
-using PeftLab.Data.Synthetic;
+using PeftLab.Synthetic;
 
-namespace PeftLab.Tests.Data.Synthetic;
+namespace PeftLab.Tests.Synthetic;
 
 /// <summary>Writes the default suite twice (the slow part) and shares it across the suite tests.</summary>
 public sealed class SyntheticSuiteFixture : IDisposable

@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.Json;
-using PeftLab.Data.Synthetic;
+using PeftLab.Synthetic;
 
-namespace PeftLab.Tests.Data.Synthetic;
+namespace PeftLab.Tests.Synthetic;
 
 [Collection(SyntheticSuiteCollection.Name)]
 public sealed class SyntheticSuiteTests(SyntheticSuiteFixture fx)
