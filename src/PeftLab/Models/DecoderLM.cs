@@ -241,12 +241,8 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         long virtualNow = 0;                                                          // virtual tokens prepended in this pass
         if (adapter is not null && past == 0)
         {
-            if (adapter.VirtualEmbeddings(b, dtype) is { } ve)
-            {
-                h = cat([ve, h], 1);                                                  // [B, n + T, d]
-                virtualNow = ve.shape[1];
-            }
-            else if (cache is not null)
+            (h, virtualNow) = VirtualTokens.Prepend(h, adapter.VirtualEmbeddings(b, dtype));   // [B, n + T, d]
+            if (virtualNow == 0 && cache is not null)
             {
                 // prefix tuning with a cache: the prefixes become the first cache entries
                 for (int i = 0; i < Config.NumLayers; i++)
@@ -269,7 +265,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
             long realKeys = keys - virtualTotal;
             if (attentionMask.shape[1] != realKeys)
                 throw new ArgumentException($"attention_mask covers {attentionMask.shape[1]} positions, expected {realKeys} (past + new real tokens)");
-            keyMask = virtualTotal > 0 ? cat([ones(b, virtualTotal, dtype: attentionMask.dtype, device: device), attentionMask], 1) : attentionMask;
+            keyMask = VirtualTokens.VisibleInFront(attentionMask, virtualTotal);
         }
 
         if (positionIds is null)
@@ -285,7 +281,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
 
         h = model.Body(h, ctx);                                                      // [B, n + T, d]
         cache?.Advance(tq);
-        if (virtualNow > 0) h = h.narrow(1, virtualNow, t);                          // drop virtual positions
+        h = VirtualTokens.Drop(h, virtualNow);                                       // [B, T, d]
         if (mode == LogitsMode.Last) h = h.narrow(1, h.shape[1] - 1, 1);
         return lm_head is not null ? Projection.Apply(lm_head, h) : nn.functional.linear(h, model.EmbedTokens.weight!);
     }

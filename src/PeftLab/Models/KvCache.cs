@@ -53,33 +53,3 @@ public sealed class KvCache : IDisposable
         foreach (var t in values) t.Dispose();
     }
 }
-
-/// <summary>
-/// Input-side PEFT methods (prompt tuning, prefix tuning) plug in here rather than being special cases
-/// of the model: the model asks for virtual embeddings to prepend, and per-layer key/value prefixes.
-/// </summary>
-public interface IInputAdapter
-{
-    /// <summary>Virtual tokens this adapter adds in front of the real ones.</summary>
-    int NumVirtualTokens { get; }
-
-    /// <summary>Prompt tuning: embeddings [B, n, d] to prepend to the token embeddings, or null.</summary>
-    Tensor? VirtualEmbeddings(long batch, ScalarType dtype);
-
-    /// <summary>Prefix tuning: key and value prefixes [B, H_kv, n, hd] for a layer, or null.</summary>
-    (Tensor Key, Tensor Value)? LayerPrefix(int layer, long batch, ScalarType dtype);
-
-    /// <summary>
-    /// Encoder-decoder models: how many virtual positions this adapter adds on one stack (prompt tokens in front of its
-    /// input, or prefix positions in its self-attention); 0 when it leaves that stack alone.
-    /// </summary>
-    int VirtualTokens(ModelStack stack) => throw NotForEncoderDecoder();
-
-    /// <summary>Encoder-decoder models: embeddings [B, n, d] to prepend to one stack's input, or null.</summary>
-    Tensor? VirtualEmbeddings(ModelStack stack, long batch, ScalarType dtype) => throw NotForEncoderDecoder();
-
-    /// <summary>Encoder-decoder models: key and value prefixes [B, H, n, hd] for a self-attention layer of one stack, or null.</summary>
-    (Tensor Key, Tensor Value)? LayerPrefix(ModelStack stack, int layer, long batch, ScalarType dtype) => throw NotForEncoderDecoder();
-
-    private NotSupportedException NotForEncoderDecoder() => new($"{GetType().Name} does not support encoder-decoder models");
-}

@@ -456,18 +456,14 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         long prompt = 0, prefix = 0;
         if (adapter is not null)
         {
-            if (adapter.VirtualEmbeddings(ModelStack.Encoder, b, dtype) is { } ve)
-            {
-                h = cat([ve, h], 1);                                                  // [B, n + S, d]
-                prompt = ve.shape[1];
-            }
-            else prefix = adapter.VirtualTokens(ModelStack.Encoder);               // per-layer key/value prefixes
+            (h, prompt) = VirtualTokens.Prepend(h, adapter.VirtualEmbeddings(ModelStack.Encoder, b, dtype));   // [B, n + S, d]
+            if (prompt == 0) prefix = adapter.VirtualTokens(ModelStack.Encoder);  // per-layer key/value prefixes
         }
         long tq = prompt + s, keys = prefix + tq;
         Tensor? outputMask = attentionMask is null || attentionMask.to_type(ScalarType.Int64).min().item<long>() != 0 ? null
-            : prompt > 0 ? cat([ones(b, prompt, dtype: attentionMask.dtype, device: device), attentionMask], 1) : attentionMask; // [B, n + S]
+            : VirtualTokens.VisibleInFront(attentionMask, prompt);                  // [B, n + S]
         Tensor? keyMask = outputMask is null ? null
-            : prefix > 0 ? cat([ones(b, prefix, dtype: outputMask.dtype, device: device), outputMask], 1) : outputMask;          // [B, K]
+            : VirtualTokens.VisibleInFront(outputMask, prefix);                     // [B, K]
         var bias = encoder.PositionBias(prefix, tq, keys, device);                   // [1, H, T, K]: prefixes take positions 0..n-1
         if (keyMask is not null) bias = bias + AttentionMasks.Additive(keyMask.view(b, 1, 1, keys), dtype);
         var ctx = new T5AttentionContext { Bias = bias, Prefix = prefix > 0 ? adapter : null, Stack = ModelStack.Encoder };
@@ -494,12 +490,8 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         if (adapter is not null && n > 0)
         {
             virtualTotal = n;
-            if (past == 0 && adapter.VirtualEmbeddings(ModelStack.Decoder, b, dtype) is { } ve)
-            {
-                h = cat([ve, h], 1);                                                  // [B, n + T, d]
-                virtualNow = n;
-            }
-            else if (past == 0 && cache is not null)
+            if (past == 0) (h, virtualNow) = VirtualTokens.Prepend(h, adapter.VirtualEmbeddings(ModelStack.Decoder, b, dtype));   // [B, n + T, d]
+            if (virtualNow == 0 && past == 0 && cache is not null)
             {
                 // prefix tuning with a cache: the prefixes become the first cache entries
                 for (int i = 0; i < Config.NumDecoderLayers; i++)
@@ -508,7 +500,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
                 cache.Self.PrefixLength = n;
                 past = n;
             }
-            else if (cache is null && adapter.VirtualEmbeddings(ModelStack.Decoder, b, dtype) is null) uncachedPrefix = n;
+            else if (virtualNow == 0 && cache is null) uncachedPrefix = n;           // prefix tuning without a cache: each layer prepends its own
         }
         long tq = t + virtualNow;
         long keys = cache is not null ? past + tq : uncachedPrefix + tq;            // K
@@ -522,7 +514,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
             long realKeys = keys - virtualTotal;
             if (decoderAttentionMask.shape[0] != b || decoderAttentionMask.shape[1] != realKeys)
                 throw new ArgumentException($"decoder_attention_mask covers {decoderAttentionMask.shape[1]} positions, expected {realKeys} (past + new decoder tokens)");
-            keyMask = virtualTotal > 0 ? cat([ones(b, virtualTotal, dtype: decoderAttentionMask.dtype, device: device), decoderAttentionMask], 1) : decoderAttentionMask;
+            keyMask = VirtualTokens.VisibleInFront(decoderAttentionMask, virtualTotal);
         }
         if (tq > 1 || keyMask is not null)
         {
@@ -540,7 +532,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
 
         h = decoder.Forward(h, self, cross);                                         // [B, n + T, d]
         cache?.Self.Advance(tq);
-        if (virtualNow > 0) h = h.narrow(1, virtualNow, t);                          // drop virtual positions
+        h = VirtualTokens.Drop(h, virtualNow);                                       // [B, T, d]
         if (mode == LogitsMode.Last) h = h.narrow(1, h.shape[1] - 1, 1);
         if (lm_head is not null) return lm_head.forward(h);
         // Tied head: transformers rescales the decoder output by d_model^-0.5 before reusing the embedding.

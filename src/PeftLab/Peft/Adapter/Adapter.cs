@@ -263,16 +263,31 @@ public sealed class AdapterMethod : IPeftMethod
         {
             (AdapterPlacement.Serial, nn.Module<Tensor, Tensor> m) when AttentionSlot(slot, d.AttentionOutputs, d.CrossAttentionOutputs)
                 || (c.AfterMlp && Is(slot, d.MlpOutputs)) => new SerialAdapter(m, New()),
-            (AdapterPlacement.Parallel, nn.Module<Tensor, AttentionContext, Tensor> m) when AttentionSlot(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
-                => new ParallelAttentionAdapter<AttentionContext>(m, New()),
-            (AdapterPlacement.Parallel, nn.Module<Tensor, T5AttentionContext, Tensor> m) when AttentionSlot(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
-                => new ParallelAttentionAdapter<T5AttentionContext>(m, New()),
+            (AdapterPlacement.Parallel, var m) when AttentionSlot(slot, d.AttentionSublayers, d.CrossAttentionSublayers)
+                && ContextOf(m) is { } contextType => ParallelAttention(m, contextType, New()),
             (AdapterPlacement.Parallel, nn.Module<Tensor, Tensor> m) when c.AfterMlp && Is(slot, d.MlpSublayers) => new ParallelMlpAdapter(m, New()),
             _ => null,
         }, "adapter placements");
         foreach (var (name, p) in model.Module.named_parameters())
             if (name.Contains(".adapter.adapter_", StringComparison.Ordinal)) p.requires_grad = true;
     }
+
+    /// <summary>
+    /// The attention-context type of an attention sublayer (a module from hidden states and its family's context to
+    /// hidden states), whatever the family; null for any other module.
+    /// </summary>
+    private static Type? ContextOf(nn.Module m)
+    {
+        for (var t = m.GetType(); t is not null; t = t.BaseType)
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(nn.Module<,,>) && t.GenericTypeArguments is [var input, var context, var output]
+                && input == typeof(Tensor) && output == typeof(Tensor))
+                return context;
+        return null;
+    }
+
+    /// <summary>A parallel adapter around an attention sublayer whose context type is <paramref name="contextType"/>.</summary>
+    private static nn.Module ParallelAttention(nn.Module sublayer, Type contextType, Bottleneck bottleneck) =>
+        (nn.Module)Activator.CreateInstance(typeof(ParallelAttentionAdapter<>).MakeGenericType(contextType), sublayer, bottleneck)!;
 
     /// <inheritdoc/>
     public void Merge(IPeftHost model, PeftConfig config) =>
