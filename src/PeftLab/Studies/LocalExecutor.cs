@@ -198,7 +198,9 @@ public static class LocalExecutor
                 {
                     signalled = true;
                     emit($"stopping: {workers.Count} worker(s) checkpoint and exit (Ctrl-C again to kill them)");
-                    foreach (var w in workers) Posix.Signal(w.Process.Id, Posix.SigInt);
+                    // SIGTERM, which workers handle as Ctrl-C: a study started in the background of a non-interactive
+                    // shell hands SIGINT to its workers ignored, and they would never see it
+                    foreach (var w in workers) Posix.Signal(w.Process.Id, Posix.SigTerm);
                 }
                 if (options.Kill.IsCancellationRequested && !killed)
                 {
@@ -247,7 +249,7 @@ public static class LocalExecutor
             // an exception here must not orphan workers mid-trial: stop them cleanly
             foreach (var w in workers)
             {
-                if (!w.Process.HasExited) Posix.Signal(w.Process.Id, Posix.SigInt);
+                if (!w.Process.HasExited) Posix.Signal(w.Process.Id, Posix.SigTerm);   // not SIGINT: it may be ignored (see above)
                 w.Process.WaitForExit();
                 w.Log.Dispose();
             }
