@@ -1,11 +1,4 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using PeftLab.Configuration;
-using PeftLab.Models;
-using PeftLab.Peft;
 using PeftLab.Training;
 
 namespace PeftLab.Studies;
