@@ -34,8 +34,10 @@ public sealed class ConfigAllowSingleAttribute : Attribute;
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class ConfigInlineAttribute(Type keySource, string member) : Attribute
 {
-    /// <summary>The keys that bind into the dictionary, in the order they are listed and written.</summary>
-    public IReadOnlyList<string> Keys =>
+    private IReadOnlyList<string>? keys;
+
+    /// <summary>The keys that bind into the dictionary, in the order they are listed and written (read once: the binder asks per mapping entry).</summary>
+    public IReadOnlyList<string> Keys => keys ??=
         keySource.GetProperty(member, BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as IReadOnlyList<string>
         ?? throw new InvalidOperationException($"[ConfigInline]: {keySource.Name}.{member} must be a public static IReadOnlyList<string> property");
 }
