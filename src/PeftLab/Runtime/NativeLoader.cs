@@ -11,7 +11,8 @@ namespace PeftLab.Runtime;
 /// GCC 13 and declares a need for <c>GLIBCXX_3.4.32</c>, which Debian 12 / Ubuntu 22.04 lack. The only
 /// symbol bound to that version (<c>std::ios_base_library_init</c>) is never called, so when — and only
 /// when — the stock library fails to load for that reason we write a copy with that version need
-/// marked weak into a cache folder, load it, and route TorchSharp's P/Invokes to it.
+/// marked weak into a cache folder, load it, and route TorchSharp's P/Invokes to it. Either way the P/Invokes then go
+/// through <see cref="ScalarQuarantine"/>'s shim, which lies over the bridge.
 /// </summary>
 public static partial class NativeLoader
 {
@@ -23,6 +24,7 @@ public static partial class NativeLoader
     private static readonly object Gate = new();
     private static bool _done;
     private static nint _bridge;
+    private static nint _target; // what TorchSharp's P/Invokes resolve to: the scalar quarantine, else the bridge
 
     /// <summary>What the loader did, for diagnostics (<c>peftlab doctor</c>, error messages).</summary>
     public static string Report { get; private set; } = "not initialised";
@@ -54,6 +56,7 @@ public static partial class NativeLoader
         if (Dl.TryOpen(original, out _bridge, out string error))
         {
             Report = $"loaded {original} unpatched";
+            RouteThroughQuarantine();
             return;
         }
         trace.AppendLine($"stock load failed: {error}");
@@ -93,13 +96,22 @@ public static partial class NativeLoader
                 $"version need marked weak to {patched}, but it did not load either: {patchedError}\n{trace}" +
                 "What you can do: install libstdc++ from GCC 13 or later (e.g. Debian testing/backports, Ubuntu 24.04).");
 
-        // TorchSharp's P/Invokes name "LibTorchSharp": hand them the patched copy.
-        NativeLibrary.SetDllImportResolver(typeof(TorchSharp.torch).Assembly, Resolve);
         Report = $"stock {original} needs {string.Join(", ", missing)} which this libstdc++ lacks; loaded patched copy {patched}";
+        RouteThroughQuarantine();
+    }
+
+    /// <summary>
+    /// Loads the scalar quarantine on top of the bridge just loaded and sends TorchSharp's P/Invokes for
+    /// "LibTorchSharp" to it (or to the bridge itself when the quarantine is off or cannot load).
+    /// </summary>
+    private static void RouteThroughQuarantine()
+    {
+        _target = ScalarQuarantine.Load(_bridge, (string path, out nint handle, out string error) => Dl.TryOpen(path, out handle, out error, global: false));
+        NativeLibrary.SetDllImportResolver(typeof(TorchSharp.torch).Assembly, Resolve);
     }
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
-        => name is BridgeName or BridgeFile ? _bridge : nint.Zero;
+        => name is BridgeName or BridgeFile ? _target : nint.Zero;
 
     private static string? FindBridge(StringBuilder trace)
     {
@@ -179,13 +191,13 @@ public static partial class NativeLoader
             Error = (delegate* unmanaged<nint>)error;
         }
 
-        public static bool TryOpen(string path, out nint handle, out string error)
+        public static bool TryOpen(string path, out nint handle, out string error, bool global = true)
         {
             byte[] name = Encoding.UTF8.GetBytes(path + "\0");
             fixed (byte* p = name)
             {
                 Error(); // clear any stale message
-                handle = Open(p, RtldNow | RtldGlobal);
+                handle = Open(p, global ? RtldNow | RtldGlobal : RtldNow);
                 error = handle == 0 ? Marshal.PtrToStringUTF8(Error()) ?? "unknown dlopen error" : "";
             }
             return handle != 0;
