@@ -46,8 +46,14 @@ public sealed class BaseBuildCommand : Command<BaseBuildSettings>
         });
         var result = RunResult.Read(Path.Combine(dir, BaseModels.PretrainResultFile));
         var heldOut = -(result.BestScore ?? double.NaN);   // best_score is the negated validation loss
-        Console.WriteLine($"built in {clock.Elapsed:mm\\:ss}: held-out corpus loss {heldOut:F4} (perplexity {Math.Exp(heldOut):F3} per token)");
-        Console.WriteLine($"model.safetensors SHA-256 {BaseModels.WeightsSha256(dir)}");
+        var elapsed = clock.Elapsed;
+        Console.WriteLine($"built in {(int)elapsed.TotalHours}:{elapsed:mm\\:ss}: held-out corpus loss {heldOut:F4} (perplexity {Math.Exp(heldOut):F3} per token)");
+        var sha = BaseModels.WeightsSha256(dir);
+        Console.WriteLine($"model.safetensors SHA-256 {sha}");
+        if (BaseModels.ShippedBuild(s.Preset, steps, seed: 0) is { } shipped)
+            Console.WriteLine(sha == shipped.WeightsSha256
+                ? "identical to the shipped copy (same SHA-256)"
+                : $"differs from the shipped copy, whose SHA-256 is {shipped.WeightsSha256} (other CPU kernels or thread count change the bits)");
         return 0;
     }
 }

@@ -199,9 +199,9 @@ public sealed partial class Study
 
     /// <summary>
     /// The confirmation stage: for each method and base model, once every first-stage trial at the largest task count
-    /// has finished (done, diverged or failed), the one with the highest validation score (<c>best_score</c>; ties to
-    /// the earlier trial) is re-run with each confirmation seed it has not run with. Returns the extended trial list and
-    /// how many first-stage trials are still unfinished.
+    /// has finished (done, diverged or failed), the <see cref="ConfirmSpec.Settings"/> with the highest validation
+    /// scores (<c>best_score</c>; ties to the earlier trial) are re-run with each confirmation seed they have not run
+    /// with. Returns the extended trial list and how many first-stage trials are still unfinished.
     /// </summary>
     private static (IReadOnlyList<Trial> Trials, int Awaiting) AddConfirmTrials(StudySpec spec, ConfirmSpec confirm, IReadOnlyList<Trial> trials, StudyStore store, string? synthetic)
     {
@@ -219,9 +219,9 @@ public sealed partial class Study
             var observed = candidates.Select(t => (Trial: t, Status: store.Observe(t.Entry))).ToArray();
             int open = observed.Count(o => o.Status.View is not (TrialView.Done or TrialView.Diverged or TrialView.Failed));
             if (open > 0) { awaiting += open; continue; }
-            var best = observed.Where(o => o.Status.View == TrialView.Done && o.Status.Result?.BestScore is not null)
-                .OrderByDescending(o => o.Status.Result!.BestScore!.Value).ThenBy(o => o.Trial.Index).Select(o => o.Trial).FirstOrDefault();
-            if (best is null) continue;
+            var chosen = observed.Where(o => o.Status.View == TrialView.Done && o.Status.Result?.BestScore is not null)
+                .OrderByDescending(o => o.Status.Result!.BestScore!.Value).ThenBy(o => o.Trial.Index).Select(o => o.Trial).Take(confirm.Settings);
+            foreach (var best in chosen)
             foreach (var seed in confirm.Seeds)
             {
                 if (seed == best.Config.Train.Seed) continue;

@@ -94,6 +94,12 @@ public sealed record ConfirmSpec
 {
     /// <summary>Seeds added to each method's best setting (a seed it already ran with is not run twice).</summary>
     [ConfigAllowSingle] public IReadOnlyList<long> Seeds { get; init; } = [];
+    /// <summary>
+    /// How many of each method's settings, best first by validation score, get the seeds: 1 confirms the best only; 2
+    /// also re-runs the runner-up, which gives the instability finding a seed spread away from the best setting.
+    /// </summary>
+    [ConfigRange(1, 100)]
+    public int Settings { get; init; } = 1;
 }
 
 /// <summary>The built-in synthetic instruction suite as a study's data.</summary>

@@ -55,6 +55,11 @@ public static class SyntheticCorpus
         while (docs.Count < options.Documents)
         {
             sb.Clear();
+            if (rng.Next(2) == 0)
+            {
+                if (ExerciseSheet(rng.Pick(sources), rng, options, guard, sb) is { } sheet) docs.Add(sheet);
+                continue;
+            }
             // A document dwells on one to three operations, as a paragraph about them would.
             var topics = Enumerable.Range(0, rng.Range(1, 3)).Select(_ => rng.Pick(sources)).ToArray();
             var sentences = rng.Range(options.MinSentencesPerDocument, options.MaxSentencesPerDocument);
@@ -76,6 +81,33 @@ public static class SyntheticCorpus
             if (doc.Length > 0 && !guard.Hits(doc)) docs.Add(doc);
         }
         return docs;
+    }
+
+    /// <summary>
+    /// An exercise sheet: a train task's definition (the suite's own wording) followed by worked questions and answers,
+    /// "Exercise: {definition} Question: {input} Answer: {output}. Question: ...". Half the documents are sheets. A base
+    /// that has read instructions beside their results learns from a short tuning run what the SuperNI prompt (whose
+    /// template words differ: "Definition:", "Input:", "Output:") asks for, instead of spending the run on the mapping
+    /// from instruction words to operations; free text alone left full finetuning near the untuned score. Test tasks'
+    /// definitions never appear (only train tasks are drawn), and pairs with a suite input are dropped like sentences.
+    /// </summary>
+    private static string? ExerciseSheet(TaskSpec spec, SplitMix64 rng, CorpusOptions options, ExclusionGuard guard, StringBuilder sb)
+    {
+        sb.Append("Exercise: ").Append(spec.Definition);
+        var questions = rng.Range(options.MinSentencesPerDocument, options.MaxSentencesPerDocument);
+        var written = 0;
+        for (var i = 0; i < questions; i++)
+            for (var attempt = 0; attempt < SentenceAttempts; attempt++)
+            {
+                var trace = TaskGenerator.Draw(spec, rng, Vocabulary.Corpus, null, null);
+                var pair = $" Question: {trace.Input.Render()} Answer: {trace.Output.Render()}.";
+                if (guard.Hits(pair)) continue;
+                sb.Append(pair);
+                written++;
+                break;
+            }
+        var doc = sb.ToString();
+        return written > 0 && !guard.Hits(doc) ? doc : null;
     }
 
     /// <summary>Writes the documents to <paramref name="path"/>, one per line, UTF-8 without BOM, "\n" line ends.</summary>

@@ -42,11 +42,50 @@ public static class BaseModels
     /// <summary>The recipe of each preset that differs from the default <see cref="PretrainRecipe"/>.</summary>
     public static IReadOnlyDictionary<string, PretrainRecipe> Recipes { get; } = new Dictionary<string, PretrainRecipe>
     {
+        // The quickstart's base: a corpus large enough that 3000 steps (6.1M tokens) see each document about once.
+        ["mini"] = new() { Documents = 100000, Threads = 2 },
         ["mini-bytes"] = new()
         {
             Documents = 20000, MaxLength = 512, Lr = 3e-3, WarmupRatio = 0.02, Threads = 2,
         },
     };
+
+    /// <summary>
+    /// Builds shipped with PeftLab (<c>src/PeftLab/Training/Bases/&lt;folder&gt;</c>, copied beside the assembly under
+    /// <c>bases/</c>): a trial that asks for one of these uses the shipped copy instead of pretraining, after checking
+    /// that its weights have the SHA-256 recorded here. <c>peftlab base build PRESET --steps N</c> rebuilds one by its recipe
+    /// and says whether it matches.
+    /// </summary>
+    public static IReadOnlyList<ShippedBase> Shipped { get; } =
+    [
+        new("mini", 3000, "9c0ef062a697db72723a3a266aa034d6a79c85033e5e57b10176755682de389c"),
+    ];
+
+    /// <summary>The shipped build of a preset at a step count (seed 0, the only seed built-in bases use), or null.</summary>
+    public static ShippedBase? ShippedBuild(string preset, int steps, long seed) =>
+        seed == 0 ? Shipped.FirstOrDefault(s => s.Preset == preset && s.Steps == steps) : null;
+
+    /// <summary>Where the shipped copies lie: <c>bases/</c> beside the PeftLab assembly.</summary>
+    public static string ShippedRoot => Path.Combine(AppContext.BaseDirectory, "bases");
+
+    /// <summary>
+    /// The shipped copy of a build under <paramref name="root"/>, checked against its recorded SHA-256; null when the
+    /// build is not shipped or its folder is absent (then it is built by its recipe).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The copy's weights do not have the recorded SHA-256.</exception>
+    public static string? ShippedCopy(string preset, int steps, long seed, string root)
+    {
+        if (ShippedBuild(preset, steps, seed) is not { } build) return null;
+        var dir = Path.Combine(root, FolderName(preset, steps, seed));
+        if (!File.Exists(Path.Combine(dir, "model.safetensors"))) return null;
+        var sha = WeightsSha256(dir);
+        if (sha != build.WeightsSha256)
+            throw new InvalidDataException(
+                $"the shipped base {Path.Combine(dir, "model.safetensors")} has SHA-256 {sha}, but PeftLab records {build.WeightsSha256} for " +
+                $"'{preset}' pretrained {steps} steps (BaseModels.Shipped): the copy is damaged or was replaced. Restore it " +
+                $"(git checkout -- src/PeftLab/Training/Bases) or rebuild it by its recipe with `peftlab base build {preset} --steps {steps}`");
+        return dir;
+    }
 
     /// <summary>The recipe of a preset.</summary>
     public static PretrainRecipe RecipeOf(string preset) => Recipes.TryGetValue(preset, out var r) ? r : new PretrainRecipe();
@@ -56,16 +95,18 @@ public static class BaseModels
     {
         var config = Presets.Get(preset);
         var recipe = RecipeOf(preset);
-        var identity = $"{preset}|{steps}|{seed}|{Presets.ToHfJson(config).ToJsonString()}|v1";
+        // v2: the corpus gained exercise sheets (SyntheticCorpus); bump when the corpus or the pretraining loop changes.
+        var identity = $"{preset}|{steps}|{seed}|{Presets.ToHfJson(config).ToJsonString()}|v2";
         if (recipe != new PretrainRecipe())
             identity += $"|{recipe.Documents}|{recipe.CorpusSeed}|{recipe.TokenizerDocuments}|{recipe.MaxLength}|{recipe.BatchSize}|{recipe.Lr:R}|{recipe.WarmupRatio:R}|{recipe.Threads}";
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..12].ToLowerInvariant();
         return $"{preset}-pretrained-{steps}-{key}";
     }
 
-    /// <summary>The cached folder of a pretrained preset, building it by its recipe first if needed.</summary>
+    /// <summary>The shipped copy of a pretrained preset, else its cached folder, building it by its recipe first if needed.</summary>
     public static string EnsurePretrained(string preset, int steps, long seed, Action<TrainProgress>? progress = null)
     {
+        if (ShippedCopy(preset, steps, seed, ShippedRoot) is { } shipped) return shipped;
         var root = Path.Combine(NativeLoader.CacheRoot(), "bases");
         var name = FolderName(preset, steps, seed);
         var dir = Path.Combine(root, name);
@@ -145,3 +186,7 @@ public static class BaseModels
         }
     }
 }
+
+/// <summary>A base build shipped with PeftLab: its preset and pretraining steps (seed 0) and the SHA-256 of its model.safetensors.</summary>
+public sealed record ShippedBase(string Preset, int Steps, string WeightsSha256);
+

@@ -18,22 +18,36 @@ public static class LearningSignals
         return spikes;
     }
 
-    /// <summary>Is the run diverging at the last point: non-finite, or above factor × running minimum for patience steps?</summary>
-    public static string? Divergence(IReadOnlyList<double> losses, double factor, int patience)
+    /// <summary>
+    /// Is the run diverging at the last point: the last loss is non-finite, or the trailing mean of the last
+    /// <paramref name="window"/> losses has stayed above <paramref name="factor"/> × the lowest such mean so far for
+    /// <paramref name="patience"/> consecutive steps? Means, not single batches: under length grouping one batch of short
+    /// targets can score a quarter of the typical loss, and a minimum over single-batch losses then flags a healthy run.
+    /// </summary>
+    public static string? Divergence(IReadOnlyList<double> losses, double factor, int patience, int window = DivergenceWindow)
     {
         if (losses.Count == 0) return null;
         if (!double.IsFinite(losses[^1])) return $"loss is {losses[^1]}";
         if (patience <= 0 || losses.Count <= patience) return null;
-        double runningMin = double.PositiveInfinity;
+        window = Math.Max(1, window);
+        double runningMin = double.PositiveInfinity, sum = 0, mean = 0;
         int above = 0;
-        foreach (var l in losses)
+        for (int i = 0; i < losses.Count; i++)
         {
-            if (l > factor * runningMin) above++;
+            sum += losses[i];
+            if (i >= window) sum -= losses[i - window];
+            mean = sum / Math.Min(i + 1, window);
+            if (mean > factor * runningMin) above++;
             else above = 0;
-            runningMin = Math.Min(runningMin, l);
+            runningMin = Math.Min(runningMin, mean);
         }
-        return above >= patience ? $"loss above {factor}x its running minimum ({runningMin:G4}) for {above} steps" : null;
+        return above >= patience
+            ? $"mean loss of the last {Math.Min(window, losses.Count)} steps ({mean:G4}) above {factor}x its lowest ({runningMin:G4}) for {above} steps"
+            : null;
     }
+
+    /// <summary>Steps in the trailing mean that <see cref="Divergence"/> compares.</summary>
+    public const int DivergenceWindow = 10;
 
     /// <summary>
     /// First step (and tokens) at which the validation score reaches each fraction of the final score; null where never reached.

@@ -223,7 +223,7 @@ public sealed record EvalSection
 /// <summary>Divergence and loss-spike detection.</summary>
 public sealed record StabilitySection
 {
-    /// <summary>Diverged when the loss stays above this multiple of its running minimum ...</summary>
+    /// <summary>Diverged when the mean loss of the last 10 steps stays above this multiple of the lowest such mean so far ...</summary>
     [ConfigRange(1, double.MaxValue)]
     public double DivergenceFactor { get; init; } = 4.0;
     /// <summary>... for this many consecutive steps (NaN/Inf stops at once).</summary>

@@ -327,6 +327,29 @@ public sealed class StudySpecTests
     }
 
     [Fact]
+    public void ConfirmSettingsTwoAlsoReRunsTheRunnerUpBestFirst()
+    {
+        var dir = TestPaths.NewTempDir("study-confirm2");
+        var file = StudyFixtures.Write(dir, Path.Combine(dir, "out"), """
+            axes: {method: [lora], lr: [1.0e-4, 1.0e-3, 3.0e-3], seed: [1]}
+            confirm: {seeds: [2], settings: 2}
+            """);
+        var study = Study.Load(file);
+        study.Store.Initialise(study);
+        double[] scores = [15, 10, 20];
+        foreach (var (t, score) in study.Trials.Zip(scores))
+        {
+            Directory.CreateDirectory(study.Store.TrialDir(t.Id));
+            new RunResult { Status = RunStatus.Completed, BestScore = score }.Write(study.Store.ResultJson(t.Id));
+        }
+        var confirmed = study.Reload().Trials.Skip(3).ToArray();
+        Assert.Equal([3e-3, 1e-4], confirmed.Select(t => t.Config.Optim.Lr));   // best (20), then runner-up (15); not 1e-3 (10)
+        Assert.All(confirmed, t => Assert.Equal(2L, t.Config.Train.Seed));
+        var bad = Assert.Throws<ConfigException>(() => Study.Load(file, ["confirm.settings=0"]));
+        Assert.Contains("confirm.settings", bad.Message);
+    }
+
+    [Fact]
     public void TheReferenceStudyExpandsToTheFullSuperNiMatrix()
     {
         var model = Path.Combine(TestPaths.HfFixtures, "llama-gqa");

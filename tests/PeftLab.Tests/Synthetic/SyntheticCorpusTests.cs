@@ -104,6 +104,25 @@ public sealed class SyntheticCorpusTests
         Assert.Contains("If you first ", text);
     }
 
+    [Fact]
+    public void Corpus_HalfTheDocumentsAreExerciseSheetsOfTrainTasksOnly()
+    {
+        var docs = SmallCorpus.Value;
+        var sheets = docs.Where(d => d.StartsWith("Exercise: ", StringComparison.Ordinal)).ToArray();
+        Assert.InRange(sheets.Length, docs.Count * 0.4, docs.Count * 0.6);
+        var tasks = SyntheticSuite.Describe(new SyntheticSuiteOptions());
+        var train = tasks.Where(t => t.Split == TaskSplit.Train).Select(t => "Exercise: " + t.Definition + " Question: ").ToArray();
+        Assert.All(sheets, d => Assert.Contains(train, prefix => d.StartsWith(prefix, StringComparison.Ordinal)));
+        // no test task's instruction is ever shown with its answers
+        var text = string.Join("\n", docs);
+        Assert.All(tasks.Where(t => t.Split == TaskSplit.Test), t => Assert.DoesNotContain(t.Definition, text));
+        // the worked answers are the operation's: an uppercase sheet answers with the question in capitals
+        var upper = sheets.First(d => d.StartsWith("Exercise: " + tasks.Single(t => t.Name.EndsWith("_uppercase_word", StringComparison.Ordinal)).Definition, StringComparison.Ordinal));
+        var first = upper[(upper.IndexOf(" Question: ", StringComparison.Ordinal) + 11)..];
+        var (question, answer) = (first[..first.IndexOf(" Answer: ", StringComparison.Ordinal)], first[(first.IndexOf(" Answer: ", StringComparison.Ordinal) + 9)..first.IndexOf('.')]);
+        Assert.Equal(question.ToUpperInvariant(), answer);
+    }
+
     /// <summary>End of the sentence starting at <paramref name="from"/> (definitions end with a period).</summary>
     private static int SentenceEnd(string text, int from)
     {

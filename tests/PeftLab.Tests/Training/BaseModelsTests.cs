@@ -31,8 +31,46 @@ public sealed class BaseModelsTests
         var recipe = BaseModels.RecipeOf("mini-bytes");
         Assert.Equal(512, recipe.MaxLength);
         Assert.Equal(2, recipe.Threads);
-        Assert.Equal(new PretrainRecipe(), BaseModels.RecipeOf("mini"));
+        Assert.Equal(new PretrainRecipe(), BaseModels.RecipeOf("nano"));
+        Assert.Equal(new PretrainRecipe { Documents = 100000, Threads = 2 }, BaseModels.RecipeOf("mini"));
         Assert.NotEqual(BaseModels.FolderName("mini", 500, 0), BaseModels.FolderName("mini-bytes", 500, 0));
         Assert.Equal(260, PeftLab.Models.Presets.Get("mini-bytes").VocabSize);   // 4 special tokens and 256 bytes: no merges hide letters
+    }
+
+    [Fact]
+    public void TheQuickstartBaseShipsWithItsRecordedHashAndIsUsedWithoutPretraining()
+    {
+        var build = Assert.Single(BaseModels.Shipped, b => b.Preset == "mini");
+        var dir = BaseModels.ShippedCopy(build.Preset, build.Steps, 0, BaseModels.ShippedRoot);
+        Assert.NotNull(dir);
+        Assert.Equal(build.WeightsSha256, BaseModels.WeightsSha256(dir));
+        // used in place (a build would return its cache folder instead)
+        Assert.Equal(dir, BaseModels.EnsurePretrained(build.Preset, build.Steps, 0));
+        // its pretraining record: the held-out corpus loss is well below the uniform guess over the vocabulary (ln 2048 = 7.6)
+        var heldOut = -RunResult.Read(Path.Combine(dir, BaseModels.PretrainResultFile)).BestScore!.Value;
+        Assert.InRange(heldOut, 0.5, 2.0);
+        Assert.Contains("\"Documents\": 100000", File.ReadAllText(Path.Combine(dir, "recipe.json")));
+        Assert.Null(BaseModels.ShippedCopy(build.Preset, build.Steps, seed: 1, BaseModels.ShippedRoot));   // other seeds are built
+        Assert.Null(BaseModels.ShippedCopy(build.Preset, build.Steps + 1, 0, BaseModels.ShippedRoot));
+    }
+
+    [Fact]
+    public void AShippedBaseWhoseWeightsChangedIsRefusedNamingBothHashes()
+    {
+        var build = BaseModels.Shipped[0];
+        var name = BaseModels.FolderName(build.Preset, build.Steps, 0);
+        var root = TestPaths.NewTempDir("shipped");
+        var copy = Directory.CreateDirectory(Path.Combine(root, name)).FullName;
+        foreach (var f in Directory.GetFiles(Path.Combine(BaseModels.ShippedRoot, name))) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        Assert.Equal(copy, BaseModels.ShippedCopy(build.Preset, build.Steps, 0, root));
+        var weights = Path.Combine(copy, "model.safetensors");
+        var bytes = File.ReadAllBytes(weights);
+        bytes[^1] ^= 0x01;   // one bit of the last weight
+        File.WriteAllBytes(weights, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => BaseModels.ShippedCopy(build.Preset, build.Steps, 0, root));
+        Assert.Contains(BaseModels.WeightsSha256(copy), e.Message);
+        Assert.Contains(build.WeightsSha256, e.Message);
+        Assert.Contains($"peftlab base build {build.Preset} --steps {build.Steps}", e.Message);
+        Assert.Null(BaseModels.ShippedCopy(build.Preset, build.Steps, 0, TestPaths.NewTempDir("no-shipped")));   // absent: built by its recipe
     }
 }

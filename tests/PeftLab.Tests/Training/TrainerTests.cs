@@ -226,7 +226,16 @@ public sealed class ScheduleAndSignalTests
         Assert.Equal([7], LearningSignals.Spikes(losses, 1.5));
         Assert.Null(LearningSignals.Divergence(losses.Select(x => x.l).ToArray(), 4, 3));
         Assert.Contains("NaN", LearningSignals.Divergence([1, 2, double.NaN], 4, 3));
-        Assert.NotNull(LearningSignals.Divergence([1, 5, 6, 7, 8], 4, 3));
+        Assert.NotNull(LearningSignals.Divergence([1, 5, 6, 7, 8], 4, 3, window: 1));
+        Assert.Null(LearningSignals.Divergence([1, 5, 6, 7, 8], 4, 3));   // means 1, 3, 4, 4.75, 5.4: above 4 for two steps only
+        // Length grouping: one batch of short targets at a fifth of the typical loss must not become the yardstick
+        // (a minimum over single batches, 0.3, puts every later 1.4 above 4x it and flagged this healthy run).
+        double[] grouped = [.. Enumerable.Repeat(1.5, 30), 0.3, .. Enumerable.Repeat(1.4, 40)];
+        Assert.NotNull(LearningSignals.Divergence(grouped, 4, 20, window: 1));
+        Assert.Null(LearningSignals.Divergence(grouped, 4, 20));
+        // A real divergence still stops the run: the mean climbs from 1.0 to 8 and stays there.
+        double[] diverging = [.. Enumerable.Repeat(1.0, 30), .. Enumerable.Repeat(8.0, 40)];
+        Assert.Contains("above 4x its lowest (1)", LearningSignals.Divergence(diverging, 4, 20));
         var curve = new (int, long, double)[] { (10, 100, 20), (20, 200, 40), (30, 300, 48), (40, 400, 50) };
         var hits = LearningSignals.StepsToFraction(curve, [0.5, 0.8, 0.95]);
         Assert.Equal(20, hits[0.5]!.Value.Step);
