@@ -184,12 +184,7 @@ public static class CostEstimator
         if (d.Kind == DataKind.SuperNi)
         {
             var collection = Collection(d.Path, collections)!;
-            var split = SuperNiSplits.Build(collection, new SuperNiSplitConfig
-            {
-                Seed = cfg.Train.Seed, ValidationTaskCount = d.ValidationTasks, TrainInstancesPerTask = d.TrainInstancesPerTask,
-                HeldOutInstancesPerTask = d.HeldOutInstancesPerTask, ValidationInstancesPerTask = d.ValidationInstancesPerTask,
-                TestInstancesPerTask = d.TestInstancesPerTask, TaskCount = d.TaskCount,
-            });
+            var split = SuperNiSplits.Build(collection, d.SplitConfig(cfg.Train.Seed));
             var prompt = new PromptConfig
             {
                 Format = d.Format, NumPositiveExamples = d.Format == PromptFormat.TkInstruct ? d.NumPositiveExamples : 0,

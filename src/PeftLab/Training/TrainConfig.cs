@@ -92,6 +92,26 @@ public sealed record DataSection : IValidatable
     /// <summary>Use only the first N training tasks of the seeded order (nested subsets), or null for all.</summary>
     [ConfigRange(1, int.MaxValue)]
     public int? TaskCount { get; init; }
+    /// <summary>
+    /// Seed of the SuperNI split: the validation tasks, the task order behind <see cref="TaskCount"/> and each task's
+    /// training and held-out instances; null: <c>train.seed</c>. A study that fixes it varies only initialisation, data
+    /// order and dropout across seeds, so every run of a comparison is scored on the same held-out instances and the
+    /// paired intervals over seeds can include the seen-task split.
+    /// </summary>
+    [ConfigRange(long.MinValue, long.MaxValue)]
+    public long? SplitSeed { get; init; }
+
+    /// <summary>The SuperNI split this section asks for, given the run's <c>train.seed</c>.</summary>
+    public Data.SuperNi.SuperNiSplitConfig SplitConfig(long trainSeed) => new()
+    {
+        Seed = SplitSeed ?? trainSeed,
+        ValidationTaskCount = ValidationTasks,
+        TrainInstancesPerTask = TrainInstancesPerTask,
+        HeldOutInstancesPerTask = HeldOutInstancesPerTask,
+        ValidationInstancesPerTask = ValidationInstancesPerTask,
+        TestInstancesPerTask = TestInstancesPerTask,
+        TaskCount = TaskCount,
+    };
     /// <summary>Longest source in tokens.</summary>
     [ConfigRange(1, int.MaxValue)]
     public int MaxSourceTokens { get; init; } = 1024;

@@ -62,16 +62,7 @@ public sealed class TrainingData
     private static TrainingData SuperNi(DataSection cfg, ITokenizer tokenizer, long seed, Func<string, int[]> encode, int eos)
     {
         var collection = TaskLoader.LoadDirectory(cfg.Path);
-        var split = SuperNiSplits.Build(collection, new SuperNiSplitConfig
-        {
-            Seed = seed,
-            ValidationTaskCount = cfg.ValidationTasks,
-            TrainInstancesPerTask = cfg.TrainInstancesPerTask,
-            HeldOutInstancesPerTask = cfg.HeldOutInstancesPerTask,
-            ValidationInstancesPerTask = cfg.ValidationInstancesPerTask,
-            TestInstancesPerTask = cfg.TestInstancesPerTask,
-            TaskCount = cfg.TaskCount,
-        });
+        var split = SuperNiSplits.Build(collection, cfg.SplitConfig(seed));
         var prompt = new PromptConfig
         {
             Format = cfg.Format,

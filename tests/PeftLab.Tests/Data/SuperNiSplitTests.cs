@@ -66,6 +66,20 @@ public sealed class SuperNiSplitTests
     }
 
     [Fact]
+    public void ASplitSeedPinsTheTasksAndHeldOutInstancesAcrossTrainingSeeds()
+    {
+        var data = new PeftLab.Training.DataSection { ValidationTasks = 5, TrainInstancesPerTask = 20, HeldOutInstancesPerTask = 8, TaskCount = 10 };
+        Assert.Equal(42, data.SplitConfig(42).Seed);                       // unset: the training seed, as before
+        var pinned = data with { SplitSeed = 7 };
+        var (a, b) = (SuperNiSplits.Build(C, pinned.SplitConfig(42)), SuperNiSplits.Build(C, pinned.SplitConfig(43)));
+        Assert.Equal(Ids(a.HeldOut), Ids(b.HeldOut));
+        Assert.Equal(Ids(a.Train), Ids(b.Train));
+        Assert.Equal(Ids(a.Validation), Ids(b.Validation));
+        var unpinned = SuperNiSplits.Build(C, data.SplitConfig(43));       // the training seed picks other tasks and instances
+        Assert.NotEqual(Ids(a.HeldOut), Ids(unpinned.HeldOut));
+    }
+
+    [Fact]
     public void NestedSubsetsArePrefixesAndKeepInstanceChoice()
     {
         var split = SuperNiSplits.Build(C, new SuperNiSplitConfig { Seed = 9, HeldOutInstancesPerTask = 10 });
