@@ -139,16 +139,24 @@ public static class CostEstimator
         catch (Exception e) when (e is IOException or ModelConfigException or ArgumentException) { return null; }
     }
 
+    private static string? ShippedFolder(string preset, int steps)
+    {
+        try { return BaseModels.ShippedCopy(preset, steps, seed: 0, BaseModels.ShippedRoot); }
+        catch (InvalidDataException) { return null; }   // a damaged copy fails the trial itself, with its message
+    }
+
     /// <summary>Bytes per token of the model's tokenizer, measured on sample prompts when it has one.</summary>
     private static (double, string) BytesPerToken(TrainConfig cfg, Dictionary<string, TaskCollection?> collections)
     {
-        if (cfg.Model.Path is null)
+        // a pretrained preset that ships (BaseModels.Shipped) has its learned tokenizer beside its weights
+        var folder = cfg.Model.Path ?? (cfg.Model is { Preset: { } preset, PretrainSteps: > 0 } m ? ShippedFolder(preset, m.PretrainSteps) : null);
+        if (folder is null)
             return (1.0, "the preset's byte-level tokenizer has no learned merges: one token per byte");
-        if (!File.Exists(Path.Combine(cfg.Model.Path, "tokenizer.json")))
+        if (!File.Exists(Path.Combine(folder, "tokenizer.json")))
             return (4.0, "assumed: no tokenizer.json in the model folder");
         try
         {
-            using var tok = HfTokenizer.Load(cfg.Model.Path);
+            using var tok = HfTokenizer.Load(folder);
             var sample = SampleTexts(cfg, collections).Take(200).ToArray();
             if (sample.Length == 0) return (4.0, "assumed: no sample text");
             long bytes = sample.Sum(s => (long)Encoding.UTF8.GetByteCount(s));

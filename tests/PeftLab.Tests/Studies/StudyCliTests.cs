@@ -174,4 +174,14 @@ public sealed class StudyCliTests
         Assert.Contains(estimate.Method, m => m.Contains($"× {(long)PeftLab.Models.T5Presets.Get("t5-tiny").ParameterCount:N0} parameters"));
         Assert.DoesNotContain(estimate.Method, m => m.Contains("× 1,000,000 parameters"));
     }
+
+    [Fact]
+    public void TheQuickstartsTokenCountUsesTheShippedBasesTokenizer()
+    {
+        // a pretrained preset was counted at one token per byte, 3.3x the tokens its learned BPE gives
+        var study = Study.Load(Path.Combine(TestPaths.RepoRoot, "studies", "quickstart.yaml"), [$"output={Path.Combine(TestPaths.NewTempDir("qs-cost"), "out")}"]);
+        var estimate = CostEstimator.Estimate(study);
+        Assert.Contains(estimate.Method, m => m.StartsWith("tokens of preset mini", StringComparison.Ordinal) && m.Contains("measured with the model's tokenizer"));
+        Assert.DoesNotContain(estimate.Method, m => m.Contains("one token per byte"));
+    }
 }
