@@ -55,32 +55,26 @@ public static class SyntheticCorpus
         while (docs.Count < options.Documents)
         {
             sb.Clear();
-            if (rng.Next(2) == 0)
-            {
-                if (ExerciseSheet(rng.Pick(sources), rng, options, guard, sb) is { } sheet) docs.Add(sheet);
-                continue;
-            }
-            // A document dwells on one to three operations, as a paragraph about them would.
-            var topics = Enumerable.Range(0, rng.Range(1, 3)).Select(_ => rng.Pick(sources)).ToArray();
-            var sentences = rng.Range(options.MinSentencesPerDocument, options.MaxSentencesPerDocument);
-            for (var i = 0; i < sentences; i++)
-            {
-                var spec = rng.Pick(topics);
-                for (var attempt = 0; attempt < SentenceAttempts; attempt++)
-                {
-                    var trace = TaskGenerator.Draw(spec, rng, Vocabulary.Corpus, null, null);
-                    var sentence = Verbalise(spec, trace, rng);
-                    if (guard.Hits(sentence)) continue;
-                    if (sb.Length > 0) sb.Append(' ');
-                    sb.Append(sentence);
-                    break;
-                }
-            }
-            var doc = sb.ToString();
-            // Sentences were checked one by one; a match across a sentence boundary would need an input holding ". ".
-            if (doc.Length > 0 && !guard.Hits(doc)) docs.Add(doc);
+            var doc = rng.Next(2) == 0 ? ExerciseSheet(rng.Pick(sources), rng, options, guard, sb) : Paragraph(sources, rng, options, guard, sb);
+            // Pieces were checked one by one; a match across a boundary would need an input holding ". ".
+            if (doc is not null && !guard.Hits(doc)) docs.Add(doc);
         }
         return docs;
+    }
+
+    /// <summary>A paragraph that dwells on one to three operations, as a paragraph about them would; null when empty.</summary>
+    private static string? Paragraph(TaskSpec[] sources, SplitMix64 rng, CorpusOptions options, ExclusionGuard guard, StringBuilder sb)
+    {
+        var topics = Enumerable.Range(0, rng.Range(1, 3)).Select(_ => rng.Pick(sources)).ToArray();
+        var sentences = rng.Range(options.MinSentencesPerDocument, options.MaxSentencesPerDocument);
+        for (var i = 0; i < sentences; i++)
+        {
+            var spec = rng.Pick(topics);
+            if (Clean(spec, rng, guard, t => Verbalise(spec, t, rng)) is not { } sentence) continue;
+            if (sb.Length > 0) sb.Append(' ');
+            sb.Append(sentence);
+        }
+        return sb.Length > 0 ? sb.ToString() : null;
     }
 
     /// <summary>
@@ -90,6 +84,7 @@ public static class SyntheticCorpus
     /// template words differ: "Definition:", "Input:", "Output:") asks for, instead of spending the run on the mapping
     /// from instruction words to operations; free text alone left full finetuning near the untuned score. Test tasks'
     /// definitions never appear (only train tasks are drawn), and pairs with a suite input are dropped like sentences.
+    /// Null when no pair could be written.
     /// </summary>
     private static string? ExerciseSheet(TaskSpec spec, SplitMix64 rng, CorpusOptions options, ExclusionGuard guard, StringBuilder sb)
     {
@@ -97,17 +92,23 @@ public static class SyntheticCorpus
         var questions = rng.Range(options.MinSentencesPerDocument, options.MaxSentencesPerDocument);
         var written = 0;
         for (var i = 0; i < questions; i++)
-            for (var attempt = 0; attempt < SentenceAttempts; attempt++)
-            {
-                var trace = TaskGenerator.Draw(spec, rng, Vocabulary.Corpus, null, null);
-                var pair = $" Question: {trace.Input.Render()} Answer: {trace.Output.Render()}.";
-                if (guard.Hits(pair)) continue;
-                sb.Append(pair);
-                written++;
-                break;
-            }
-        var doc = sb.ToString();
-        return written > 0 && !guard.Hits(doc) ? doc : null;
+        {
+            if (Clean(spec, rng, guard, t => $" Question: {t.Input.Render()} Answer: {t.Output.Render()}.") is not { } pair) continue;
+            sb.Append(pair);
+            written++;
+        }
+        return written > 0 ? sb.ToString() : null;
+    }
+
+    /// <summary>The first of up to <see cref="SentenceAttempts"/> drawn traces whose rendering holds no suite input, or null.</summary>
+    private static string? Clean(TaskSpec spec, SplitMix64 rng, ExclusionGuard guard, Func<Trace, string> render)
+    {
+        for (var attempt = 0; attempt < SentenceAttempts; attempt++)
+        {
+            var text = render(TaskGenerator.Draw(spec, rng, Vocabulary.Corpus, null, null));
+            if (!guard.Hits(text)) return text;
+        }
+        return null;
     }
 
     /// <summary>Writes the documents to <paramref name="path"/>, one per line, UTF-8 without BOM, "\n" line ends.</summary>

@@ -77,15 +77,22 @@ public static class BaseModels
     {
         if (ShippedBuild(preset, steps, seed) is not { } build) return null;
         var dir = Path.Combine(root, FolderName(preset, steps, seed));
-        if (!File.Exists(Path.Combine(dir, "model.safetensors"))) return null;
+        var weights = new FileInfo(Path.Combine(dir, "model.safetensors"));
+        if (!weights.Exists) return null;
+        // hashed once per process and file state: the executor, the cost estimate and each trial all ask
+        var state = (weights.Length, weights.LastWriteTimeUtc);
+        if (VerifiedCopies.TryGetValue(weights.FullName, out var seen) && seen == state) return dir;
         var sha = WeightsSha256(dir);
         if (sha != build.WeightsSha256)
             throw new InvalidDataException(
                 $"the shipped base {Path.Combine(dir, "model.safetensors")} has SHA-256 {sha}, but PeftLab records {build.WeightsSha256} for " +
                 $"'{preset}' pretrained {steps} steps (BaseModels.Shipped): the copy is damaged or was replaced. Restore it " +
                 $"(git checkout -- src/PeftLab/Training/Bases) or rebuild it by its recipe with `peftlab base build {preset} --steps {steps}`");
+        VerifiedCopies[weights.FullName] = state;
         return dir;
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long, DateTime)> VerifiedCopies = new(StringComparer.Ordinal);
 
     /// <summary>The recipe of a preset.</summary>
     public static PretrainRecipe RecipeOf(string preset) => Recipes.TryGetValue(preset, out var r) ? r : new PretrainRecipe();
