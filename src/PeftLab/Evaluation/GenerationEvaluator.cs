@@ -28,7 +28,7 @@ public static class GenerationEvaluator
         ITokenizer tokenizer, string split, IReadOnlyList<PromptedExample> examples, int maxNewTokens, int batchSize, Action<int, int>? progress = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var prompts = examples.Select(e => (Ids: tokenizer.EncodeWithBos(e.Source), Example: e)).ToArray();
+        var prompts = examples.Select(e => (Ids: tokenizer.EncodePrompt(e.Source), Example: e)).ToArray();
         var order = Enumerable.Range(0, prompts.Length).OrderBy(i => prompts[i].Ids.Length).ToArray();
         var predictions = new string[prompts.Length];
         long generated = 0;
@@ -41,7 +41,8 @@ public static class GenerationEvaluator
             for (int j = 0; j < batch.Length; j++)
             {
                 generated += outputs[j].Length;
-                predictions[batch[j]] = tokenizer.Decode(outputs[j], skipSpecialTokens: true);
+                // the prompt's trailing whitespace is generated (EncodePrompt); the prediction starts after it
+                predictions[batch[j]] = tokenizer.Decode(outputs[j], skipSpecialTokens: true).TrimStart();
             }
             progress?.Invoke(Math.Min(start + batchSize, order.Length), order.Length);
         }

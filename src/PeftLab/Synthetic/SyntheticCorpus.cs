@@ -30,8 +30,10 @@ public sealed record CorpusOptions(
 }
 
 /// <summary>
-/// Free-text pretraining documents built from the same primitives as <see cref="SyntheticSuite"/> ("Reversing the
-/// letters of 'bakom' gives 'mokab'."), so a tiny base model can learn the operations before instruction tuning.
+/// Pretraining documents built from the same primitives as <see cref="SyntheticSuite"/>, so a tiny base model can
+/// learn the operations before instruction tuning: half exercise sheets (a train task's definition with worked
+/// questions and answers), a quarter free-text paragraphs ("Reversing the letters of 'bakom' gives 'mokab'.") and a
+/// quarter copy drills (train-task inputs said twice).
 /// Only train-task pipelines are verbalised, so no test-task composition is shown. Words are pseudo-words that the
 /// suite never uses, sequences start from other values or steps, the random streams differ from the
 /// suite's, and any sentence that still contains a suite input (instance or example, bounded by non-alphanumeric
@@ -55,7 +57,12 @@ public static class SyntheticCorpus
         while (docs.Count < options.Documents)
         {
             sb.Clear();
-            var doc = rng.Next(2) == 0 ? ExerciseSheet(rng.Pick(sources), rng, options, guard, sb) : Paragraph(sources, rng, options, guard, sb);
+            var doc = rng.Next(4) switch
+            {
+                0 or 1 => ExerciseSheet(rng.Pick(sources), rng, options, guard, sb),
+                2 => Paragraph(sources, rng, options, guard, sb),
+                _ => CopyDrill(sources, rng, options, guard, sb),
+            };
             // Pieces were checked one by one; a match across a boundary would need an input holding ". ".
             if (doc is not null && !guard.Hits(doc)) docs.Add(doc);
         }
@@ -98,6 +105,25 @@ public static class SyntheticCorpus
             written++;
         }
         return written > 0 ? sb.ToString() : null;
+    }
+
+    /// <summary>
+    /// A copy drill: train-task inputs, each said twice ("Once more: {input} Again: {input}."); a quarter of the
+    /// documents. Nearly every suite operation starts by reading tokens out of its input, and a base pretrained on
+    /// sheets and paragraphs alone (corpus v3, 3000 steps) could not do even that: given a worked example, it answered
+    /// the name field of "name: Ben; age: 54; city: Lagos" with "Seve". Null when no line could be written.
+    /// </summary>
+    private static string? CopyDrill(TaskSpec[] sources, SplitMix64 rng, CorpusOptions options, ExclusionGuard guard, StringBuilder sb)
+    {
+        var lines = rng.Range(options.MinSentencesPerDocument, options.MaxSentencesPerDocument);
+        for (var i = 0; i < lines; i++)
+        {
+            var spec = rng.Pick(sources);
+            if (Clean(spec, rng, guard, t => $"Once more: {t.Input.Render()} Again: {t.Input.Render()}.") is not { } line) continue;
+            if (sb.Length > 0) sb.Append(' ');
+            sb.Append(line);
+        }
+        return sb.Length > 0 ? sb.ToString() : null;
     }
 
     /// <summary>The first of up to <see cref="SentenceAttempts"/> drawn traces whose rendering holds no suite input, or null.</summary>

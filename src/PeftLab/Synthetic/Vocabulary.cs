@@ -2,7 +2,8 @@ namespace PeftLab.Synthetic;
 
 /// <summary>
 /// Word sources for input generators. The instruction suite uses real English words; the pretraining corpus uses
-/// pronounceable pseudo-words that never coincide with a suite word, so corpus text cannot repeat a suite input.
+/// pseudo-words with the same letter statistics that never coincide with a suite word, so corpus text cannot repeat a
+/// suite input.
 /// The fixed tables (colours, animals, number names...) are shared knowledge used by both.
 /// </summary>
 internal abstract class Vocabulary
@@ -11,8 +12,9 @@ internal abstract class Vocabulary
     public abstract string Word(SplitMix64 rng, int minLen, int maxLen);
 
     /// <summary>
-    /// A number whose range is a vocabulary choice: the suite draws from [lo, hi]; the corpus draws from the next band of
-    /// the same width, [hi + 1, 2 hi - lo + 1], so corpus sequences do not repeat suite inputs.
+    /// A number in [lo, hi], for the suite and the corpus alike: numbers are vocabulary, and a corpus text that happens
+    /// to repeat a whole suite input (a list, a sequence) is dropped by the corpus's exclusion guard. (Corpus v2 drew
+    /// from the next band, [hi + 1, 2 hi - lo + 1], so its bases never did arithmetic on the suite's numbers.)
     /// </summary>
     public abstract int Int(SplitMix64 rng, int lo, int hi);
 
@@ -161,31 +163,78 @@ internal abstract class Vocabulary
         public override string City(SplitMix64 rng) => rng.Pick(SuiteCities);
     }
 
-    /// <summary>Pseudo-words built from consonant-vowel syllables, rejecting anything the suite could use.</summary>
+    /// <summary>
+    /// Pseudo-words drawn from an order-2 letter model of the suite's own words (names and cities included), rejecting
+    /// any word the suite could use. They have the suite's letter statistics (every letter, clusters such as "ch" or
+    /// "st", double letters), so the tokenizer pieces and the letter operations a base learns on corpus words are the
+    /// ones suite words need. Corpus v2 drew strict consonant-vowel words from 14 consonants: c, h, j, q, w, x, y and
+    /// pieces such as "nn" never occurred in its question/answer pairs, and its tuned models could not even copy a suite
+    /// name ("Anna" came out as "Nnna").
+    /// </summary>
     private sealed class CorpusVocabulary : Vocabulary
     {
-        private const string Consonants = "bdfgklmnprstvz";
-        private const string Vowels = "aeiou";
+        private readonly LetterModel _letters = new(Reserved);
 
         public override string Word(SplitMix64 rng, int minLen, int maxLen)
         {
             for (var attempt = 0; attempt < 1000; attempt++)
             {
-                var target = rng.Range(minLen, maxLen);
-                var chars = new char[target];
-                var phase = rng.Chance(0.25) ? 1 : 0; // a quarter of the words start with a vowel
-                for (var i = 0; i < target; i++)
-                    chars[i] = (i + phase) % 2 == 0 ? Consonants[rng.Next(Consonants.Length)] : Vowels[rng.Next(Vowels.Length)];
-                // Some words end in a consonant cluster-free closed syllable for variety.
-                if (target >= 4 && target % 2 == 0 && rng.Chance(0.3)) chars[target - 1] = Consonants[rng.Next(Consonants.Length)];
-                var w = new string(chars);
-                if (!Reserved.Contains(w)) return w;
+                var w = _letters.Draw(rng, maxLen);
+                if (w is not null && w.Length >= minLen && !Reserved.Contains(w)) return w;
             }
             throw new InvalidOperationException($"internal error: could not draw a corpus pseudo-word of {minLen}..{maxLen} letters");
         }
 
-        public override int Int(SplitMix64 rng, int lo, int hi) => rng.Range(lo, hi) + (hi - lo + 1);
+        public override int Int(SplitMix64 rng, int lo, int hi) => rng.Range(lo, hi);
         public override string Name(SplitMix64 rng) => Capitalise(Word(rng, 3, 5));
         public override string City(SplitMix64 rng) => Capitalise(Word(rng, 4, 6));
+    }
+
+    /// <summary>
+    /// An order-2 letter model: the next letter (or the word's end) drawn with the frequency it follows the two before it
+    /// in the training words. Built from the words in ordinal order with sorted successors, so draws do not depend on
+    /// hash order and are the same in every process.
+    /// </summary>
+    private sealed class LetterModel
+    {
+        private const char Edge = '^', End = '$';
+        private readonly Dictionary<(char, char), (char[] Next, int[] Cumulative)> _next = [];
+
+        public LetterModel(IEnumerable<string> words)
+        {
+            var counts = new Dictionary<(char, char), SortedDictionary<char, int>>();
+            foreach (var w in words.Where(w => w.Length > 0 && w.All(char.IsAsciiLetterLower)).Order(StringComparer.Ordinal))
+            {
+                var (a, b) = (Edge, Edge);
+                foreach (var c in w.Append(End))
+                {
+                    if (!counts.TryGetValue((a, b), out var next)) counts[(a, b)] = next = [];
+                    next[c] = next.GetValueOrDefault(c) + 1;
+                    (a, b) = (b, c);
+                }
+            }
+            foreach (var (context, next) in counts)
+            {
+                var total = 0;
+                _next[context] = (next.Keys.ToArray(), next.Values.Select(n => total += n).ToArray());
+            }
+        }
+
+        /// <summary>A word of at most <paramref name="maxLen"/> letters, or null when the draw ran longer.</summary>
+        public string? Draw(SplitMix64 rng, int maxLen)
+        {
+            var chars = new List<char>(maxLen);
+            var (a, b) = (Edge, Edge);
+            while (true)
+            {
+                var (next, cumulative) = _next[(a, b)];
+                var r = rng.Next(cumulative[^1]);
+                var c = next[Array.FindIndex(cumulative, n => n > r)];
+                if (c == End) return new string(chars.ToArray());
+                if (chars.Count == maxLen) return null;
+                chars.Add(c);
+                (a, b) = (b, c);
+            }
+        }
     }
 }

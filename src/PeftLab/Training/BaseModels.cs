@@ -58,7 +58,7 @@ public static class BaseModels
     /// </summary>
     public static IReadOnlyList<ShippedBase> Shipped { get; } =
     [
-        new("mini", 3000, "9c0ef062a697db72723a3a266aa034d6a79c85033e5e57b10176755682de389c"),
+        new("mini", 3000, "e26ee33eab19951d687c3c78e28d55a390135e0aeda2380eba9f78f9e4dcb2b9"),
     ];
 
     /// <summary>The shipped build of a preset at a step count (seed 0, the only seed built-in bases use), or null.</summary>
@@ -102,8 +102,9 @@ public static class BaseModels
     {
         var config = Presets.Get(preset);
         var recipe = RecipeOf(preset);
-        // v2: the corpus gained exercise sheets (SyntheticCorpus); bump when the corpus or the pretraining loop changes.
-        var identity = $"{preset}|{steps}|{seed}|{Presets.ToHfJson(config).ToJsonString()}|v2";
+        // v2: the corpus gained exercise sheets (SyntheticCorpus); v3: its words and numbers got the suite's statistics
+        // (Vocabulary.CorpusVocabulary); v4: copy drills. Bump when the corpus or the pretraining loop changes.
+        var identity = $"{preset}|{steps}|{seed}|{Presets.ToHfJson(config).ToJsonString()}|v4";
         if (recipe != new PretrainRecipe())
             identity += $"|{recipe.Documents}|{recipe.CorpusSeed}|{recipe.TokenizerDocuments}|{recipe.MaxLength}|{recipe.BatchSize}|{recipe.Lr:R}|{recipe.WarmupRatio:R}|{recipe.Threads}";
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..12].ToLowerInvariant();

@@ -53,13 +53,13 @@ public sealed class TrainingData
         int[] Encode(string s) => tokenizer.Encode(s, addSpecialTokens: false);
         return cfg.Kind switch
         {
-            DataKind.SuperNi => SuperNi(cfg, tokenizer, seed, Encode, eos),
+            DataKind.SuperNi => SuperNi(cfg, tokenizer, seed, eos),
             DataKind.Chat => Chat(cfg, tokenizer, seed, Encode),
             _ => Text(cfg, tokenizer, eos, seed),
         };
     }
 
-    private static TrainingData SuperNi(DataSection cfg, ITokenizer tokenizer, long seed, Func<string, int[]> encode, int eos)
+    private static TrainingData SuperNi(DataSection cfg, ITokenizer tokenizer, long seed, int eos)
     {
         var collection = TaskLoader.LoadDirectory(cfg.Path);
         var split = SuperNiSplits.Build(collection, cfg.SplitConfig(seed));
@@ -73,9 +73,9 @@ public sealed class TrainingData
         var counter = new TokenizerCounter(tokenizer);
         MaskedSequence Sequence(PromptedExample e)
         {
-            var target = encode(e.Target);
+            var (source, target) = tokenizer.EncodePair(e.Source, e.Target);
             if (target.Length > cfg.MaxTargetTokens) target = target[..cfg.MaxTargetTokens];
-            return LossMasking.FromSourceTarget(tokenizer.EncodeWithBos(e.Source), target, eos);
+            return LossMasking.FromSourceTarget(source, target, eos);
         }
         var train = PromptBuilder.BuildTrainingSet(split.Train, prompt, counter, seed);
         var validation = PromptBuilder.BuildTrainingSet(split.Validation, prompt, counter, seed);

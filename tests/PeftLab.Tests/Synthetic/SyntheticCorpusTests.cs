@@ -123,6 +123,51 @@ public sealed class SyntheticCorpusTests
         Assert.Equal(question.ToUpperInvariant(), answer);
     }
 
+    [Fact]
+    public void Corpus_AQuarterOfTheDocumentsAreCopyDrillsOfTrainTaskInputs()
+    {
+        var docs = SmallCorpus.Value;
+        var drills = docs.Where(d => d.StartsWith("Once more: ", StringComparison.Ordinal)).ToArray();
+        Assert.InRange(drills.Length, docs.Count * 0.18, docs.Count * 0.32);
+        foreach (var line in drills.SelectMany(d => d.Split(". Once more: ")))
+        {
+            var body = line.StartsWith("Once more: ", StringComparison.Ordinal) ? line[11..] : line;
+            var parts = body.TrimEnd('.').Split(" Again: ");
+            Assert.Equal(2, parts.Length);
+            Assert.Equal(parts[0], parts[1]);
+        }
+    }
+
+    [Fact]
+    public void Corpus_WordsAndSequencesHaveTheSuitesStatistics()
+    {
+        // What a base learns on corpus words must carry over to suite words: every letter the suite's inputs use, and
+        // double letters, occur in the corpus's worked questions (corpus v2's consonant-vowel words had no c, h, j, q,
+        // w, x, y and no double letters, and its tuned models could not copy "Anna").
+        var sheets = SmallCorpus.Value.Where(d => d.StartsWith("Exercise: ", StringComparison.Ordinal)).ToArray();
+        var questions = sheets.SelectMany(d => d.Split(" Question: ").Skip(1).Select(q => q[..q.IndexOf(" Answer: ", StringComparison.Ordinal)])).ToArray();
+        var corpusWords = questions.SelectMany(q => q.Split(' ')).Where(w => w.Length > 0 && w.All(char.IsAsciiLetter)).Select(w => w.ToLowerInvariant()).ToHashSet();
+        var suiteWords = SyntheticSuite.Generate(Small.Suite!).SelectMany(t => t.Instances).SelectMany(i => i.Input.Split(' ', ',', ':'))
+            .Where(w => w.Length > 0 && w.All(char.IsAsciiLetter)).Select(w => w.ToLowerInvariant()).ToHashSet();
+        var missing = suiteWords.SelectMany(w => w).Distinct().Where(c => !corpusWords.Any(w => w.Contains(c))).ToArray();
+        Assert.True(missing.Length == 0, "letters of suite inputs that no corpus question uses: " + new string(missing));
+        Assert.Contains(corpusWords, w => w.Zip(w.Skip(1)).Any(p => p.First == p.Second));
+        Assert.Contains(corpusWords, w => w.Contains("ch", StringComparison.Ordinal));
+        // ... yet no corpus word is one the suite could draw
+        Assert.DoesNotContain(corpusWords, w => PeftLab.Synthetic.Vocabulary.Reserved.Contains(w) && !PeftLab.Synthetic.Vocabulary.TableWords.Contains(w));
+
+        // Sequences start where the suite's do (a Fibonacci-like sequence from two numbers of 1..9): v2 started them at
+        // 10..18. Drawn from the corpus vocabulary directly: with 81 possible starts, the corpus itself drops nearly
+        // every such question as a suite input.
+        var fib = PeftLab.Synthetic.TaskCatalog.All.Single(t => t.Slug == "next_in_fibonacci_sequence");
+        var rng = new PeftLab.Synthetic.SplitMix64(7);
+        var starts = Enumerable.Range(0, 200)
+            .Select(_ => PeftLab.Synthetic.TaskGenerator.Draw(fib, rng, PeftLab.Synthetic.Vocabulary.Corpus, null, null).Input.Render())
+            .Select(q => q.Split(' ')[..2].Select(int.Parse).ToArray()).ToArray();
+        Assert.All(starts, s => Assert.All(s, n => Assert.InRange(n, 1, 9)));
+        Assert.True(starts.Select(s => s[0] * 10 + s[1]).Distinct().Count() > 40, "the corpus draws too few distinct starts");
+    }
+
     /// <summary>End of the sentence starting at <paramref name="from"/> (definitions end with a period).</summary>
     private static int SentenceEnd(string text, int from)
     {
