@@ -6,8 +6,8 @@ public static class LearningSignals
     /// <summary>
     /// Loss spikes: steps where the loss jumps and stays up, i.e. the step's loss and the mean of the
     /// <paramref name="window"/> losses from it on both exceed <paramref name="factor"/> × the exponential moving average
-    /// of the losses before it. Each
-    /// excursion counts once, at its first step; the last <paramref name="window"/> − 1 steps cannot start one. A single
+    /// of the losses before it. Each excursion counts once, at its first step; the last <paramref name="window"/> − 1
+    /// steps cannot start one. A single
     /// batch is never a spike on its own: under length grouping one batch of long or hard targets scores 1.7× its
     /// neighbours in every method alike (the quickstart's seed-42 order at steps 82, 123, 154 and 187), and a
     /// single-batch rule marked most healthy runs as spiking, which made "unstable" meaningless.

@@ -249,7 +249,7 @@ public sealed record StabilitySection
     /// <summary>... for this many consecutive steps (NaN/Inf stops at once).</summary>
     [ConfigRange(1, int.MaxValue)]
     public int DivergencePatience { get; init; } = 20;
-    /// <summary>A spike starts at a step whose loss, and the mean loss of it and the next 4 steps, exceed this multiple of the loss EMA before it (one outlier batch alone is not a spike).</summary>
+    /// <summary>A spike starts at a step whose loss, and the mean loss of the <see cref="LearningSignals.SpikeWindow"/> steps from it on, exceed this multiple of the loss EMA before it (one outlier batch alone is not a spike).</summary>
     [ConfigRange(1, double.MaxValue)]
     public double SpikeFactor { get; init; } = 1.5;
 }

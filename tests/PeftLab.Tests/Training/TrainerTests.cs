@@ -243,7 +243,7 @@ public sealed class ScheduleAndSignalTests
         var losses = series.Select((l, i) => (i + 1, l)).ToArray();
         Assert.Equal([82, 123, 154, 187], LearningSignals.Spikes(losses, 1.5, window: 1));
         Assert.Empty(LearningSignals.Spikes(losses, 1.5));
-        // The same run with a real excursion (the loss doubles for 5 steps from step 100) has exactly that spike.
+        // The same run with a real excursion (the loss × 2.2 for 5 steps from step 100) has exactly that spike.
         var broken = losses.Select(p => p.Item1 is >= 100 and < 105 ? (p.Item1, p.l * 2.2) : p).ToArray();
         Assert.Equal([100], LearningSignals.Spikes(broken, 1.5));
     }
