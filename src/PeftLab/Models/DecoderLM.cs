@@ -147,10 +147,19 @@ public sealed class DecoderModel : nn.Module
     /// <summary>The token embedding.</summary>
     public Embedding EmbedTokens => embed_tokens;
 
-    /// <summary>h [B, T, d] through every block and the final norm.</summary>
-    public Tensor Body(Tensor h, AttentionContext ctx)
+    /// <summary>
+    /// h [B, T, d] through every block and the final norm. With <paramref name="checkpointEvery"/> k &gt; 0, blocks
+    /// 0, k, 2k, ... keep only their input while training and recompute their activations in backward
+    /// (<see cref="ActivationCheckpoint"/>); never with a KV cache.
+    /// </summary>
+    public Tensor Body(Tensor h, AttentionContext ctx, int checkpointEvery = 0)
     {
-        foreach (var layer in layers) h = layer.forward(h, ctx);
+        bool checkpoint = checkpointEvery > 0 && training && ctx.Cache is null && is_grad_enabled();
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            h = checkpoint && i % checkpointEvery == 0 ? ActivationCheckpoint.Apply(x => layer.forward(x, ctx), h) : layer.forward(h, ctx);
+        }
         return norm.forward(h);
     }
 }
@@ -183,6 +192,12 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
 
     /// <summary>The configuration this model was built from.</summary>
     public DecoderConfig Config { get; }
+
+    /// <summary>
+    /// Activation checkpointing while training: 0 = off, k = every k-th block recomputes its activations in backward
+    /// (1 = every block). An execution setting, not part of the checkpoint.
+    /// </summary>
+    public int CheckpointEvery { get; set; }
 
     /// <summary>The prompt/prefix-tuning adapter in use, if any.</summary>
     public IInputAdapter? InputAdapter { get; private set; }
@@ -227,6 +242,28 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     /// Returns logits [B, T, V] (or [B, 1, V] for <see cref="LogitsMode.Last"/>) in the compute dtype.
     /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
+        Tensor? segmentIds = null, KvCache? cache = null, LogitsMode mode = LogitsMode.All)
+        => Head(Hidden(inputIds, attentionMask, positionIds, segmentIds, cache, mode));
+
+    /// <summary>The LM head: h [B, T, d] -> logits [B, T, V].</summary>
+    public Tensor Head(Tensor h) => lm_head is not null ? Projection.Apply(lm_head, h) : nn.functional.linear(h, model.EmbedTokens.weight!);
+
+    /// <summary>
+    /// The head's weight [V, d] when the head is exactly <c>h @ W^T</c> (tied to the embedding, or a plain bias-free
+    /// linear layer), so a loss may compute logits chunk by chunk from it; null when an adapter wraps the head.
+    /// </summary>
+    public Tensor? PlainHeadWeight => lm_head switch
+    {
+        null => model.EmbedTokens.weight,
+        Linear { bias: null } linear => linear.weight,
+        _ => null,
+    };
+
+    /// <summary>
+    /// <see cref="Forward"/> without the LM head: the final hidden states [B, T, d] (or [B, 1, d] for
+    /// <see cref="LogitsMode.Last"/>) of the real positions.
+    /// </summary>
+    public Tensor Hidden(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         Tensor? segmentIds = null, KvCache? cache = null, LogitsMode mode = LogitsMode.All)
     {
         long b = inputIds.shape[0], t = inputIds.shape[1];
@@ -279,11 +316,10 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         var (mask, causal) = BuildMask(b, tq, keys, keyMask, segmentIds, dtype, device);
         var ctx = new AttentionContext { Mask = mask, IsCausal = causal, Cos = cos, SignedSin = sin, Cache = cache, Prefix = uncachedPrefix ? adapter : null };
 
-        h = model.Body(h, ctx);                                                      // [B, n + T, d]
+        h = model.Body(h, ctx, CheckpointEvery);                                    // [B, n + T, d]
         cache?.Advance(tq);
         h = VirtualTokens.Drop(h, virtualNow);                                       // [B, T, d]
-        if (mode == LogitsMode.Last) h = h.narrow(1, h.shape[1] - 1, 1);
-        return lm_head is not null ? Projection.Apply(lm_head, h) : nn.functional.linear(h, model.EmbedTokens.weight!);
+        return mode == LogitsMode.Last ? h.narrow(1, h.shape[1] - 1, 1) : h;
     }
 
     /// <summary>
