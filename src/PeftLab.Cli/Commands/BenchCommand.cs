@@ -99,11 +99,36 @@ public sealed class BenchSettings : GlobalSettings
     [Description("Examples per strategy (packing) or test prompts (eval)")]
     [ConfigRange(1, int.MaxValue)]
     public int Examples { get; init; } = 64;
-    /// <summary>Rows per batch (packing, eval).</summary>
+    /// <summary>Rows per batch (train: the preset's peer shape when not given; packing and eval: 8).</summary>
     [CommandOption("--batch <N>")]
-    [Description("Rows per batch (packing, eval)")]
+    [Description("Rows per batch (train: default the peer's for the preset, else 8; packing, eval: 8)")]
     [ConfigRange(1, int.MaxValue)]
-    public int Batch { get; init; } = 8;
+    public int? Batch { get; init; }
+    /// <summary>Sequence length of a training row.</summary>
+    [CommandOption("--seq-len <N>")]
+    [Description("Tokens per training row (train; default the peer's for the preset, else 256)")]
+    [ConfigRange(2, int.MaxValue)]
+    public int? SeqLen { get; init; }
+    /// <summary>Layers override.</summary>
+    [CommandOption("--n-layers <N>")]
+    [Description("Build the preset with this many blocks (same widths and vocabulary)")]
+    [ConfigRange(1, int.MaxValue)]
+    public int? Layers { get; init; }
+    /// <summary>Key/value heads override.</summary>
+    [CommandOption("--kv-heads <N>")]
+    [Description("Key/value heads; the query-head count gives the peer's (GQA-free) attention, like for like")]
+    [ConfigRange(1, int.MaxValue)]
+    public int? KvHeads { get; init; }
+    /// <summary>Activation checkpointing interval.</summary>
+    [CommandOption("--activation-checkpointing <K>")]
+    [Description("Recompute every K-th block's activations in backward (train; 0 = off)")]
+    [ConfigRange(0, int.MaxValue)]
+    public int ActivationCheckpointing { get; init; }
+    /// <summary>Chunked LM head and loss.</summary>
+    [CommandOption("--chunked-loss <MODE>")]
+    [Description("LM head and cross entropy chunk by chunk: auto (when the logits exceed 64 MiB), always or never (train)")]
+    [Choices(typeof(ChunkedLoss))]
+    public string ChunkedLoss { get; init; } = "auto";
     /// <summary>Longest training row (packing).</summary>
     [CommandOption("--max-length <N>")]
     [Description("Longest training row in tokens (packing)")]
@@ -126,6 +151,8 @@ public sealed class BenchCommand : Command<BenchSettings>
         {
             Preset = s.Preset, Method = s.Method, LoraR = s.LoraR, LoraAlpha = s.LoraAlpha, LoraTargets = s.LoraTargets, AdapterSize = s.AdapterSize,
             Bf16 = s.Bf16, Warmup = s.Warmup, Steps = s.Steps, Threads = s.Threads, Seed = s.Seed,
+            SeqLen = s.SeqLen, Batch = s.Batch, Layers = s.Layers, KvHeads = s.KvHeads, CheckpointEvery = s.ActivationCheckpointing,
+            ChunkedLoss = ConfigEnums.Parse<ChunkedLoss>(s.ChunkedLoss, "--chunked-loss"),
         };
         var result = s.Mode switch
         {
@@ -143,6 +170,6 @@ public sealed class BenchCommand : Command<BenchSettings>
     private static DataBenchOptions DataOptions(BenchSettings s, BenchOptions o) => new()
     {
         DataPath = s.Data ?? throw new ArgumentException($"--mode {s.Mode} needs --data DIR (a folder of SuperNI task files)"),
-        ModelPath = s.Model, Bench = o, Examples = s.Examples, BatchSize = s.Batch, MaxLength = s.MaxLength, MaxNewTokens = s.MaxNewTokens,
+        ModelPath = s.Model, Bench = o, Examples = s.Examples, BatchSize = s.Batch ?? 8, MaxLength = s.MaxLength, MaxNewTokens = s.MaxNewTokens,
     };
 }

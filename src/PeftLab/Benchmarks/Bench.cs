@@ -42,6 +42,14 @@ public sealed record BenchOptions
     public int? SeqLen { get; init; }
     /// <summary>Batch override.</summary>
     public int? Batch { get; init; }
+    /// <summary>Layers override (a real shape's widths and vocabulary with fewer blocks).</summary>
+    public int? Layers { get; init; }
+    /// <summary>Key/value heads override; = query heads gives the peer's attention (it has no grouped-query attention).</summary>
+    public int? KvHeads { get; init; }
+    /// <summary>Activation checkpointing: 0 = off, k = every k-th block recomputes in backward.</summary>
+    public int CheckpointEvery { get; init; }
+    /// <summary>When the LM head and loss run chunk by chunk.</summary>
+    public ChunkedLoss ChunkedLoss { get; init; } = ChunkedLoss.Auto;
 }
 
 /// <summary>Throughput benchmarks with the peer's definitions (tokens/s, model GFLOP/s, peak RSS).</summary>
@@ -81,6 +89,28 @@ public static class Bench
 
     private static double RssMib() => Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024);
 
+    private static double CurrentRssMib()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.WorkingSet64 / (1024.0 * 1024);
+    }
+
+    /// <summary>
+    /// Resets the process's peak RSS to its current RSS (Linux: writing 5 to /proc/self/clear_refs resets VmHWM), so a
+    /// later <see cref="RssMib"/> is the peak of what follows (the training steps, not building the model). False
+    /// where the kernel does not allow it; the peak then includes everything before.
+    /// </summary>
+    private static bool ResetPeakRss()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+
     /// <summary>(trainable, frozen) weights used in a matmul per token: every Linear weight, plus a tied head; not the embedding gather.</summary>
     public static (long Trainable, long Frozen) MatmulParams(CausalLM model)
     {
@@ -102,9 +132,11 @@ public static class Bench
         TorchRuntime.EnsureInitialised();
         torch.set_num_threads(o.Threads);
         config = Presets.Get(o.Preset);
+        config = config with { NumLayers = o.Layers ?? config.NumLayers, NumKeyValueHeads = o.KvHeads ?? config.NumKeyValueHeads };
         var model = new CausalLM(config, TorchRuntime.Device, o.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32);
         Presets.InitializeWeights(model, o.Seed);
         peft = PeftModel.Apply(model, MethodConfig(o), o.Seed);
+        AllocatorTuning.ReleaseFree();
         return model;
     }
 
@@ -119,12 +151,17 @@ public static class Bench
         using var scope0 = NewDisposeScope();
         var model = Build(o, out var peft, out var cfg);
         model.train();
+        model.CheckpointEvery = o.CheckpointEvery;
+        var headWeight = model.PlainHeadWeight;
+        bool chunked = headWeight is not null && DecoderOnlyModel.UseChunks(o.ChunkedLoss, (long)b * t, cfg.VocabSize);
         var (mmTr, mmFr) = MatmulParams(model);
         long fpt = 6 * mmTr + 4 * mmFr + 12L * cfg.NumLayers * cfg.HiddenSize * t;
         using var opt = new AdamW(Injector.Trainable(model), _ => false, 0.9, 0.999, 1e-8, 0.0);
         var gen = new Generator((ulong)(o.Seed + 1), CPU);
         int n = o.Warmup + o.Steps;
         var data = randint(0, cfg.VocabSize, [n, b, t + 1], generator: gen, dtype: ScalarType.Int64).to(TorchRuntime.Device);
+        double beforeSteps = CurrentRssMib();
+        bool peakReset = ResetPeakRss();
         var stepSeconds = new List<double>();
         var phases = new List<(double Forward, double Backward, double Optimizer)>();
         var losses = new List<double>();
@@ -136,8 +173,10 @@ public static class Bench
             {
                 var x = data[step].narrow(1, 0, t);
                 var y = data[step].narrow(1, 1, t);
-                var logits = model.Forward(x);
-                var l = nn.functional.cross_entropy(logits.to_type(ScalarType.Float32).reshape(-1, cfg.VocabSize), y.reshape(-1));
+                // the peer's loss: mean cross entropy over all B·T positions
+                var l = chunked
+                    ? ChunkedCrossEntropy.Sum(model.Hidden(x).reshape(-1, cfg.HiddenSize), headWeight!, y.reshape(-1), ChunkedCrossEntropy.ChunkTokens(cfg.VocabSize)).div((double)b * t)
+                    : nn.functional.cross_entropy(model.Forward(x).to_type(ScalarType.Float32).reshape(-1, cfg.VocabSize), y.reshape(-1));
                 double tForward = sw.Elapsed.TotalSeconds;   // CPU ops are synchronous, so wall-clock splits are exact
                 l.backward();
                 double tBackward = sw.Elapsed.TotalSeconds;
@@ -158,6 +197,7 @@ public static class Bench
             ["method_args"] = MethodArgs(o),
             ["dtype"] = o.Bf16 ? "bf16-weights" : "fp32",
             ["config"] = ShapeJson(cfg, t, b),
+            ["activation_checkpointing"] = o.CheckpointEvery, ["chunked_loss"] = chunked,
             ["warmup_steps"] = o.Warmup, ["timed_steps"] = o.Steps, ["tokens_per_step"] = b * t,
             ["trainable_params"] = peft.TrainableParameters, ["total_params"] = peft.TotalParameters,
             ["matmul_params_trainable"] = mmTr, ["matmul_params_frozen"] = mmFr, ["flops_per_token"] = fpt,
@@ -175,6 +215,9 @@ public static class Bench
             },
             ["optimizer_state_bytes"] = opt.StateBytes,
             ["peak_rss_mib"] = Math.Round(RssMib(), 1), ["baseline_rss_mib"] = Math.Round(baseline, 1),
+            // with the peak reset before the first step, peak_rss_mib is the training peak and its excess over
+            // rss_before_steps_mib is what the steps added: optimiser state, gradients and activations
+            ["peak_rss_is_steps_only"] = peakReset, ["rss_before_steps_mib"] = Math.Round(beforeSteps, 1),
             ["step_ms"] = new JsonArray(stepSeconds.Select(x => (JsonNode)Math.Round(1000 * x, 1)).ToArray()),
             ["loss_first"] = Math.Round(losses[0], 4), ["loss_last"] = Math.Round(losses[^1], 4),
             ["wall_s"] = Math.Round(start.Elapsed.TotalSeconds, 2),
@@ -186,7 +229,7 @@ public static class Bench
         var json = new JsonObject
         {
             ["vocab"] = cfg.VocabSize, ["d_model"] = cfg.HiddenSize, ["n_layers"] = cfg.NumLayers, ["n_heads"] = cfg.NumHeads,
-            ["d_ff"] = cfg.IntermediateSize, ["tie_embeddings"] = cfg.TieWordEmbeddings,
+            ["d_ff"] = cfg.IntermediateSize, ["tie_embeddings"] = cfg.TieWordEmbeddings, ["n_kv_heads"] = cfg.NumKeyValueHeads,
         };
         if (seqLen is not null) json["seq_len"] = seqLen;
         if (batch is not null) json["batch"] = batch;

@@ -39,6 +39,21 @@ public static class Presets
         ["small"] = Llama(8192, 384, 6, 6, 1024),          // peer 'small', ~17M
         ["medium"] = Llama(32000, 768, 12, 12, 2048),      // peer 'medium', ~134M
         ["qwen-tiny"] = Llama(512, 128, 4, 4, 512, kvHeads: 2) with { Family = DecoderFamily.Qwen2, QkvBias = true, TieWordEmbeddings = true, Rope = new RopeConfig(1000000.0) },
+        // real shapes (random weights): the published config.json of each model, field for field where PeftLab reads it
+        ["qwen2.5-0.5b"] = Qwen25(896, 24, 14, 4864, maxPositions: 32768),   // Qwen/Qwen2.5-0.5B, 494M
+        ["qwen2.5-1.5b"] = Qwen25(1536, 28, 12, 8960, maxPositions: 131072), // Qwen/Qwen2.5-1.5B, 1.54B
+        ["llama-3.2-1b"] = Llama(128256, 2048, 16, 32, 8192, kvHeads: 8) with   // meta-llama/Llama-3.2-1B, 1.24B
+        {
+            TieWordEmbeddings = true, MaxPositionEmbeddings = 131072, BosTokenId = 128000, EosTokenIds = [128001], PadTokenId = null,
+            Rope = new RopeConfig(500000.0, RopeScalingKind.Llama3, Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192),
+        },
+    };
+
+    /// <summary>A Qwen2.5 shape: 2 key/value heads, q/k/v bias, tied head, θ = 10⁶, RMSNorm ε = 10⁻⁶, vocabulary 151,936.</summary>
+    private static DecoderConfig Qwen25(int d, int layers, int heads, int ff, int maxPositions) => Llama(151936, d, layers, heads, ff, kvHeads: 2) with
+    {
+        Family = DecoderFamily.Qwen2, QkvBias = true, TieWordEmbeddings = true, Rope = new RopeConfig(1000000.0), RmsNormEps = 1e-6,
+        MaxPositionEmbeddings = maxPositions, BosTokenId = null, EosTokenIds = [151643], PadTokenId = 151643,
     };
 
     /// <summary>Looks up a preset with an error listing the known ones.</summary>
@@ -88,6 +103,9 @@ public static class Presets
         return json;
     }
 
+    /// <summary>Parameters with more values than this are drawn in row slices of about 8M values.</summary>
+    public const long InitSliceElements = 64L << 20;
+
     /// <summary>
     /// Initialises weights as transformers does for these models: Linear and Embedding weights N(0, 0.02),
     /// biases 0, norm gains 1. Deterministic for a seed (parameters visited in name order).
@@ -100,10 +118,23 @@ public static class Presets
         {
             if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(1.0);
             else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
-            else
+            else if (p.numel() <= InitSliceElements)
             {
                 using var values = normal(0.0, std, p.shape, dtype: ScalarType.Float32, device: CPU, generator: gen);
                 p.copy_(values);
+            }
+            else
+            {
+                // real-shape embeddings (151,936 × 1,536 = 233M values): rows in slices, so no whole float32 copy of
+                // a bfloat16 table is ever made. Smaller tensors keep the one-draw stream, so existing presets
+                // (and the shipped bases built from them) get the same weights as before.
+                long rows = p.shape[0], rowsPerSlice = Math.Max(1, (8L << 20) / Math.Max(1, p.numel() / rows));
+                for (long r = 0; r < rows; r += rowsPerSlice)
+                {
+                    using var slice = p.narrow(0, r, Math.Min(rowsPerSlice, rows - r));
+                    using var values = normal(0.0, std, slice.shape, dtype: ScalarType.Float32, device: CPU, generator: gen);
+                    slice.copy_(values);
+                }
             }
         }
     }

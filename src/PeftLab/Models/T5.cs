@@ -311,12 +311,35 @@ public sealed class T5Stack : nn.Module
     public Tensor PositionBias(long queryStart, long queryLength, long keyLength, Device device) =>
         biasOwner.PositionBias(queryStart, queryLength, keyLength, device);
 
-    /// <summary>Embedded input h [B, T, d] through every block, the final norm and dropout.</summary>
-    public Tensor Forward(Tensor h, T5AttentionContext self, T5AttentionContext? cross)
+    /// <summary>
+    /// Embedded input h [B, T, d] through every block, the final norm and dropout. With
+    /// <paramref name="checkpointEvery"/> k &gt; 0, blocks 0, k, 2k, ... keep only their inputs while training and
+    /// recompute their activations in backward (<see cref="ActivationCheckpoint"/>); never with a cache.
+    /// </summary>
+    public Tensor Forward(Tensor h, T5AttentionContext self, T5AttentionContext? cross, int checkpointEvery = 0)
     {
         h = nn.functional.dropout(h, dropout, training);
-        foreach (var b in block) h = b.Forward(h, self, cross);
+        bool checkpoint = checkpointEvery > 0 && training && self.Cache is null && is_grad_enabled();
+        for (int i = 0; i < block.Count; i++)
+            h = checkpoint && i % checkpointEvery == 0 ? Checkpointed(block[i], h, self, cross) : block[i].Forward(h, self, cross);
         return nn.functional.dropout(final_layer_norm.forward(h), dropout, training);
+    }
+
+    // The contexts' tensors with gradient history (the position bias, shared by every block and trainable under full
+    // finetuning; the encoder output a decoder block attends to) are inputs of the checkpointed segment, so the
+    // recompute builds its own graph from them and hands their gradients on.
+    private static Tensor Checkpointed(T5Block b, Tensor h, T5AttentionContext self, T5AttentionContext? cross)
+    {
+        Tensor?[] given = [h, self.Bias, cross?.Bias, cross?.EncoderStates];
+        var present = given.Select((t, i) => (t, i)).Where(x => x.t is not null).ToArray();
+        return ActivationCheckpoint.Apply(inputs =>
+        {
+            var t = new Tensor?[given.Length];
+            for (int j = 0; j < present.Length; j++) t[present[j].i] = inputs[j];
+            var s = new T5AttentionContext { Bias = t[1], Prefix = self.Prefix, Stack = self.Stack };
+            var c = cross is null ? null : new T5AttentionContext { Bias = t[2], EncoderStates = t[3], Prefix = cross.Prefix, Stack = cross.Stack };
+            return b.Forward(t[0]!, s, c);
+        }, present.Select(x => x.t!).ToArray());
     }
 }
 
@@ -389,6 +412,12 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
 
     /// <summary>The shared token embedding (encoder input, decoder input, tied head).</summary>
     public Embedding EmbedTokens => shared;
+
+    /// <summary>
+    /// Activation checkpointing while training, in both stacks: 0 = off, k = every k-th block recomputes its
+    /// activations in backward (1 = every block). An execution setting, not part of the checkpoint.
+    /// </summary>
+    public int CheckpointEvery { get; set; }
 
     /// <summary>The prompt/prefix-tuning adapter in use, if any.</summary>
     public IInputAdapter? InputAdapter { get; private set; }
@@ -467,7 +496,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         var bias = encoder.PositionBias(prefix, tq, keys, device);                   // [1, H, T, K]: prefixes take positions 0..n-1
         if (keyMask is not null) bias = bias + AttentionMasks.Additive(keyMask.view(b, 1, 1, keys), dtype);
         var ctx = new T5AttentionContext { Bias = bias, Prefix = prefix > 0 ? adapter : null, Stack = ModelStack.Encoder };
-        return new T5EncoderOutput(encoder.Forward(h, ctx, null), outputMask);
+        return new T5EncoderOutput(encoder.Forward(h, ctx, null, CheckpointEvery), outputMask);
     }
 
     /// <summary>
@@ -530,7 +559,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         var crossBias = encMask is null ? null : AttentionMasks.Additive(encMask.view(b, 1, 1, encMask.shape[1]), dtype); // [B, 1, 1, S']
         var cross = new T5AttentionContext { Bias = crossBias, EncoderStates = encoderOutput.Hidden, Cache = cache, Stack = ModelStack.Decoder };
 
-        h = decoder.Forward(h, self, cross);                                         // [B, n + T, d]
+        h = decoder.Forward(h, self, cross, CheckpointEvery);                                       // [B, n + T, d]
         cache?.Self.Advance(tq);
         h = VirtualTokens.Drop(h, virtualNow);                                       // [B, T, d]
         if (mode == LogitsMode.Last) h = h.narrow(1, h.shape[1] - 1, 1);

@@ -21,6 +21,24 @@ public static partial class AllocatorTuning
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int MallOpt(int param, int value);
 
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    /// <summary>
+    /// Hands the heap's free memory back to the kernel once, after a model is built: with the tuning above, the
+    /// float32 temporaries of building and initialising a model would otherwise stay in the process for good
+    /// (measured: a 2-layer qwen2.5-0.5b-shape model in bfloat16, 332 MB of weights, held 786 MB after building and
+    /// 321 MB after this). Costs one heap walk; does nothing where <see cref="Apply"/> did not tune glibc.
+    /// </summary>
+    public static void ReleaseFree()
+    {
+        if (!Tuned) return;
+        try { MallocTrim(0); }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { }
+    }
+
+    private static bool Tuned { get; set; }
+
     /// <summary>Sets the malloc options once (Linux/glibc only; elsewhere, or when opted out, does nothing).</summary>
     public static void Apply()
     {
@@ -39,6 +57,7 @@ public static partial class AllocatorTuning
         try
         {
             bool ok = MallOpt(M_MMAP_MAX, 0) == 1 & MallOpt(M_TRIM_THRESHOLD, int.MaxValue) == 1;
+            Tuned = ok;
             Report = ok ? "glibc malloc keeps freed tensor buffers (mmap off, trim threshold 2 GiB)" : "mallopt refused; glibc defaults";
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)

@@ -192,6 +192,49 @@ public sealed record LoopSection
     /// <summary>Compute threads (null: all cores).</summary>
     [ConfigRange(1, int.MaxValue)]
     public int? Threads { get; init; }
+    /// <summary>
+    /// Recompute transformer blocks' activations in backward instead of keeping them: <c>false</c> (off),
+    /// <c>true</c> (every block) or k (every k-th block). Costs about one extra forward of the checkpointed blocks
+    /// per step; gradients are unchanged.
+    /// </summary>
+    public ActivationCheckpointing ActivationCheckpointing { get; init; } = ActivationCheckpointing.Off;
+    /// <summary>
+    /// Compute the LM head and its cross entropy chunk by chunk (<see cref="ChunkedCrossEntropy"/>) so no
+    /// [tokens, vocab] float32 tensor is whole; <c>auto</c> does so when a micro-batch's logits would exceed one chunk.
+    /// </summary>
+    public ChunkedLoss ChunkedLoss { get; init; } = ChunkedLoss.Auto;
+}
+
+/// <summary>Which transformer blocks recompute their activations in backward (<c>train.activation_checkpointing</c>).</summary>
+/// <param name="Every">0 = none, k = blocks 0, k, 2k, ... (1 = every block).</param>
+public sealed record ActivationCheckpointing(int Every)
+{
+    /// <summary>No checkpointing.</summary>
+    public static ActivationCheckpointing Off { get; } = new(0);
+
+    /// <summary>Reads <c>false</c>, <c>true</c> or a block interval (0 = off).</summary>
+    public static (ActivationCheckpointing? Value, string? Error) Read(ConfigNode node) => node switch
+    {
+        ConfigScalar { IsNull: false, Quoted: false, Value: "false" } => (Off, null),
+        ConfigScalar { IsNull: false, Quoted: false, Value: "true" } => (new ActivationCheckpointing(1), null),
+        ConfigScalar { IsNull: false, Quoted: false } s when int.TryParse(s.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int k)
+            => (k == 0 ? Off : new ActivationCheckpointing(k), null),
+        _ => (null, $"expected false, true (every block) or a block interval k (every k-th block; 0 = off), got {node.Describe()}"),
+    };
+
+    /// <summary>Writes it back the way <see cref="Read"/> takes it.</summary>
+    public ConfigNode Write() => ConfigWriter.ToNode(Every switch { 0 => (object)false, 1 => true, var k => k });
+}
+
+/// <summary>When the LM head and its loss run chunk by chunk (<c>train.chunked_loss</c>).</summary>
+public enum ChunkedLoss
+{
+    /// <summary>Chunked when a micro-batch's float32 logits exceed <see cref="ChunkedCrossEntropy.ChunkBytes"/> and the head is a plain matrix.</summary>
+    Auto,
+    /// <summary>Always chunked where the head is a plain matrix (an adapter on the head uses the whole-logits path).</summary>
+    Always,
+    /// <summary>Never: whole logits, as before.</summary>
+    Never,
 }
 
 /// <summary>Metric used to keep the best checkpoint.</summary>

@@ -30,6 +30,7 @@ public static class TrainConfigLoader
             if (registered) return;
             ConfigBinder.RegisterPolymorphic<PeftConfig>("name", PeftRegistry.ConfigTypes);
             ConfigBinder.RegisterConverter<TargetSelector>(ReadTargets, WriteTargets);
+            ConfigBinder.RegisterConverter<ActivationCheckpointing>(ActivationCheckpointing.Read, a => a.Write());
             registered = true;
         }
     }

@@ -41,6 +41,17 @@ public interface ITrainableModel
     IReadOnlyList<int> ConfigEosIds { get; }
     /// <summary>Padding id from config.json (0 when it names none).</summary>
     int ConfigPadId { get; }
+    /// <summary>How training trades compute for memory (activation checkpointing, chunked loss); off until set.</summary>
+    MemorySettings Memory { get; set; }
+}
+
+/// <summary>Execution settings that trade compute for memory; they change no result.</summary>
+/// <param name="CheckpointEvery">Activation checkpointing: 0 = off, k = every k-th block recomputes in backward.</param>
+/// <param name="ChunkedLoss">When the LM head and its loss run chunk by chunk (families whose head allows it).</param>
+public sealed record MemorySettings(int CheckpointEvery = 0, ChunkedLoss ChunkedLoss = ChunkedLoss.Never)
+{
+    /// <summary>What a run's <c>train:</c> section asks for.</summary>
+    public static MemorySettings From(LoopSection train) => new(train.ActivationCheckpointing.Every, train.ChunkedLoss);
 }
 
 /// <summary>Reading the model inputs of <see cref="ITrainableModel.Logits"/> from a safetensors file.</summary>
@@ -173,16 +184,32 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
         var ids = tensor(batch.InputIds, [batch.Batch, batch.Length], device: device);
         var labels = tensor(batch.Labels, [batch.Batch, batch.Length], device: device);
         bool packed = batch.RowExamples.Any(r => r.Length > 1);
+        model.CheckpointEvery = Memory.CheckpointEvery;
         // right padding needs no mask: causal attention never lets a real token see the padding after it
-        var logits = packed
-            ? model.Forward(ids, positionIds: tensor(batch.PositionIds, [batch.Batch, batch.Length], device: device),
+        var hidden = packed
+            ? model.Hidden(ids, positionIds: tensor(batch.PositionIds, [batch.Batch, batch.Length], device: device),
                 segmentIds: tensor(batch.SegmentIds.Select(x => (long)x).ToArray(), [batch.Batch, batch.Length], device: device))
-            : model.Forward(ids);                                                                          // [B, T, V]
-        var pred = logits.narrow(1, 0, batch.Length - 1).reshape(-1, logits.shape[^1]).to_type(ScalarType.Float32);   // [B·(T-1), V]
+            : model.Hidden(ids);                                                                           // [B, T, d]
         var target = labels.narrow(1, 1, batch.Length - 1).reshape(-1);                                    // [B·(T-1)]
+        var h = hidden.narrow(1, 0, batch.Length - 1);                                                     // [B, T-1, d]
         targets = batch.TargetCount;
+        long vocab = model.Config.VocabSize;
+        if (model.PlainHeadWeight is { } weight && UseChunks(Memory.ChunkedLoss, target.shape[0], vocab))
+            return ChunkedCrossEntropy.Sum(h.reshape(-1, h.shape[^1]), weight, target, ChunkedCrossEntropy.ChunkTokens(vocab));
+        var pred = model.Head(h).reshape(-1, vocab).to_type(ScalarType.Float32);                           // [B·(T-1), V]
         return nn.functional.cross_entropy(pred, target, ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
     }
+
+    /// <summary>Whether <paramref name="tokens"/> positions' loss runs chunk by chunk under <paramref name="mode"/>.</summary>
+    public static bool UseChunks(ChunkedLoss mode, long tokens, long vocab) => mode switch
+    {
+        ChunkedLoss.Always => true,
+        ChunkedLoss.Never => false,
+        _ => tokens > ChunkedCrossEntropy.ChunkTokens(vocab),
+    };
+
+    /// <inheritdoc/>
+    public MemorySettings Memory { get; set; } = new();
 
 
     /// <inheritdoc/>
@@ -237,11 +264,16 @@ public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableM
         var b = modelBatch as Seq2SeqBatch ?? throw new ArgumentException($"a T5 model takes encoder-decoder batches (its Batches), not a {modelBatch.GetType().Name}", nameof(modelBatch));
         targets = b.TargetCount;
         var device = model.EmbeddingWeight.device;
+        model.CheckpointEvery = Memory.CheckpointEvery;
         var logits = model.Forward(tensor(b.InputIds, [b.Batch, b.SourceLength], device: device), tensor(b.DecoderInputIds, [b.Batch, b.TargetLength], device: device),
             tensor(b.AttentionMask, [b.Batch, b.SourceLength], device: device));                           // [B, T, V]
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]).to_type(ScalarType.Float32),
             tensor(b.Labels, device: device), ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
     }
+
+    /// <inheritdoc/>
+    /// <remarks>The chunked loss is decoder-only: T5's vocabulary (32k) keeps its logits small, and its tied head rescales.</remarks>
+    public MemorySettings Memory { get; set; } = new();
 
     /// <inheritdoc/>
     public IReadOnlyList<int[]> Generate(IReadOnlyList<int[]> prompts, SamplingConfig cfg, IReadOnlyCollection<int> eos, int pad) =>

@@ -93,8 +93,10 @@ public static class Trainer
         var tokenizer = HfTokenizer.Load(modelDir);
         manual_seed(cfg.Train.Seed);
         var lm = TrainableModels.Load(modelDir, dtype, TorchRuntime.Device);
+        lm.Memory = MemorySettings.From(cfg.Train);
         var model = lm.Host.Module;
         var peft = PeftModel.Apply(lm.Host, cfg.Method, cfg.Train.Seed, s => tokenizer.Encode(s));
+        AllocatorTuning.ReleaseFree();                                              // the float32 temporaries of loading
         if (cfg.Data.Packing && !lm.SupportsPacking) throw new ArgumentException($"data.packing: not supported for {lm.Host.TaskType} models");
         var data = TrainingData.Build(cfg.Data, tokenizer, cfg.Train.Seed);
         if (data.Train.Count == 0) throw new ArgumentException($"data.path: no training examples in {cfg.Data.Path}");

@@ -1,6 +1,9 @@
+using PeftLab.Data.Batching;
 using PeftLab.Models;
 using PeftLab.Peft;
 using PeftLab.Peft.Lora;
+using PeftLab.Tests.Peft;
+using PeftLab.Tests.T5;
 using PeftLab.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -61,6 +64,50 @@ public sealed class MemorySavingTests
         Assert.Equal(plainLoss, checkpointedLoss);
         AssertSameGradients(plain, checkpointed, 1e-6);
         if (lora) Assert.All(plain.Keys, k => Assert.Contains("lora_", k));
+    }
+
+    public static IEnumerable<object[]> EveryMethod() =>
+        from method in PeftBatteryTests.Cases.Keys from family in TinyModels.ByName.Keys select new object[] { method, family };
+
+    [Theory]
+    [MemberData(nameof(EveryMethod))]
+    public void CheckpointedGradientsEqualPlainGradientsForEveryMethod(string method, string family)
+    {
+        using var scope = NewDisposeScope();
+        var model = PeftModel.Apply(TinyModels.Create(TinyModels.ByName[family]), PeftBatteryTests.Cases[method].Config, seed: 3).Model;
+        var ids = TinyModels.Tokens(2, 9, TinyModels.ByName[family].VocabSize);
+        model.train();
+        Tensor Loss() => TinyModels.LmLoss(model.Forward(ids), ids);
+        var plain = Gradients(model, Loss, out _);
+        model.CheckpointEvery = 1;
+        AssertSameGradients(plain, Gradients(model, Loss, out _), 1e-6);
+    }
+
+    public static IEnumerable<object[]> EveryT5Method() =>
+        from method in T5PeftBatteryTests.Cases.Keys from family in T5TinyModels.ByName.Keys select new object[] { method, family };
+
+    [Theory]
+    [MemberData(nameof(EveryT5Method))]
+    public void CheckpointedT5GradientsEqualPlainGradients(string method, string family)
+    {
+        // T5 blocks read the position bias (trainable under full finetuning) and, in the decoder, the encoder output:
+        // both must get their gradients through the recompute; dropout (rate 0.1) must draw the same masks
+        using var scope = NewDisposeScope();
+        var config = T5TinyModels.ByName[family];
+        var model = PeftModel.Apply(T5TinyModels.Create(config), T5PeftBatteryTests.Cases[method].Config, seed: 3).Seq2Seq;
+        var input = TinyModels.Tokens(2, 9, config.VocabSize);
+        var mask = ones(2, 9, dtype: ScalarType.Int64);
+        mask[1].narrow(0, 6, 3).fill_(0);
+        var decoder = T5TinyModels.DecoderInput(2, 7, config);
+        model.train();
+        Tensor Loss() => TinyModels.LmLoss(model.Forward(input, decoder, mask), decoder);
+        manual_seed(9);
+        var plain = Gradients(model, Loss, out float plainLoss);
+        model.CheckpointEvery = 1;
+        manual_seed(9);
+        var checkpointed = Gradients(model, Loss, out float checkpointedLoss);
+        Assert.Equal(plainLoss, checkpointedLoss);
+        AssertSameGradients(plain, checkpointed, 1e-6);
     }
 
     [Fact]
@@ -133,6 +180,89 @@ public sealed class MemorySavingTests
             Assert.Equal(0f, chunked.GradH![3].abs().max().to_type(ScalarType.Float32).item<float>());   // ignored rows get none
         }
         else Assert.Null(chunked.GradH);
+    }
+
+    public static IEnumerable<object[]> BatchLossCases() =>
+        from family in TinyModels.ByName.Keys
+        from dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 }
+        from lora in new[] { false, true }
+        select new object[] { family, dtype, lora };
+
+    [Theory]
+    [MemberData(nameof(BatchLossCases))]
+    public void TrainingLossIsTheSameChunkedOrWhole(string family, ScalarType dtype, bool lora)
+    {
+        // the trainer's path: a packed row (two examples, segment-masked) and a right-padded row, prompt positions ignored
+        using var scope = NewDisposeScope();
+        var config = TinyModels.ByName[family];
+        var model = TinyModels.Create(config, dtype: dtype);
+        if (lora) model = PeftModel.Apply(model, new LoraConfig { R = 4, Alpha = 8, Init = LoraInit.Gaussian, Targets = new TargetSelector { AllLinear = true } }, seed: 3).Model;
+        const long I = TokenBatch.IgnoreIndex;
+        var batch = new TokenBatch(2, 8,
+            InputIds: [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 0, 0, 0],
+            Labels: [I, I, 7, 8, I, 10, 11, 12, I, 14, 15, 16, 17, I, I, I],
+            PositionIds: [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 0, 0, 0],
+            SegmentIds: [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, -1, -1, -1],
+            AttentionMask: [true, true, true, true, true, true, true, true, true, true, true, true, true, false, false, false])
+        { RowExamples = [[0, 1], [2]] };
+        var lm = new DecoderOnlyModel(model);
+        model.train();
+        Dictionary<string, Tensor> Run(ChunkedLoss mode, out float loss)
+        {
+            lm.Memory = new MemorySettings(ChunkedLoss: mode);
+            var grads = Gradients(model, () => lm.BatchLoss(batch, out _), out loss);
+            return grads;
+        }
+        var whole = Run(ChunkedLoss.Never, out float wholeLoss);
+        var chunked = Run(ChunkedLoss.Always, out float chunkedLoss);
+        double tol = dtype == ScalarType.Float32 ? 1e-5 : 1e-2;
+        Assert.True(Math.Abs(wholeLoss - chunkedLoss) < tol * Math.Abs(wholeLoss), $"loss {wholeLoss} vs {chunkedLoss}");
+        Assert.Equal(whole.Keys.Order(), chunked.Keys.Order());
+        foreach (var (name, g) in whole)
+        {
+            double scale = Math.Max(1e-6, g.to_type(ScalarType.Float32).abs().max().item<float>());
+            double rel = Fixtures.MaxAbsDiff(g.to_type(ScalarType.Float32), chunked[name].to_type(ScalarType.Float32)) / scale;
+            Assert.True(rel < tol, $"{name}: gradient off by {rel:g3} of its largest entry");
+        }
+    }
+
+    [Theory]
+    [InlineData(ChunkedLoss.Auto, 32768, 512, false)]     // small vocabularies: the whole logits are one chunk anyway
+    [InlineData(ChunkedLoss.Auto, 1024, 151936, true)]     // Qwen2.5 at 1k tokens: 622 MB of float32 logits
+    [InlineData(ChunkedLoss.Auto, 110, 151936, false)]
+    [InlineData(ChunkedLoss.Auto, 111, 151936, true)]
+    [InlineData(ChunkedLoss.Always, 4, 64, true)]
+    [InlineData(ChunkedLoss.Never, 1 << 20, 151936, false)]
+    public void AutoChunksWhenTheLogitsExceedOneChunk(ChunkedLoss mode, long tokens, long vocab, bool expected)
+    {
+        Assert.Equal(110, ChunkedCrossEntropy.ChunkTokens(151936));   // 64 MiB / (4 B × 151,936)
+        Assert.Equal(expected, DecoderOnlyModel.UseChunks(mode, tokens, vocab));
+    }
+
+    [Theory]
+    [InlineData("train.activation_checkpointing=true", 1, "true")]
+    [InlineData("train.activation_checkpointing=false", 0, "false")]
+    [InlineData("train.activation_checkpointing=0", 0, "false")]
+    [InlineData("train.activation_checkpointing=3", 3, "3")]
+    public void ActivationCheckpointingReadsAndWritesBackAsGiven(string setting, int every, string written)
+    {
+        var config = TrainConfigLoader.Load(null, ["model.preset=nano", "data.path=" + TestPaths.SuperNi, setting]);
+        Assert.Equal(every, config.Train.ActivationCheckpointing.Every);
+        var yaml = TrainConfigLoader.ToYaml(config);
+        Assert.Contains($"activation_checkpointing: {written}", yaml);
+        Assert.Equal(config.Train, TrainConfigLoader.Bind(PeftLab.Configuration.ConfigNode.Parse(yaml)).Train);
+        Assert.Equal(new MemorySettings(every, ChunkedLoss.Auto), MemorySettings.From(config.Train));
+    }
+
+    [Theory]
+    [InlineData("train.activation_checkpointing=yes", "train.activation_checkpointing: expected false, true (every block) or a block interval k (every k-th block; 0 = off), got 'yes'")]
+    [InlineData("train.activation_checkpointing=-2", "train.activation_checkpointing: expected false, true (every block) or a block interval k (every k-th block; 0 = off), got '-2'")]
+    [InlineData("train.activation_checkpointing=[1]", "train.activation_checkpointing: expected false, true (every block) or a block interval k (every k-th block; 0 = off), got a list")]
+    [InlineData("train.chunked_loss=sometimes", "train.chunked_loss")]
+    public void BadMemorySettingsNameTheKey(string setting, string expected)
+    {
+        var e = Assert.Throws<PeftLab.Configuration.ConfigException>(() => TrainConfigLoader.Load(null, ["model.preset=nano", "data.path=" + TestPaths.SuperNi, setting]));
+        Assert.Contains(expected, e.Message);
     }
 
     [Fact]
