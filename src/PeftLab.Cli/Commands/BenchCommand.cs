@@ -10,10 +10,10 @@ namespace PeftLab.Cli.Commands;
 /// <summary>Settings of <c>peftlab bench</c> (flags named as in ../shared/peer/peer_bench.py).</summary>
 public sealed class BenchSettings : GlobalSettings
 {
-    /// <summary>train, generate, matmul, packing or eval.</summary>
+    /// <summary>train, generate, matmul, bandwidth, packing or eval.</summary>
     [CommandOption("--mode <MODE>")]
-    [Description("What to time: train (steps), generate (greedy decoding), matmul (GFLOP/s), packing (padding strategies) or eval (batched generation)")]
-    [Choices("train", "generate", "matmul", "packing", "eval")]
+    [Description("What to time: train (steps), generate (greedy decoding), matmul (GFLOP/s), bandwidth (memory read GB/s), packing (padding strategies) or eval (batched generation)")]
+    [Choices("train", "generate", "matmul", "bandwidth", "packing", "eval")]
     public string Mode { get; init; } = "train";
     /// <summary>Shape.</summary>
     [CommandOption("--preset <NAME>")]
@@ -159,6 +159,7 @@ public sealed class BenchCommand : Command<BenchSettings>
             "train" => Bench.Train(o),
             "generate" => Bench.Generate(o, s.PromptLen, s.GenTokens, s.GenReps),
             "matmul" => Bench.Matmul(s.MmN, 50, s.Threads),
+            "bandwidth" => Bench.Bandwidth(threads: s.Threads),
             "packing" => DataBench.Packing(DataOptions(s, o)),
             "eval" => DataBench.Eval(DataOptions(s, o)),
             _ => throw new System.Diagnostics.UnreachableException($"--mode {s.Mode} passed OptionChecks"),

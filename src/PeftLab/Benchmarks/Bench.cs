@@ -302,6 +302,8 @@ public static class Bench
             ["mode"] = "generate", ["impl"] = "peftlab", ["preset"] = o.Preset, ["dtype"] = o.Bf16 ? "bf16-weights" : "fp32",
             ["method"] = full, ["method_args"] = new JsonObject(), ["config"] = ShapeJson(cfg),
             ["batch"] = 1, ["prompt_len"] = promptLen, ["new_tokens"] = genTokens, ["total_params"] = peft.TotalParameters,
+            // what one decode step reads: every matmul weight (the tied head included), in the weights' dtype
+            ["weight_bytes_per_token"] = (MatmulParams(model).Trainable + MatmulParams(model).Frozen) * model.EmbeddingWeight.element_size(),
             ["tokens_per_s"] = Math.Round(genTokens / (pre + dec), 2),
             ["decode_tokens_per_s"] = Math.Round((genTokens - 1) / dec, 2),
             ["ms_per_token_decode"] = Math.Round(1000 * dec / (genTokens - 1), 3),
@@ -309,6 +311,34 @@ public static class Bench
             ["gen_reps"] = reps, ["rep_total_ms"] = new JsonArray(runs.Select(r => (JsonNode)Math.Round(1000 * (r.Prefill + r.Decode), 1)).ToArray()),
             ["peak_rss_mib"] = Math.Round(RssMib(), 1), ["baseline_rss_mib"] = Math.Round(baseline, 1),
             ["wall_s"] = Math.Round(start.Elapsed.TotalSeconds, 2),
+        }.WithEnvironment();
+    }
+
+    /// <summary>
+    /// Multi-threaded memory read bandwidth: the median time of summing a float32 tensor far larger than the caches
+    /// (<paramref name="mib"/> MiB), as bytes per second. Batch-1 decoding reads every weight once per token, so
+    /// this ÷ weight bytes per token is the decode rate's memory-bandwidth limit.
+    /// </summary>
+    public static JsonObject Bandwidth(int mib = 1024, int reps = 10, int threads = 2)
+    {
+        TorchRuntime.EnsureInitialised();
+        torch.set_num_threads(threads);
+        using var scope = NewDisposeScope();
+        var x = ones((long)mib << 18, dtype: ScalarType.Float32);               // mib MiB of float32
+        var times = new List<double>();
+        for (int i = 0; i < reps + 2; i++)
+        {
+            using var s = NewDisposeScope();
+            var sw = Stopwatch.StartNew();
+            x.sum().item<float>();
+            if (i >= 2) times.Add(sw.Elapsed.TotalSeconds);                     // two untimed passes fault the pages in
+        }
+        double bytes = (double)mib * (1 << 20);
+        return new JsonObject
+        {
+            ["mode"] = "bandwidth", ["impl"] = "peftlab", ["mib"] = mib, ["reps"] = reps,
+            ["read_gb_s_median"] = Math.Round(bytes / Median(times) / 1e9, 2),
+            ["read_gb_s_best"] = Math.Round(bytes / times.Min() / 1e9, 2),
         }.WithEnvironment();
     }
 

@@ -26,7 +26,8 @@ public static class ModelFolder
     }
 
     /// <summary>
-    /// Writes a byte-level BPE tokenizer trained on <paramref name="corpus"/> (vocabulary = the model's), then a
+    /// Writes a byte-level BPE tokenizer trained on <paramref name="corpus"/> (vocabulary = the model's, at most
+    /// <see cref="BuiltinTokenizerOptions.MaxVocabSize"/>), then a
     /// randomly initialised model whose BOS/EOS/PAD ids are the tokenizer's. Returns the config written.
     /// </summary>
     /// With <paramref name="tokenizerDir"/> that folder's tokenizer files are used instead (its ids must fit the model's vocabulary).
@@ -36,7 +37,9 @@ public static class ModelFolder
         // the random model is built in float32 and written once more as its checkpoint
         Runtime.MemoryBudget.EnsureFits(config.ParameterCount * 4 * 2, $"a {config.ModelType} model of {config.ParameterCount:N0} parameters");
         Directory.CreateDirectory(outDir);
-        if (tokenizerDir is null) BuiltinTokenizer.Write(outDir, new BuiltinTokenizerOptions { VocabSize = config.VocabSize, Corpus = corpus });
+        // a real-size vocabulary (Qwen2.5: 151,936) is beyond what a BPE trained on a small corpus can fill: the trained
+        // tokenizer then uses the first 32,000 ids and the rest of the table stays unused (pass --tokenizer for the real one)
+        if (tokenizerDir is null) BuiltinTokenizer.Write(outDir, new BuiltinTokenizerOptions { VocabSize = Math.Min(config.VocabSize, BuiltinTokenizerOptions.MaxVocabSize), Corpus = corpus });
         else
         {
             if (!File.Exists(Path.Combine(tokenizerDir, "tokenizer.json")))
