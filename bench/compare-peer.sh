@@ -19,11 +19,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
-OB=/tmp/peer-openblas/usr/lib/x86_64-linux-gnu/openblas-openmp
-[ -d "$OB" ] || sh "$peer/setup_openblas.sh" >&2
-/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "python3-torch missing: apt-get install -y python3-torch python3-numpy" >&2; exit 1; }
-"$root/peftlab" doctor >/dev/null   # build once
-dll="$root/src/PeftLab.Cli/bin/Release/net10.0/PeftLab.Cli.dll"
+. "$root/bench/peer-env.sh"
 : > "$out"
 
 run_peer()    { LD_LIBRARY_PATH=$OB /usr/bin/python3 "$peer/peer_bench.py" --threads 2 "$@" | tail -1; }

@@ -22,11 +22,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
-OB=/tmp/peer-openblas/usr/lib/x86_64-linux-gnu/openblas-openmp
-[ -d "$OB" ] || sh "$peer/setup_openblas.sh" >&2
-/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "python3-torch missing: apt-get install -y python3-torch python3-numpy" >&2; exit 1; }
-"$root/peftlab" doctor >/dev/null   # build once
-dll="$root/src/PeftLab.Cli/bin/Release/net10.0/PeftLab.Cli.dll"
+. "$root/bench/peer-env.sh"
 (( append )) || : > "$out"
 
 # tag NAME IMPL VARIANT: adds the cell's labels to the JSON line on stdin (a failed run is recorded, not fatal)
@@ -105,4 +101,4 @@ for p in $genpresets; do
 done
 
 echo "wrote $out" >&2
-python3 "$root/bench/summarize-real-shapes.py" "$out" || true
+/usr/bin/python3 "$root/bench/summarize-real-shapes.py" "$out" "${out%.jsonl}.png" || true

@@ -111,7 +111,8 @@ public sealed class CliContractTests
     [InlineData("error: --format: unknown format 'bogus'; known: definition_only, tk_instruct", "eval", "--model", "m", "--tasks", "t", "--format", "bogus")]
     [InlineData("error: --split: unknown split 'dev'; known: test, seen, validation", "eval", "--model", "m", "--tasks", "t", "--split", "dev")]
     [InlineData("error: --output-format: unknown output-format 'xml'; known: ids, text", "generate", "--model", "m", "--prompt", "x", "--output-format", "xml")]
-    [InlineData("error: --mode: unknown mode 'fly'; known: train, generate, matmul, packing, eval", "bench", "--mode", "fly")]
+    [InlineData("error: --mode: unknown mode 'fly'; known: train, generate, matmul, bandwidth, packing, eval", "bench", "--mode", "fly")]
+    [InlineData("error: --chunked-loss: unknown chunked-loss 'often'; known: auto, always, never", "bench", "--chunked-loss", "often")]
     [InlineData("error: --format: unknown format 'xls'; known: csv, jsonl, parquet", "study", "results", "somewhere", "--format", "xls")]
     public void EnumOptionsRejectUnknownValuesListingTheKnownOnes(string expected, params string[] args) => AssertOneErrorLine(CliRunner.Run(args), 2, expected);
 
