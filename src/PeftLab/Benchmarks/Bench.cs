@@ -152,8 +152,7 @@ public static class Bench
         var model = Build(o, out var peft, out var cfg);
         model.train();
         model.CheckpointEvery = o.CheckpointEvery;
-        var headWeight = model.PlainHeadWeight;
-        bool chunked = headWeight is not null && DecoderOnlyModel.UseChunks(o.ChunkedLoss, (long)b * t, cfg.VocabSize);
+        bool chunked = DecoderOnlyModel.Chunks(model, o.ChunkedLoss, (long)b * t);
         var (mmTr, mmFr) = MatmulParams(model);
         long fpt = 6 * mmTr + 4 * mmFr + 12L * cfg.NumLayers * cfg.HiddenSize * t;
         using var opt = new AdamW(Injector.Trainable(model), _ => false, 0.9, 0.999, 1e-8, 0.0);
@@ -174,9 +173,7 @@ public static class Bench
                 var x = data[step].narrow(1, 0, t);
                 var y = data[step].narrow(1, 1, t);
                 // the peer's loss: mean cross entropy over all B·T positions
-                var l = chunked
-                    ? ChunkedCrossEntropy.Sum(model.Hidden(x).reshape(-1, cfg.HiddenSize), headWeight!, y.reshape(-1), ChunkedCrossEntropy.ChunkTokens(cfg.VocabSize)).div((double)b * t)
-                    : nn.functional.cross_entropy(model.Forward(x).to_type(ScalarType.Float32).reshape(-1, cfg.VocabSize), y.reshape(-1));
+                var l = DecoderOnlyModel.LossSum(model, model.Hidden(x).reshape(-1, cfg.HiddenSize), y.reshape(-1), o.ChunkedLoss).div((double)b * t);
                 double tForward = sw.Elapsed.TotalSeconds;   // CPU ops are synchronous, so wall-clock splits are exact
                 l.backward();
                 double tBackward = sw.Elapsed.TotalSeconds;
@@ -294,6 +291,8 @@ public static class Bench
             }
             return (prefill, sw.Elapsed.TotalSeconds);
         }
+        var (mmTrainable, mmFrozen) = MatmulParams(model);
+        long weightBytes = (mmTrainable + mmFrozen) * model.EmbeddingWeight.element_size();
         Once(Math.Min(genTokens, 16));
         var runs = Enumerable.Range(0, reps).Select(_ => Once(genTokens)).OrderBy(r => r.Prefill + r.Decode).ToArray();
         var (pre, dec) = runs[(runs.Length - 1) / 2];
@@ -303,7 +302,7 @@ public static class Bench
             ["method"] = full, ["method_args"] = new JsonObject(), ["config"] = ShapeJson(cfg),
             ["batch"] = 1, ["prompt_len"] = promptLen, ["new_tokens"] = genTokens, ["total_params"] = peft.TotalParameters,
             // what one decode step reads: every matmul weight (the tied head included), in the weights' dtype
-            ["weight_bytes_per_token"] = (MatmulParams(model).Trainable + MatmulParams(model).Frozen) * model.EmbeddingWeight.element_size(),
+            ["weight_bytes_per_token"] = weightBytes,
             ["tokens_per_s"] = Math.Round(genTokens / (pre + dec), 2),
             ["decode_tokens_per_s"] = Math.Round((genTokens - 1) / dec, 2),
             ["ms_per_token_decode"] = Math.Round(1000 * dec / (genTokens - 1), 3),

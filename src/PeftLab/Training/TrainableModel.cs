@@ -193,12 +193,26 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
         var target = labels.narrow(1, 1, batch.Length - 1).reshape(-1);                                    // [B·(T-1)]
         var h = hidden.narrow(1, 0, batch.Length - 1);                                                     // [B, T-1, d]
         targets = batch.TargetCount;
-        long vocab = model.Config.VocabSize;
-        if (model.PlainHeadWeight is { } weight && UseChunks(Memory.ChunkedLoss, target.shape[0], vocab))
-            return ChunkedCrossEntropy.Sum(h.reshape(-1, h.shape[^1]), weight, target, ChunkedCrossEntropy.ChunkTokens(vocab));
-        var pred = model.Head(h).reshape(-1, vocab).to_type(ScalarType.Float32);                           // [B·(T-1), V]
-        return nn.functional.cross_entropy(pred, target, ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
+        return LossSum(model, h.reshape(-1, h.shape[^1]), target, Memory.ChunkedLoss);
     }
+
+    /// <summary>
+    /// Sum of next-token cross entropy of final hidden states <paramref name="hidden"/> [N, d] against
+    /// <paramref name="targets"/> [N] (<see cref="TokenBatch.IgnoreIndex"/> adds nothing), float32: through the
+    /// chunked head when <see cref="Chunks"/> says so, else whole logits.
+    /// </summary>
+    public static Tensor LossSum(CausalLM model, Tensor hidden, Tensor targets, ChunkedLoss mode)
+    {
+        long vocab = model.Config.VocabSize;
+        if (Chunks(model, mode, targets.shape[0]))
+            return ChunkedCrossEntropy.Sum(hidden, model.PlainHeadWeight!, targets, ChunkedCrossEntropy.ChunkTokens(vocab));
+        var pred = model.Head(hidden).reshape(-1, vocab).to_type(ScalarType.Float32);                      // [N, V]
+        return nn.functional.cross_entropy(pred, targets, ignore_index: TokenBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
+    }
+
+    /// <summary>Whether <see cref="LossSum"/> of <paramref name="tokens"/> positions runs chunk by chunk (needs a plain head).</summary>
+    public static bool Chunks(CausalLM model, ChunkedLoss mode, long tokens) =>
+        model.PlainHeadWeight is not null && UseChunks(mode, tokens, model.Config.VocabSize);
 
     /// <summary>Whether <paramref name="tokens"/> positions' loss runs chunk by chunk under <paramref name="mode"/>.</summary>
     public static bool UseChunks(ChunkedLoss mode, long tokens, long vocab) => mode switch
