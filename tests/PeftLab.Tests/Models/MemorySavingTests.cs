@@ -10,7 +10,12 @@ using static TorchSharp.torch;
 
 namespace PeftLab.Tests.Models;
 
-/// <summary>Activation checkpointing and the chunked LM head + loss change memory, never the numbers.</summary>
+/// <summary>
+/// Activation checkpointing and the chunked LM head + loss change memory, never the numbers. Runs alone: dropout
+/// draws from the process-wide generator, which tests on other threads would advance between the plain and the
+/// checkpointed run (a fresh-clone CI run failed that way).
+/// </summary>
+[Collection(GlobalRngCollection.Name)]
 public sealed class MemorySavingTests
 {
     private static Dictionary<string, Tensor> Gradients(nn.Module model, Func<Tensor> loss, out float value)
@@ -289,4 +294,11 @@ public sealed class MemorySavingTests
         e = Assert.Throws<ArgumentException>(() => ChunkedCrossEntropy.Sum(zeros(4, 8), zeros(10, 8), zeros(5, dtype: ScalarType.Int64), 2));
         Assert.Contains("targets [N = 4] expected, got [5]", e.Message);
     }
+}
+
+/// <summary>Tests whose result depends on the process-wide random generator: run with nothing beside them.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class GlobalRngCollection
+{
+    public const string Name = "global random generator";
 }
