@@ -55,6 +55,12 @@ public interface IPeftMethod
     bool TrainsWholeModel { get; }
 
     /// <summary>
+    /// The reference study (He, 2024) compared this method: the built-in quickstart runs exactly these, so its findings
+    /// speak to the paper's; methods added since are run by studies that name them (e.g. <c>studies/peft-zoo.yaml</c>).
+    /// </summary>
+    bool InReferenceStudy { get; }
+
+    /// <summary>
     /// Configurations spanning the settings the reference study sweeps, each with a short description of its knobs
     /// (<c>peftlab describe --sweep</c> counts their parameters).
     /// </summary>
@@ -120,10 +126,16 @@ public static class PeftRegistry
         new PromptTuning.PromptTuningMethod(),
         new IA3.IA3Method(),
         new BitFit.BitFitMethod(),
+        new LnTuning.LnTuningMethod(),
+        new LoHa.LoHaMethod(),
+        new LoKr.LoKrMethod(),
     ]);
 
     /// <summary>All registered methods, in canonical order (the order of tables, colours and lists of names).</summary>
     public static IReadOnlyList<IPeftMethod> All => Methods;
+
+    /// <summary>The methods the reference study compared, in canonical order.</summary>
+    public static IReadOnlyList<IPeftMethod> ReferenceStudyMethods { get; } = Methods.Where(m => m.InReferenceStudy).ToArray();
 
     /// <summary>The name a method has in configs (<c>method.name</c>), e.g. lora, prompt_tuning.</summary>
     public static string NameOf(PeftMethodKind kind) => Get(kind).Name;

@@ -68,9 +68,9 @@ public sealed class ModelFolderCommandTests
             using var scope = NewDisposeScope();
             var peft = PeftModel.LoadAdapter(Fixtures.Load("llama-gqa"), dir);
             Assert.Contains(peft.Warnings, w => w.Contains("ignoring unknown key 'some_future_option'"));
-            File.WriteAllText(Path.Combine(dir, "adapter_config.json"), json.Replace("\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 8}"));
+            File.WriteAllText(Path.Combine(dir, "adapter_config.json"), json.Replace("\"rank_pattern\": {}", "\"rank_pattern\": {}, \"layer_replication\": [[0, 1]]"));
             var e = Assert.Throws<PeftConfigException>(() => PeftModel.LoadAdapter(Fixtures.Load("llama-gqa"), dir));
-            Assert.Contains("option 'rank_pattern'", e.Message);
+            Assert.Contains("option 'layer_replication'", e.Message);
             Assert.Contains("not supported", e.Message);
         }
         finally { Directory.Delete(dir, true); }

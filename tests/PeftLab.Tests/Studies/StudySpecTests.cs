@@ -382,10 +382,10 @@ public sealed class StudySpecTests
     }
 
     [Fact]
-    public void TheQuickstartUsesTheSyntheticSuiteAndEveryMethod()
+    public void TheQuickstartUsesTheSyntheticSuiteAndEveryReferenceStudyMethod()
     {
         var study = Study.Load(Path.Combine(TestPaths.RepoRoot, "studies", "quickstart.yaml"), [$"output={Path.Combine(TestPaths.NewTempDir("qs"), "out")}"]);
-        Assert.Equal(PeftRegistry.ConfigTypes.Keys.Order(), study.Trials.Select(t => PeftRegistry.NameOf(t.Config.Method.Kind)).Distinct().Order());
+        Assert.Equal(PeftRegistry.ReferenceStudyMethods.Select(m => m.Name).Order(), study.Trials.Select(t => PeftRegistry.NameOf(t.Config.Method.Kind)).Distinct().Order());
         Assert.NotNull(study.SyntheticDataPath);
         Assert.True(File.Exists(Path.Combine(study.SyntheticDataPath!, "splits", "test_tasks.txt")));
         Assert.All(study.Trials, t => Assert.Equal(study.SyntheticDataPath, t.Config.Data.Path));

@@ -185,6 +185,9 @@ public sealed class AdapterMethod : IPeftMethod
     public bool IsInputSide => false;
     /// <inheritdoc/>
     public bool TrainsWholeModel => false;
+
+    /// <inheritdoc/>
+    public bool InReferenceStudy => true;
     /// <inheritdoc/>
     public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
         new[] { 8, 32, 64, 128, 256, 512 }.Select(m => ($"size={m}", (PeftConfig)new AdapterConfig { Size = m })).ToArray();

@@ -41,6 +41,9 @@ public sealed class BitFitMethod : IPeftMethod
     public bool IsInputSide => false;
     /// <inheritdoc/>
     public bool TrainsWholeModel => false;
+
+    /// <inheritdoc/>
+    public bool InReferenceStudy => true;
     /// <inheritdoc/>
     public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
         [("all projections", new BitFitConfig()), ("all projections + norms", new BitFitConfig { IncludeNorms = true })];

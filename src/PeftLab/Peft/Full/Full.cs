@@ -30,6 +30,9 @@ public sealed class FullMethod : IPeftMethod
     public bool IsInputSide => false;
     /// <inheritdoc/>
     public bool TrainsWholeModel => true;
+
+    /// <inheritdoc/>
+    public bool InReferenceStudy => true;
     /// <inheritdoc/>
     public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } = [("", new FullConfig())];
     /// <inheritdoc/>

@@ -86,6 +86,9 @@ public sealed class IA3Method : IPeftMethod
     public bool IsInputSide => false;
     /// <inheritdoc/>
     public bool TrainsWholeModel => false;
+
+    /// <inheritdoc/>
+    public bool InReferenceStudy => true;
     /// <inheritdoc/>
     public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } = [("k,v,down", new IA3Config())];
     /// <inheritdoc/>
@@ -105,16 +108,14 @@ public sealed class IA3Method : IPeftMethod
     /// <inheritdoc/>
     public PeftConfig ReadAdapterConfig(AdapterJson j)
     {
-        var targetsNode = j.Node("target_modules");
         j.RequireNeutral("fan_in_fan_out", AdapterJson.IsEmpty, "only nn.Linear layers (fan_in_fan_out=false) are used");
         j.RequireNeutral("init_ia3_weights", n => n is null || (n is JsonValue v && v.TryGetValue<bool>(out var b) && b), "only ones-initialised vectors are supported");
-        j.RequireNeutral("exclude_modules", AdapterJson.IsEmpty, "exclude_modules is not supported");
         j.Known("modules_to_save");
         if (j.StringList("modules_to_save") is { Count: > 0 })
             throw new PeftConfigException($"{j.Source}: modules_to_save is not supported for IA3");
         return new IA3Config
         {
-            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, null, j.Source),
+            Targets = TargetSelector.ReadPeft(j),
             FeedForwardModules = j.StringList("feedforward_modules"),
         };
     }
@@ -123,14 +124,15 @@ public sealed class IA3Method : IPeftMethod
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = ((IA3Config)config).Resolve(model);
-        return new JsonObject
+        var json = new JsonObject
         {
             ["fan_in_fan_out"] = false,
             ["feedforward_modules"] = new JsonArray(c.FeedForwardModules!.OrderBy(x => x, StringComparer.Ordinal).Select(x => (JsonNode)x).ToArray()),
             ["init_ia3_weights"] = true,
             ["modules_to_save"] = null,
-            ["target_modules"] = c.Targets.ToPeftJson(),
         };
+        c.Targets.WritePeft(json);
+        return json;
     }
 
     /// <inheritdoc/>

@@ -104,6 +104,9 @@ public sealed class PromptTuningMethod : IPeftMethod
     public bool IsInputSide => true;
     /// <inheritdoc/>
     public bool TrainsWholeModel => false;
+
+    /// <inheritdoc/>
+    public bool InReferenceStudy => true;
     /// <inheritdoc/>
     public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } =
         new[] { 10, 20, 50, 100 }.Select(n => ($"num_virtual_tokens={n}", (PeftConfig)new PromptTuningConfig { NumVirtualTokens = n })).ToArray();
