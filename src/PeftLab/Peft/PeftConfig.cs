@@ -19,6 +19,12 @@ public enum PeftMethodKind
     IA3,
     /// <summary>Biases only (zero-initialised biases added where the model has none).</summary>
     BitFit,
+    /// <summary>LN tuning: the gains of the normalisation layers train.</summary>
+    LnTuning,
+    /// <summary>LoHa: a Hadamard product of two low-rank products as the weight update.</summary>
+    LoHa,
+    /// <summary>LoKr: a Kronecker product of two small (optionally low-rank) factors as the weight update.</summary>
+    LoKr,
 }
 
 /// <summary>Base of every method's configuration record; the concrete record carries the method's knobs.</summary>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using System.Text.Json.Nodes;
 using PeftLab.Models;
 
 namespace PeftLab.Peft;
@@ -20,6 +21,15 @@ public sealed record TargetSelector
     /// <summary>Only these block indices (null = all).</summary>
     public IReadOnlyList<int>? Layers { get; init; }
     /// <summary>
+    /// Names of the module lists whose index <see cref="Layers"/> counts (PEFT's <c>layers_pattern</c>, e.g. layers or
+    /// block); null: any of the model's block lists (layers, block, h).
+    /// </summary>
+    public IReadOnlyList<string>? LayersPattern { get; init; }
+    /// <summary>Modules never targeted although they match (PEFT's <c>exclude_modules</c> list form: equal or suffix match).</summary>
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+    /// <summary>A regular expression: modules whose whole name matches are never targeted (PEFT's <c>exclude_modules</c> string form).</summary>
+    public string? ExcludeRegex { get; init; }
+    /// <summary>
     /// An empty selector (no names, no regex, not all-linear) defers to the model: the method's default targets for the
     /// model's <see cref="ModelLayout"/> (see <see cref="LayoutDefaults"/>), as PEFT maps target_modules = None per
     /// model_type. Methods call <see cref="Resolve"/> before matching; adapter files always hold resolved names.
@@ -37,6 +47,7 @@ public sealed record TargetSelector
     /// <exception cref="PeftConfigException">An empty list (it would select nothing); <paramref name="source"/> names the file.</exception>
     public static TargetSelector FromPeft(IReadOnlyList<string>? list, bool wasString, IReadOnlyList<int>? layers, string source)
     {
+        ArgumentNullException.ThrowIfNull(source);
         if (list is null) return ModelDefaults with { Layers = layers };
         if (list.Count == 0 && !wasString)
             throw new PeftConfigException($"{source}: 'target_modules' is an empty list, which selects no modules (leave it out for the model's defaults)");
@@ -45,12 +56,48 @@ public sealed record TargetSelector
         return new TargetSelector { Names = list, Layers = layers };
     }
 
+    /// <summary>
+    /// The selector of an adapter_config.json: <c>target_modules</c>, <c>exclude_modules</c>, <c>layers_to_transform</c>
+    /// and <c>layers_pattern</c>, each in PEFT's forms (a list or a single full-match regex string).
+    /// </summary>
+    public static TargetSelector ReadPeft(AdapterJson j)
+    {
+        var targetsNode = j.Node("target_modules");
+        var excludeNode = j.Node("exclude_modules");
+        var exclude = j.StringList("exclude_modules");
+        var pattern = j.StringList("layers_pattern");
+        var layers = j.IntList("layers_to_transform");
+        if (pattern is { Count: > 0 } && layers is null)
+            throw new PeftConfigException($"{j.Source}: 'layers_pattern' is set without 'layers_to_transform' (PEFT uses the pattern only to find the layer index)");
+        var selector = FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, layers, j.Source) with
+        {
+            LayersPattern = pattern is { Count: > 0 } ? pattern : null,
+        };
+        return excludeNode is JsonValue && exclude is { Count: 1 }
+            ? selector with { ExcludeRegex = exclude[0] }
+            : selector with { Exclude = exclude ?? [] };
+    }
+
+    /// <summary>Writes <see cref="ReadPeft"/>'s four fields into an adapter_config.json object (call on a resolved selector).</summary>
+    public void WritePeft(JsonObject json)
+    {
+        json["target_modules"] = ToPeftJson();
+        json["exclude_modules"] = ExcludeRegex is not null ? ExcludeRegex
+            : Exclude.Count == 0 ? null : new JsonArray(Exclude.OrderBy(n => n, StringComparer.Ordinal).Select(n => (JsonNode)n).ToArray());
+        json["layers_to_transform"] = Layers is null ? null : new JsonArray(Layers.Select(x => (JsonNode)x).ToArray());
+        json["layers_pattern"] = LayersPattern is null ? null : LayersPattern.Count == 1 ? LayersPattern[0] : new JsonArray(LayersPattern.Select(x => (JsonNode)x).ToArray());
+    }
+
     private static readonly Regex LayerIndex = new(@"(?:^|\.)(?:layers|block|h)\.(\d+)\.", RegexOptions.Compiled);
 
     /// <summary>Block index of a module name, or null when it is outside the blocks.</summary>
-    public static int? LayerOf(string name)
+    public static int? LayerOf(string name) => LayerOf(name, null);
+
+    /// <summary>Block index of a module name within the module lists called <paramref name="patterns"/> (null: layers, block, h).</summary>
+    public static int? LayerOf(string name, IReadOnlyList<string>? patterns)
     {
-        var m = LayerIndex.Match(name);
+        var m = patterns is null ? LayerIndex.Match(name)
+            : System.Text.RegularExpressions.Regex.Match(name, @"(?:^|\.)(?:" + string.Join("|", patterns.Select(System.Text.RegularExpressions.Regex.Escape)) + @")\.(\d+)\.");
         return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
@@ -61,10 +108,14 @@ public sealed record TargetSelector
         bool hit = AllLinear ? isLinear && !name.EndsWith("lm_head", StringComparison.Ordinal)
             : Regex is not null ? System.Text.RegularExpressions.Regex.IsMatch(name, "^(?:" + Regex + ")$")
             : MatchesAny(name, Names);
-        if (!hit) return false;
+        if (!hit || IsExcluded(name)) return false;
         if (Layers is null) return true;
-        return LayerOf(name) is int layer && Layers.Contains(layer);
+        return LayerOf(name, LayersPattern) is int layer && Layers.Contains(layer);
     }
+
+    /// <summary>Is the module excluded by <see cref="Exclude"/> or <see cref="ExcludeRegex"/>?</summary>
+    public bool IsExcluded(string name) =>
+        MatchesAny(name, Exclude) || (ExcludeRegex is not null && System.Text.RegularExpressions.Regex.IsMatch(name, "^(?:" + ExcludeRegex + ")$"));
 
     /// <summary>Does the full module name match one of <paramref name="names"/> (equal, or ending with "." + entry)?</summary>
     public static bool MatchesAny(string moduleName, IReadOnlyList<string> names) =>
@@ -78,7 +129,10 @@ public sealed record TargetSelector
         : new System.Text.Json.Nodes.JsonArray(Names.OrderBy(n => n, StringComparer.Ordinal).Select(n => (System.Text.Json.Nodes.JsonNode)n).ToArray());
 
     /// <summary>Human-readable description for error messages.</summary>
-    public override string ToString() => UseModelDefaults ? "the model's default targets" : AllLinear ? "all-linear" : Regex is not null ? $"regex '{Regex}'" : $"[{string.Join(", ", Names)}]";
+    public override string ToString() =>
+        (UseModelDefaults ? "the model's default targets" : AllLinear ? "all-linear" : Regex is not null ? $"regex '{Regex}'" : $"[{string.Join(", ", Names)}]")
+        + (Exclude.Count > 0 ? $" excluding [{string.Join(", ", Exclude)}]" : "") + (ExcludeRegex is not null ? $" excluding regex '{ExcludeRegex}'" : "")
+        + (Layers is not null ? $" in layers [{string.Join(", ", Layers)}]" : "");
 }
 
 /// <summary>

@@ -14,6 +14,12 @@ public sealed record TargetSpec
     public bool AllLinear { get; init; }
     /// <summary>Only these block indices.</summary>
     public IReadOnlyList<int>? Layers { get; init; }
+    /// <summary>Names of the module lists <c>layers</c> indexes (PEFT's layers_pattern, e.g. [layers]); default: the model's block lists.</summary>
+    public IReadOnlyList<string>? LayersPattern { get; init; }
+    /// <summary>Modules never targeted (equal or suffix match), e.g. [o_proj] or [model.layers.0.self_attn.q_proj].</summary>
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+    /// <summary>Regex over full module names: matching modules are never targeted.</summary>
+    public string? ExcludeRegex { get; init; }
 }
 
 /// <summary>Loads <see cref="TrainConfig"/> from YAML plus <c>key=value</c> overrides, and writes the resolved config.</summary>
@@ -96,7 +102,11 @@ public static class TrainConfigLoader
                 var spec = ConfigBinder.Bind<TargetSpec>(node);
                 int forms = (spec.Modules.Count > 0 ? 1 : 0) + (spec.Regex is null ? 0 : 1) + (spec.AllLinear ? 1 : 0);
                 return forms > 1 ? (null, "give at most one of modules, regex, all_linear (none: the model's default targets)")
-                    : (new TargetSelector { Names = spec.Modules, Regex = spec.Regex, AllLinear = spec.AllLinear, Layers = spec.Layers }, null);
+                    : (new TargetSelector
+                    {
+                        Names = spec.Modules, Regex = spec.Regex, AllLinear = spec.AllLinear, Layers = spec.Layers,
+                        LayersPattern = spec.LayersPattern, Exclude = spec.Exclude, ExcludeRegex = spec.ExcludeRegex,
+                    }, null);
             default:
                 return (null, "expected a list of module names, a regex string, 'all-linear', or a mapping {modules|regex|all_linear, layers}");
         }
@@ -105,7 +115,11 @@ public static class TrainConfigLoader
     private static ConfigNode WriteTargets(TargetSelector t) => t switch
     {
         // the mapping form with no modules: the model's defaults (an empty list is an error)
-        { Layers: not null } or { UseModelDefaults: true } => ConfigWriter.ToNode(new TargetSpec { Modules = t.Names, Regex = t.Regex, AllLinear = t.AllLinear, Layers = t.Layers }),
+        { Layers: not null } or { UseModelDefaults: true } or { Exclude.Count: > 0 } or { ExcludeRegex: not null } => ConfigWriter.ToNode(new TargetSpec
+        {
+            Modules = t.Names, Regex = t.Regex, AllLinear = t.AllLinear, Layers = t.Layers,
+            LayersPattern = t.LayersPattern, Exclude = t.Exclude, ExcludeRegex = t.ExcludeRegex,
+        }),
         { AllLinear: true } => ConfigWriter.ToNode("all-linear"),
         { Regex: { } regex } => ConfigWriter.ToNode(regex),
         _ => ConfigWriter.ToNode(t.Names),

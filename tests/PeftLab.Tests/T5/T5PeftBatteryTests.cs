@@ -5,6 +5,9 @@ using PeftLab.Peft.BitFit;
 using PeftLab.Peft.Full;
 using PeftLab.Peft.IA3;
 using PeftLab.Peft.Lora;
+using PeftLab.Peft.LnTuning;
+using PeftLab.Peft.LoHa;
+using PeftLab.Peft.LoKr;
 using PeftLab.Peft.PrefixTuning;
 using PeftLab.Peft.PromptTuning;
 using PeftLab.Tests.Peft;
@@ -34,6 +37,21 @@ public sealed class T5PeftBatteryTests : PeftBattery<T5PeftBatteryTests, T5ForCo
         ["ia3"] = (new IA3Config(), true),
         ["bitfit"] = (new BitFitConfig(), true),
         ["bitfit-norms"] = (new BitFitConfig { IncludeNorms = true }, true),
+        ["lora-patterns"] = (new LoraConfig
+        {
+            R = 4, Alpha = 8, RankPattern = new Dictionary<string, int> { ["wo"] = 2 }, AlphaPattern = new Dictionary<string, double> { ["q"] = 3 },
+            Targets = new TargetSelector { Names = ["q", "wo", "o"], Exclude = ["o"] },
+        }, true),
+        ["ln_tuning"] = (new LnTuningConfig(), true),
+        ["loha"] = (new LoHaConfig { R = 4, Alpha = 8 }, true),
+        ["loha-dropout-patterns"] = (new LoHaConfig
+        {
+            R = 4, Alpha = 4, RankDropout = 0.3, RankPattern = new Dictionary<string, int> { ["wo"] = 2 },
+            Targets = new TargetSelector { Names = ["q", "wo"] },
+        }, true),
+        ["lokr"] = (new LoKrConfig { R = 2, Alpha = 4 }, true),
+        ["lokr-decompose-both"] = (new LoKrConfig { R = 1, Alpha = 2, DecomposeBoth = true, RankDropout = 0.3, RankDropoutScale = true, Targets = new TargetSelector { Names = ["q", "wo"] } }, true),
+        ["lokr-factor"] = (new LoKrConfig { R = 8, Alpha = 8, DecomposeFactor = 4, Targets = new TargetSelector { AllLinear = true } }, true),
     };
 
     public static IEnumerable<object[]> Rows() =>

@@ -51,6 +51,36 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>Whole modules (e.g. lm_head) trained and saved alongside the adapter.</summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = [];
 
+    /// <summary>
+    /// Per-module ranks overriding <see cref="R"/> (PEFT's <c>rank_pattern</c>): a key is a module name or a regex
+    /// matched against the end of the full module name after a dot, e.g. <c>down_proj</c> or <c>layers\.0\..*</c>.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> RankPattern { get; init; } = new Dictionary<string, int>();
+    /// <summary>Per-module α overriding <see cref="Alpha"/> (PEFT's <c>alpha_pattern</c>), keys as in <see cref="RankPattern"/>.</summary>
+    public IReadOnlyDictionary<string, double> AlphaPattern { get; init; } = new Dictionary<string, double>();
+
     /// <summary>The factor applied to B A x.</summary>
     public double Scaling => UseRslora ? Alpha / Math.Sqrt(R) : Alpha / R;
+
+    /// <summary>This config as it applies to the module called <paramref name="module"/>: r and α from the patterns where one matches.</summary>
+    public LoraConfig ForModule(string module) => this with
+    {
+        R = PatternKeys.Find(RankPattern.Keys, module) is { } rk ? RankPattern[rk] : R,
+        Alpha = PatternKeys.Find(AlphaPattern.Keys, module) is { } ak ? AlphaPattern[ak] : Alpha,
+    };
+}
+
+/// <summary>PEFT's rule for <c>rank_pattern</c> / <c>alpha_pattern</c> keys (<c>get_pattern_key</c>).</summary>
+public static class PatternKeys
+{
+    /// <summary>
+    /// The first key equal to the module name, else the first whose regex matches the name's end after a dot
+    /// (<c>(.*\.)?(key)$</c>); null when none does.
+    /// </summary>
+    public static string? Find(IEnumerable<string> keys, string module)
+    {
+        var list = keys.ToArray();
+        return list.FirstOrDefault(k => k == module)
+            ?? list.FirstOrDefault(k => System.Text.RegularExpressions.Regex.IsMatch(module, @"^(?:.*\.)?(?:" + k + ")$"));
+    }
 }

@@ -25,6 +25,9 @@ public sealed class LoraMethod : IPeftMethod
     public bool IsInputSide => false;
     /// <inheritdoc/>
     public bool TrainsWholeModel => false;
+
+    /// <inheritdoc/>
+    public bool InReferenceStudy => true;
     /// <inheritdoc/>
     public bool CanMerge => true;
 
@@ -46,7 +49,6 @@ public sealed class LoraMethod : IPeftMethod
     /// <inheritdoc/>
     public PeftConfig ReadAdapterConfig(AdapterJson j)
     {
-        var targetsNode = j.Node("target_modules");
         var init = j.Node("init_lora_weights") switch
         {
             null => LoraInit.Default,
@@ -61,16 +63,12 @@ public sealed class LoraMethod : IPeftMethod
             var n => throw new PeftConfigException($"{j.Source}: init_lora_weights must be a boolean or string (got {n.ToJsonString()})"),
         };
         j.RequireNeutral("fan_in_fan_out", AdapterJson.IsEmpty, "only nn.Linear layers (fan_in_fan_out=false) are used");
-        j.RequireNeutral("rank_pattern", AdapterJson.IsEmpty, "per-module ranks are not supported");
-        j.RequireNeutral("alpha_pattern", AdapterJson.IsEmpty, "per-module alphas are not supported");
-        j.RequireNeutral("layers_pattern", n => n is null || AdapterJson.IsEmpty(n) || n.ToJsonString() == "\"layers\"", "custom layer patterns are not supported");
         j.RequireNeutral("use_qalora", AdapterJson.IsEmpty, "QA-LoRA is not supported");
         j.RequireNeutral("lora_bias", AdapterJson.IsEmpty, "lora_bias is not supported");
         j.RequireNeutral("loftq_config", AdapterJson.IsEmpty, "LoftQ is not supported");
         j.RequireNeutral("megatron_config", AdapterJson.IsEmpty, "Megatron layers are not supported");
         j.RequireNeutral("layer_replication", AdapterJson.IsEmpty, "layer replication is not supported");
         j.RequireNeutral("trainable_token_indices", AdapterJson.IsEmpty, "trainable tokens are not supported");
-        j.RequireNeutral("exclude_modules", AdapterJson.IsEmpty, "exclude_modules is not supported");
         j.RequireNeutral("target_parameters", AdapterJson.IsEmpty, "target_parameters is not supported");
         j.RequireNeutral("eva_config", AdapterJson.IsEmpty, "EVA init is not supported");
         j.RequireNeutral("corda_config", AdapterJson.IsEmpty, "CorDA init is not supported");
@@ -87,7 +85,9 @@ public sealed class LoraMethod : IPeftMethod
             R = j.Int("r", 8),
             Alpha = j.Double("lora_alpha", 8),
             Dropout = j.Double("lora_dropout", 0),
-            Targets = TargetSelector.FromPeft(j.StringList("target_modules"), targetsNode is JsonValue, j.IntList("layers_to_transform"), j.Source),
+            Targets = TargetSelector.ReadPeft(j),
+            RankPattern = ReadPattern<int>(j, "rank_pattern", v => v.TryGetValue<int>(out var i) && i > 0 ? i : null, "a positive integer"),
+            AlphaPattern = ReadPattern<double>(j, "alpha_pattern", v => v.TryGetValue<double>(out var d) && d > 0 ? d : null, "a positive number"),
             UseRslora = j.Bool("use_rslora", false),
             UseDora = j.Bool("use_dora", false),
             Init = init,
@@ -96,30 +96,51 @@ public sealed class LoraMethod : IPeftMethod
         };
     }
 
+    /// <summary>Reads a PEFT pattern field (<c>rank_pattern</c>, <c>alpha_pattern</c>): an object of module pattern → value.</summary>
+    public static IReadOnlyDictionary<string, T> ReadPattern<T>(AdapterJson j, string key, Func<JsonValue, T?> read, string expected) where T : struct =>
+        j.Node(key) switch
+        {
+            null => new Dictionary<string, T>(),
+            JsonObject o => o.ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && read(v) is T t ? t
+                : throw new PeftConfigException($"{j.Source}: '{key}' entry '{kv.Key}' must be {expected} (got {kv.Value?.ToJsonString() ?? "null"})")),
+            var n => throw new PeftConfigException($"{j.Source}: '{key}' must be an object of module pattern → value (got {n.ToJsonString()})"),
+        };
+
+    /// <summary>A pattern field as PEFT writes it (keys sorted).</summary>
+    public static JsonObject WritePattern<T>(IReadOnlyDictionary<string, T> pattern) =>
+        new(pattern.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
+
     /// <inheritdoc/>
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
     {
         var c = (LoraConfig)config;
         c = c with { Targets = c.Targets.Resolve(DefaultTargets.For(model, Name)) };
+        double AlphaOfDoubledRank(double alpha) => c.UseRslora ? alpha * Math.Sqrt(2) : 2 * alpha;
         if (c.Init == LoraInit.Pissa)  // saved converted to plain LoRA of rank 2r (see AdapterState)
-            c = c with { R = 2 * c.R, Alpha = c.UseRslora ? c.Alpha * Math.Sqrt(2) : 2 * c.Alpha, Init = LoraInit.Default };
-        return new JsonObject
+            c = c with
+            {
+                R = 2 * c.R, Alpha = AlphaOfDoubledRank(c.Alpha), Init = LoraInit.Default,
+                RankPattern = c.RankPattern.ToDictionary(kv => kv.Key, kv => 2 * kv.Value),
+                // a module with its own rank but the global α: its α doubles with its rank, so it needs an entry
+                AlphaPattern = c.RankPattern.Keys.Concat(c.AlphaPattern.Keys).Distinct()
+                    .ToDictionary(k => k, k => AlphaOfDoubledRank(c.AlphaPattern.TryGetValue(k, out var a) ? a : c.Alpha)),
+            };
+        var json = new JsonObject
         {
-            ["alpha_pattern"] = new JsonObject(),
+            ["alpha_pattern"] = WritePattern(c.AlphaPattern),
             ["bias"] = c.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" },
             ["fan_in_fan_out"] = false,
             ["init_lora_weights"] = c.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", _ => true },
-            ["layers_pattern"] = null,
-            ["layers_to_transform"] = c.Targets.Layers is null ? null : new JsonArray(c.Targets.Layers.Select(x => (JsonNode)x).ToArray()),
             ["lora_alpha"] = c.Alpha,
             ["lora_dropout"] = c.Dropout,
             ["modules_to_save"] = c.ModulesToSave.Count == 0 ? null : new JsonArray(c.ModulesToSave.Select(x => (JsonNode)x).ToArray()),
             ["r"] = c.R,
-            ["rank_pattern"] = new JsonObject(),
-            ["target_modules"] = c.Targets.ToPeftJson(),
+            ["rank_pattern"] = WritePattern(c.RankPattern),
             ["use_dora"] = c.UseDora,
             ["use_rslora"] = c.UseRslora,
         };
+        c.Targets.WritePeft(json);
+        return json;
     }
 
     /// <inheritdoc/>
@@ -127,9 +148,13 @@ public sealed class LoraMethod : IPeftMethod
     {
         var c = (LoraConfig)config;
         if (c.R <= 0) throw new PeftConfigException($"lora r must be > 0 (got {c.R})");
+        if (c.RankPattern.FirstOrDefault(kv => kv.Value <= 0) is { Key: not null } badRank)
+            throw new PeftConfigException($"lora rank_pattern['{badRank.Key}'] must be > 0 (got {badRank.Value})");
+        if (c.AlphaPattern.FirstOrDefault(kv => kv.Value <= 0) is { Key: not null } badAlpha)
+            throw new PeftConfigException($"lora alpha_pattern['{badAlpha.Key}'] must be > 0 (got {badAlpha.Value})");
         c = c with { Targets = c.Targets.Resolve(DefaultTargets.For(model, Name)) };
         var wrapped = Injector.Replace(model.Module,
-            slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new LoraLinear(lin, c, context.Generator) : null,
+            slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new LoraLinear(lin, c.ForModule(slot.Name), context.Generator) : null,
             $"LoRA target_modules {c.Targets}");
         foreach (var (name, p) in model.Module.named_parameters())
         {

@@ -1,0 +1,71 @@
+using PeftLab.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftLab.Peft;
+
+/// <summary>
+/// A linear layer wrapped by a weight-space method (LoHa, LoKr, VeRA, OFT, ...): it keeps the frozen layer as
+/// <c>base_layer</c> (PEFT's name) and can express itself as one merged weight.
+/// </summary>
+public interface IWrappedLinear
+{
+    /// <summary>The frozen layer inside.</summary>
+    Linear BaseLayer { get; }
+
+    /// <summary>The weight [out, in] that computes the same function as the wrapper (in the base weight's dtype); the bias is unchanged.</summary>
+    Tensor MergedWeight();
+}
+
+/// <summary>
+/// What the weight-space methods share: wrapping the matching linear layers through the <see cref="Injector"/>,
+/// training exactly the wrappers' own parameters, and merging by swapping each wrapper for its base layer with the
+/// merged weight.
+/// </summary>
+public static class LinearWrappers
+{
+    /// <summary>
+    /// Replaces every linear layer matched by <paramref name="targets"/> (a resolved selector) with
+    /// <paramref name="wrap"/>'s module and makes the wrappers' own parameters (all but <c>base_layer</c>'s) trainable.
+    /// Returns the full names of the wrapped layers.
+    /// </summary>
+    public static IReadOnlyList<string> Attach(IPeftHost model, TargetSelector targets, Func<string, Linear, nn.Module> wrap, string method)
+    {
+        var wrapped = Injector.Replace(model.Module,
+            slot => slot.Module is Linear lin && targets.Matches(slot.Name, true) ? wrap(slot.Name, lin) : null,
+            $"{method} target_modules {targets}");
+        foreach (var slot in Injector.Slots(model.Module).Where(s => s.Module is IWrappedLinear))
+            foreach (var (name, p) in slot.Module.named_parameters())
+                if (!name.StartsWith("base_layer.", StringComparison.Ordinal)) p.requires_grad = true;
+        return wrapped;
+    }
+
+    /// <summary>The wrappers in module order, with their slots.</summary>
+    public static IEnumerable<(ModuleSlot Slot, T Wrapper)> Find<T>(IPeftHost model) where T : IWrappedLinear =>
+        Injector.Slots(model.Module).Where(s => s.Module is T).Select(s => (s, (T)(object)s.Module));
+
+    /// <summary>Folds every wrapper into its base layer's weight and puts the base layer back in its place.</summary>
+    public static void Merge(IPeftHost model)
+    {
+        using var noGrad = no_grad();
+        foreach (var slot in Injector.Slots(model.Module).Where(s => s.Module is IWrappedLinear).ToArray())
+        {
+            var wrapper = (IWrappedLinear)slot.Module;
+            using (var scope = NewDisposeScope())
+                wrapper.BaseLayer.weight!.copy_(wrapper.MergedWeight());
+            slot.Owner.ReplaceChild(slot.ChildName, wrapper.BaseLayer);
+        }
+    }
+
+    /// <summary>
+    /// PEFT's Kaiming-uniform initialisation with a = √5 (<c>nn.init.kaiming_uniform_(w, a=math.sqrt(5))</c>):
+    /// U(−b, b) with b = √(6 / ((1 + a²) · fan_in)) = 1/√fan_in, fan_in = the tensor's second dimension.
+    /// </summary>
+    public static void KaimingUniform(Tensor weight, Generator generator)
+    {
+        using var noGrad = no_grad();
+        double bound = 1.0 / Math.Sqrt(weight.shape[1]);
+        weight.uniform_(-bound, bound, generator: generator);
+    }
+}
