@@ -82,6 +82,13 @@ public static class Lycoris
         return json;
     }
 
+    /// <summary>W + ΔW, summed in fp32 and returned in the base weight's dtype (a bf16 sum would round ΔW away).</summary>
+    public static Tensor MergedWeight(Linear baseLayer, Tensor deltaWeight)
+    {
+        var w = baseLayer.weight!;
+        return (w.to_type(ScalarType.Float32) + deltaWeight.to_type(ScalarType.Float32)).to_type(w.dtype);
+    }
+
     /// <summary>
     /// y = W x + b + ΔW x, with PEFT's dropouts while training: the layer's update is skipped with probability
     /// <paramref name="moduleDropout"/>; each output row of ΔW is kept with probability 1 − <paramref name="rankDropout"/>

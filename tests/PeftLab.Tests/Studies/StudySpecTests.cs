@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using PeftLab.Configuration;
 using PeftLab.Peft;
+using PeftLab.Peft.LoHa;
+using PeftLab.Peft.LoKr;
 using PeftLab.Peft.Lora;
 using PeftLab.Studies;
 using PeftLab.Training;
@@ -379,6 +381,18 @@ public sealed class StudySpecTests
             }
         });
         Assert.Equal(study.Trials.Count, study.Trials.Select(t => t.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public void ThePeftZooRunsEveryRegisteredMethodAtItsCapacityAxis()
+    {
+        var study = Study.Load(Path.Combine(TestPaths.RepoRoot, "studies", "peft-zoo.yaml"), [$"output={Path.Combine(TestPaths.NewTempDir("zoo"), "out")}"]);
+        var tuned = study.Trials.Where(t => t.Config.Train.MaxSteps != 0).ToArray();
+        Assert.Equal(PeftRegistry.All.Select(m => m.Name).Order(), tuned.Select(t => PeftRegistry.NameOf(t.Config.Method.Kind)).Distinct().Order());
+        Assert.Equal([4, 16], tuned.Where(t => t.Config.Method is LoHaConfig).Select(t => ((LoHaConfig)t.Config.Method).R).Distinct().Order());
+        Assert.Equal([4, 16], tuned.Where(t => t.Config.Method is LoKrConfig).Select(t => ((LoKrConfig)t.Config.Method).R).Distinct().Order());
+        Assert.All(tuned.Where(t => t.Config.Method is LoKrConfig), t => Assert.True(((LoKrConfig)t.Config.Method).Targets.AllLinear));
+        Assert.Single(study.Trials, t => t.Entry.Axis("method")!.Display == StudyAxisNames.Untuned);
     }
 
     [Fact]

@@ -60,11 +60,7 @@ public sealed class LoHaLinear : nn.Module<Tensor, Tensor>, IWrappedLinear
     public override Tensor forward(Tensor x) => Lycoris.Forward(base_layer, x, DeltaWeight, training, rankDropout, moduleDropout, rescaleRankDropout: true);
 
     /// <inheritdoc/>
-    public Tensor MergedWeight()
-    {
-        var w = base_layer.weight!;
-        return (w.to_type(ScalarType.Float32) + DeltaWeight().to_type(ScalarType.Float32)).to_type(w.dtype);
-    }
+    public Tensor MergedWeight() => Lycoris.MergedWeight(base_layer, DeltaWeight());
 }
 
 /// <summary>LoHa in the Python PEFT library's LOHA format (keys <c>&lt;layer&gt;.hada_w1_a</c> … <c>.hada_w2_b</c>).</summary>

@@ -99,11 +99,7 @@ public sealed class LoKrLinear : nn.Module<Tensor, Tensor>, IWrappedLinear
     public override Tensor forward(Tensor x) => Lycoris.Forward(base_layer, x, DeltaWeight, training, rankDropout, moduleDropout, rescaleRankDropout);
 
     /// <inheritdoc/>
-    public Tensor MergedWeight()
-    {
-        var w = base_layer.weight!;
-        return (w.to_type(ScalarType.Float32) + DeltaWeight().to_type(ScalarType.Float32)).to_type(w.dtype);
-    }
+    public Tensor MergedWeight() => Lycoris.MergedWeight(base_layer, DeltaWeight());
 }
 
 /// <summary>LoKr in the Python PEFT library's LOKR format (keys <c>&lt;layer&gt;.lokr_w1</c>, <c>.lokr_w2_a</c>, …).</summary>

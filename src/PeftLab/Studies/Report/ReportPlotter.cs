@@ -36,14 +36,19 @@ public static class ReportPlotter
         return new RenderedPlot(spec, png, svg);
     }
 
-    /// <summary>The colour of a method (series group): its canonical position in the palette, others after; the baseline is dark grey.</summary>
+    /// <summary>
+    /// The colour of a method (series group): the registered methods take Category20's saturated colours (Category10's)
+    /// in canonical order, so up to ten never share one; further methods and other groups take its light shades, by
+    /// position or by a stable hash of the name; the baseline is dark grey.
+    /// </summary>
     public static Color ColorOf(string group)
     {
         if (group == StudyView.BaselineMethod) return Colors.DimGray;
-        var palette = new ScottPlot.Palettes.Category10();
+        var palette = new ScottPlot.Palettes.Category20();
         int rank = StudyView.MethodRank(group);
-        if (rank == StudyView.MethodOrder.Count) rank += (int)((uint)StringComparer.Ordinal.GetHashCode(group) % 3);
-        return palette.GetColor(rank);
+        if (rank < StudyView.MethodOrder.Count && rank < 10) return palette.GetColor(2 * rank);
+        int shade = rank < StudyView.MethodOrder.Count ? rank - 10 : group.Aggregate(0, (h, c) => unchecked(h * 31 + c) & int.MaxValue) % 10 /* stable across processes, unlike string hashes */;
+        return palette.GetColor(2 * (shade % 10) + 1);
     }
 
     private static Plot Build(PlotSpec spec, bool dashes)

@@ -65,6 +65,17 @@ public sealed class StudyReportTests
     }
 
     [Fact]
+    public void EveryRegisteredMethodHasItsOwnColour_OtherGroupsAStableLightOne()
+    {
+        var colours = StudyView.MethodOrder.Select(ReportPlotter.ColorOf).ToArray();
+        Assert.Equal(Math.Min(colours.Length, 10), colours.Take(10).Distinct().Count());
+        Assert.DoesNotContain(ReportPlotter.ColorOf(StudyView.BaselineMethod), colours);
+        var other = ReportPlotter.ColorOf("my_method");
+        Assert.Equal(other, ReportPlotter.ColorOf("my_method"));
+        Assert.DoesNotContain(other, colours.Take(10));
+    }
+
+    [Fact]
     public void SingleTrialStudy_StillReports_SayingNotEnoughData()
     {
         using var study = new FakeStudy();
