@@ -41,10 +41,6 @@ public static class LinearWrappers
         return wrapped;
     }
 
-    /// <summary>The wrappers in module order, with their slots.</summary>
-    public static IEnumerable<(ModuleSlot Slot, T Wrapper)> Find<T>(IPeftHost model) where T : IWrappedLinear =>
-        Injector.Slots(model.Module).Where(s => s.Module is T).Select(s => (s, (T)(object)s.Module));
-
     /// <summary>Folds every wrapper into its base layer's weight and puts the base layer back in its place.</summary>
     public static void Merge(IPeftHost model)
     {
@@ -57,6 +53,17 @@ public static class LinearWrappers
             slot.Owner.ReplaceChild(slot.ChildName, wrapper.BaseLayer);
         }
     }
+
+    /// <summary>W + ΔW, summed in fp32 and returned in the base weight's dtype (a bf16 sum would round ΔW away).</summary>
+    public static Tensor MergedWeight(Linear baseLayer, Tensor deltaWeight)
+    {
+        var w = baseLayer.weight!;
+        return (w.to_type(ScalarType.Float32) + deltaWeight.to_type(ScalarType.Float32)).to_type(w.dtype);
+    }
+
+    /// <summary>A frozen [rows, cols] factor in <paramref name="like"/>'s dtype and device, uninitialised (the wrapper initialises it).</summary>
+    public static Parameter NewFactor(Tensor like, long rows, long cols) =>
+        new(empty([rows, cols], dtype: like.dtype, device: like.device), requires_grad: false);
 
     /// <summary>
     /// PEFT's Kaiming-uniform initialisation with a = √5 (<c>nn.init.kaiming_uniform_(w, a=math.sqrt(5))</c>):

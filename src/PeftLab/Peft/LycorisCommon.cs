@@ -36,8 +36,7 @@ public abstract record LycorisConfig : PeftConfig
 
     /// <summary>(r, α) of the module called <paramref name="module"/>.</summary>
     public (int R, double Alpha) ForModule(string module) =>
-        (PatternKeys.Find(RankPattern.Keys, module) is { } rk ? RankPattern[rk] : R,
-         PatternKeys.Find(AlphaPattern.Keys, module) is { } ak ? AlphaPattern[ak] : Alpha);
+        (PatternKeys.ValueFor(RankPattern, module, R), PatternKeys.ValueFor(AlphaPattern, module, Alpha));
 }
 
 /// <summary>Reading, writing and computing what LoHa and LoKr share.</summary>
@@ -58,8 +57,8 @@ public static class Lycoris
             RankDropout = j.Double("rank_dropout", 0),
             ModuleDropout = j.Double("module_dropout", 0),
             Targets = TargetSelector.ReadPeft(j),
-            RankPattern = LoraMethod.ReadPattern<int>(j, "rank_pattern", v => v.TryGetValue<int>(out var i) && i > 0 ? i : null, "a positive integer"),
-            AlphaPattern = LoraMethod.ReadPattern<double>(j, "alpha_pattern", v => v.TryGetValue<double>(out var d) && d > 0 ? d : null, "a positive number"),
+            RankPattern = PatternKeys.ReadRanks(j),
+            AlphaPattern = PatternKeys.ReadAlphas(j),
         };
     }
 
@@ -69,24 +68,17 @@ public static class Lycoris
         var json = new JsonObject
         {
             ["alpha"] = c.Alpha,
-            ["alpha_pattern"] = LoraMethod.WritePattern(c.AlphaPattern),
+            ["alpha_pattern"] = PatternKeys.Write(c.AlphaPattern),
             ["init_weights"] = true,
             ["modules_to_save"] = null,
             ["module_dropout"] = c.ModuleDropout,
             ["r"] = c.R,
             ["rank_dropout"] = c.RankDropout,
-            ["rank_pattern"] = LoraMethod.WritePattern(c.RankPattern),
+            ["rank_pattern"] = PatternKeys.Write(c.RankPattern),
             ["use_effective_conv2d"] = false,
         };
         c.Targets.WritePeft(json);
         return json;
-    }
-
-    /// <summary>W + ΔW, summed in fp32 and returned in the base weight's dtype (a bf16 sum would round ΔW away).</summary>
-    public static Tensor MergedWeight(Linear baseLayer, Tensor deltaWeight)
-    {
-        var w = baseLayer.weight!;
-        return (w.to_type(ScalarType.Float32) + deltaWeight.to_type(ScalarType.Float32)).to_type(w.dtype);
     }
 
     /// <summary>
@@ -173,10 +165,7 @@ public abstract class LycorisMethod<TConfig> : IPeftMethod where TConfig : Lycor
     public void Attach(IPeftHost model, PeftConfig config, AttachContext context)
     {
         var c = Resolved(config, model);
-        if (c.RankPattern.FirstOrDefault(kv => kv.Value <= 0) is { Key: not null } badRank)
-            throw new PeftConfigException($"{Name} rank_pattern['{badRank.Key}'] must be > 0 (got {badRank.Value})");
-        if (c.AlphaPattern.FirstOrDefault(kv => kv.Value <= 0) is { Key: not null } badAlpha)
-            throw new PeftConfigException($"{Name} alpha_pattern['{badAlpha.Key}'] must be > 0 (got {badAlpha.Value})");
+        PatternKeys.Validate(Name, c.RankPattern, c.AlphaPattern);
         Validate(c);
         LinearWrappers.Attach(model, c.Targets, (name, lin) =>
         {

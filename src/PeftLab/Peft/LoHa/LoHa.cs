@@ -35,7 +35,7 @@ public sealed class LoHaLinear : nn.Module<Tensor, Tensor>, IWrappedLinear
         base_layer = baseLayer;
         var w = baseLayer.weight!;
         long outF = w.shape[0], inF = w.shape[1];
-        Parameter New(long rows, long cols) => new(empty([rows, cols], dtype: w.dtype, device: w.device), requires_grad: false);
+        Parameter New(long rows, long cols) => LinearWrappers.NewFactor(w, rows, cols);
         hada_w1_a = New(outF, r);
         hada_w1_b = New(r, inF);
         hada_w2_a = New(outF, r);
@@ -60,7 +60,7 @@ public sealed class LoHaLinear : nn.Module<Tensor, Tensor>, IWrappedLinear
     public override Tensor forward(Tensor x) => Lycoris.Forward(base_layer, x, DeltaWeight, training, rankDropout, moduleDropout, rescaleRankDropout: true);
 
     /// <inheritdoc/>
-    public Tensor MergedWeight() => Lycoris.MergedWeight(base_layer, DeltaWeight());
+    public Tensor MergedWeight() => LinearWrappers.MergedWeight(base_layer, DeltaWeight());
 }
 
 /// <summary>LoHa in the Python PEFT library's LOHA format (keys <c>&lt;layer&gt;.hada_w1_a</c> … <c>.hada_w2_b</c>).</summary>

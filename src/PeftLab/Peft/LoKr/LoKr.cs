@@ -51,7 +51,7 @@ public sealed class LoKrLinear : nn.Module<Tensor, Tensor>, IWrappedLinear
         long outF = w.shape[0], inF = w.shape[1];
         var (inM, inN) = LoKrMethod.Factorization(inF, config.DecomposeFactor);
         var (outL, outK) = LoKrMethod.Factorization(outF, config.DecomposeFactor);
-        Parameter New(long rows, long cols) => new(empty([rows, cols], dtype: w.dtype, device: w.device), requires_grad: false);
+        Parameter New(long rows, long cols) => LinearWrappers.NewFactor(w, rows, cols);
         // creation and initialisation order as PEFT's: the first factor, then the second
         if (!(config.DecomposeBoth && r < Math.Max(outL, inM) / 2.0))
         {
@@ -99,7 +99,7 @@ public sealed class LoKrLinear : nn.Module<Tensor, Tensor>, IWrappedLinear
     public override Tensor forward(Tensor x) => Lycoris.Forward(base_layer, x, DeltaWeight, training, rankDropout, moduleDropout, rescaleRankDropout);
 
     /// <inheritdoc/>
-    public Tensor MergedWeight() => Lycoris.MergedWeight(base_layer, DeltaWeight());
+    public Tensor MergedWeight() => LinearWrappers.MergedWeight(base_layer, DeltaWeight());
 }
 
 /// <summary>LoKr in the Python PEFT library's LOKR format (keys <c>&lt;layer&gt;.lokr_w1</c>, <c>.lokr_w2_a</c>, …).</summary>

@@ -65,22 +65,7 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>This config as it applies to the module called <paramref name="module"/>: r and α from the patterns where one matches.</summary>
     public LoraConfig ForModule(string module) => this with
     {
-        R = PatternKeys.Find(RankPattern.Keys, module) is { } rk ? RankPattern[rk] : R,
-        Alpha = PatternKeys.Find(AlphaPattern.Keys, module) is { } ak ? AlphaPattern[ak] : Alpha,
+        R = PatternKeys.ValueFor(RankPattern, module, R),
+        Alpha = PatternKeys.ValueFor(AlphaPattern, module, Alpha),
     };
-}
-
-/// <summary>PEFT's rule for <c>rank_pattern</c> / <c>alpha_pattern</c> keys (<c>get_pattern_key</c>).</summary>
-public static class PatternKeys
-{
-    /// <summary>
-    /// The first key equal to the module name, else the first whose regex matches the name's end after a dot
-    /// (<c>(.*\.)?(key)$</c>); null when none does.
-    /// </summary>
-    public static string? Find(IEnumerable<string> keys, string module)
-    {
-        var list = keys.ToArray();
-        return list.FirstOrDefault(k => k == module)
-            ?? list.FirstOrDefault(k => System.Text.RegularExpressions.Regex.IsMatch(module, @"^(?:.*\.)?(?:" + k + ")$"));
-    }
 }

@@ -86,8 +86,8 @@ public sealed class LoraMethod : IPeftMethod
             Alpha = j.Double("lora_alpha", 8),
             Dropout = j.Double("lora_dropout", 0),
             Targets = TargetSelector.ReadPeft(j),
-            RankPattern = ReadPattern<int>(j, "rank_pattern", v => v.TryGetValue<int>(out var i) && i > 0 ? i : null, "a positive integer"),
-            AlphaPattern = ReadPattern<double>(j, "alpha_pattern", v => v.TryGetValue<double>(out var d) && d > 0 ? d : null, "a positive number"),
+            RankPattern = PatternKeys.ReadRanks(j),
+            AlphaPattern = PatternKeys.ReadAlphas(j),
             UseRslora = j.Bool("use_rslora", false),
             UseDora = j.Bool("use_dora", false),
             Init = init,
@@ -95,20 +95,6 @@ public sealed class LoraMethod : IPeftMethod
             ModulesToSave = j.StringList("modules_to_save") ?? [],
         };
     }
-
-    /// <summary>Reads a PEFT pattern field (<c>rank_pattern</c>, <c>alpha_pattern</c>): an object of module pattern → value.</summary>
-    public static IReadOnlyDictionary<string, T> ReadPattern<T>(AdapterJson j, string key, Func<JsonValue, T?> read, string expected) where T : struct =>
-        j.Node(key) switch
-        {
-            null => new Dictionary<string, T>(),
-            JsonObject o => o.ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && read(v) is T t ? t
-                : throw new PeftConfigException($"{j.Source}: '{key}' entry '{kv.Key}' must be {expected} (got {kv.Value?.ToJsonString() ?? "null"})")),
-            var n => throw new PeftConfigException($"{j.Source}: '{key}' must be an object of module pattern → value (got {n.ToJsonString()})"),
-        };
-
-    /// <summary>A pattern field as PEFT writes it (keys sorted).</summary>
-    public static JsonObject WritePattern<T>(IReadOnlyDictionary<string, T> pattern) =>
-        new(pattern.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
 
     /// <inheritdoc/>
     public JsonObject WriteAdapterConfig(PeftConfig config, IPeftHost model)
@@ -127,7 +113,7 @@ public sealed class LoraMethod : IPeftMethod
             };
         var json = new JsonObject
         {
-            ["alpha_pattern"] = WritePattern(c.AlphaPattern),
+            ["alpha_pattern"] = PatternKeys.Write(c.AlphaPattern),
             ["bias"] = c.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" },
             ["fan_in_fan_out"] = false,
             ["init_lora_weights"] = c.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", _ => true },
@@ -135,7 +121,7 @@ public sealed class LoraMethod : IPeftMethod
             ["lora_dropout"] = c.Dropout,
             ["modules_to_save"] = c.ModulesToSave.Count == 0 ? null : new JsonArray(c.ModulesToSave.Select(x => (JsonNode)x).ToArray()),
             ["r"] = c.R,
-            ["rank_pattern"] = WritePattern(c.RankPattern),
+            ["rank_pattern"] = PatternKeys.Write(c.RankPattern),
             ["use_dora"] = c.UseDora,
             ["use_rslora"] = c.UseRslora,
         };
@@ -148,10 +134,7 @@ public sealed class LoraMethod : IPeftMethod
     {
         var c = (LoraConfig)config;
         if (c.R <= 0) throw new PeftConfigException($"lora r must be > 0 (got {c.R})");
-        if (c.RankPattern.FirstOrDefault(kv => kv.Value <= 0) is { Key: not null } badRank)
-            throw new PeftConfigException($"lora rank_pattern['{badRank.Key}'] must be > 0 (got {badRank.Value})");
-        if (c.AlphaPattern.FirstOrDefault(kv => kv.Value <= 0) is { Key: not null } badAlpha)
-            throw new PeftConfigException($"lora alpha_pattern['{badAlpha.Key}'] must be > 0 (got {badAlpha.Value})");
+        PatternKeys.Validate(Name, c.RankPattern, c.AlphaPattern);
         c = c with { Targets = c.Targets.Resolve(DefaultTargets.For(model, Name)) };
         var wrapped = Injector.Replace(model.Module,
             slot => slot.Module is Linear lin && c.Targets.Matches(slot.Name, true) ? new LoraLinear(lin, c.ForModule(slot.Name), context.Generator) : null,
