@@ -76,7 +76,7 @@ public static class CliApp
             c.AddCommand<LogitsCommand>("logits").WithDescription("Write float32 logits of input_ids (safetensors in, safetensors out)");
             c.AddCommand<GenerateCommand>("generate").WithDescription("Generate from token ids or a text prompt");
             c.AddCommand<InitModelCommand>("init-model").WithDescription("Create a model folder with random weights and a tokenizer");
-            c.AddCommand<MergeCommand>("merge").WithDescription("Merge a LoRA / DoRA / IA3 adapter into the base weights");
+            c.AddCommand<MergeCommand>("merge").WithDescription("Merge an adapter into the base weights, or combine LoRA adapters (linear, cat, svd, ties, dare, magnitude_prune)");
             c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune with any method from a YAML config plus key=value overrides");
             c.AddBranch("base", b =>
             {

@@ -33,11 +33,14 @@ public class ModelSettings : CommonSettings
         string.IsNullOrEmpty(Model) ? Spectre.Console.ValidationResult.Error("--model DIR is required") : base.Validate();
 
     /// <summary>Parsed compute dtype.</summary>
-    public ScalarType ComputeDType => DType.ToLowerInvariant() switch
+    public ScalarType ComputeDType => ParseDType(DType);
+
+    /// <summary>The compute dtype called <paramref name="name"/> on the command line.</summary>
+    public static ScalarType ParseDType(string name) => name.ToLowerInvariant() switch
     {
         "float32" or "fp32" or "f32" => ScalarType.Float32,
         "bfloat16" or "bf16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"unknown dtype '{DType}'; supported: float32, bfloat16"),
+        _ => throw new ArgumentException($"unknown dtype '{name}'; supported: float32, bfloat16"),
     };
 
     /// <summary>Loads the model of any family (and the adapter), printing adapter warnings to stderr.</summary>

@@ -59,25 +59,35 @@ public sealed class PeftModel
     {
         if (Method.TrainsWholeModel)
             throw new NotSupportedException($"{Method.Name}: the whole model trains, so there is no adapter: save the whole model as a checkpoint instead");
+        using var scope = NewDisposeScope();
+        WriteAdapterFolder(dir, Method.WriteAdapterConfig(Config, Host), Method.PeftType!, Host.TaskType, Method.AdapterState(Host, Config));
+    }
+
+    /// <summary>
+    /// Writes an adapter folder in the Python PEFT layout: adapter_config.json (the method's fields plus PEFT's common
+    /// ones, keys sorted) and adapter_model.safetensors (float32, keys sorted).
+    /// </summary>
+    public static void WriteAdapterFolder(string dir, JsonObject methodFields, string peftType, string taskType, IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    {
         Directory.CreateDirectory(dir);
-        var json = Method.WriteAdapterConfig(Config, Host);
+        var json = (JsonObject)methodFields.DeepClone();
         json["base_model_name_or_path"] = null;
         json["inference_mode"] = true;
-        json["peft_type"] = Method.PeftType;
+        json["peft_type"] = peftType;
         json["revision"] = null;
-        json["task_type"] = Host.TaskType;
+        json["task_type"] = taskType;
         var sorted = new JsonObject(json.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())));
         File.WriteAllText(Path.Combine(dir, ConfigFile), sorted.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         using var scope = NewDisposeScope();
-        var entries = Method.AdapterState(Host, Config)
+        var entries = tensors
             .OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => TensorConversions.FromTensor(kv.Key, kv.Value.detach().to_type(ScalarType.Float32)))
             .ToList();
         SafeTensorsWriter.Write(Path.Combine(dir, WeightsFile), entries);
     }
 
-    /// <summary>Reads an adapter folder's config (PEFT's or PeftLab's format) without touching a model.</summary>
-    public static (IPeftMethod Method, PeftConfig Config, IReadOnlyList<string> Warnings) ReadAdapterConfig(string dir, string expectedTaskType = "CAUSAL_LM")
+    /// <summary>Reads an adapter folder's config (PEFT's or PeftLab's format) without touching a model; a null <paramref name="expectedTaskType"/> accepts any task type.</summary>
+    public static (IPeftMethod Method, PeftConfig Config, IReadOnlyList<string> Warnings) ReadAdapterConfig(string dir, string? expectedTaskType = "CAUSAL_LM")
     {
         var path = Path.Combine(dir, ConfigFile);
         if (!File.Exists(path)) throw new PeftConfigException($"{dir}: no {ConfigFile} (expected a PEFT adapter folder)");
@@ -93,7 +103,7 @@ public sealed class PeftModel
         var j = new AdapterJson(obj, path);
         var peftType = j.String("peft_type") ?? throw new PeftConfigException($"{path}: missing 'peft_type'");
         var taskType = j.String("task_type");
-        if (taskType is not null && taskType != expectedTaskType)
+        if (taskType is not null && expectedTaskType is not null && taskType != expectedTaskType)
             throw new PeftConfigException($"{path}: task_type '{taskType}' does not fit this model (expected {expectedTaskType})");
         var method = PeftRegistry.ForPeftType(peftType, path);
         var config = method.ReadAdapterConfig(j);

@@ -111,6 +111,12 @@ public sealed class LoraMethod : IPeftMethod
                 AlphaPattern = c.RankPattern.Keys.Concat(c.AlphaPattern.Keys).Distinct()
                     .ToDictionary(k => k, k => AlphaOfDoubledRank(c.AlphaPattern.TryGetValue(k, out var a) ? a : c.Alpha)),
             };
+        return ConfigJson(c);
+    }
+
+    /// <summary>The adapter_config.json fields of a config whose targets are resolved (without peft_type/task_type).</summary>
+    public static JsonObject ConfigJson(LoraConfig c)
+    {
         var json = new JsonObject
         {
             ["alpha_pattern"] = PatternKeys.Write(c.AlphaPattern),
