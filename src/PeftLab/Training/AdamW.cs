@@ -18,13 +18,18 @@ public sealed class AdamW : IDisposable
         public required Tensor Master;   // the parameter itself when it is float32
         public required Tensor M, V;
         public required bool Decay;
+        public required double LrScale;
     }
 
     private readonly List<Slot> slots = [];
     private readonly double beta1, beta2, eps, weightDecay;
 
-    /// <summary>Optimiser over named parameters; <paramref name="decay"/> says which get weight decay.</summary>
-    public AdamW(IEnumerable<(string Name, Parameter Param)> parameters, Func<string, bool> decay, double beta1, double beta2, double eps, double weightDecay)
+    /// <summary>
+    /// Optimiser over named parameters; <paramref name="decay"/> says which get weight decay, <paramref name="lrScale"/>
+    /// (default 1 for all) what each one's learning rate is a multiple of the step's (parameter groups, e.g. LoRA+).
+    /// </summary>
+    public AdamW(IEnumerable<(string Name, Parameter Param)> parameters, Func<string, bool> decay, double beta1, double beta2, double eps, double weightDecay,
+        Func<string, double>? lrScale = null)
     {
         this.beta1 = beta1;
         this.beta2 = beta2;
@@ -36,7 +41,7 @@ public sealed class AdamW : IDisposable
             var master = p.dtype == ScalarType.Float32 ? p : p.detach().to_type(ScalarType.Float32).DetachFromDisposeScope();
             slots.Add(new Slot
             {
-                Name = name, Param = p, Master = master, Decay = decay(name),
+                Name = name, Param = p, Master = master, Decay = decay(name), LrScale = lrScale?.Invoke(name) ?? 1,
                 M = zeros(p.shape, dtype: ScalarType.Float32, device: p.device).DetachFromDisposeScope(),
                 V = zeros(p.shape, dtype: ScalarType.Float32, device: p.device).DetachFromDisposeScope(),
             });
@@ -88,11 +93,12 @@ public sealed class AdamW : IDisposable
             using var scope = NewDisposeScope();   // .grad returns a new handle: create it inside the scope
             if (s.Param.grad is not { } grad) continue;
             var g = grad.dtype == ScalarType.Float32 ? grad : grad.to_type(ScalarType.Float32);
-            if (s.Decay && weightDecay > 0) s.Master.mul_(1 - lr * weightDecay);
+            double slotLr = lr * s.LrScale;
+            if (s.Decay && weightDecay > 0) s.Master.mul_(1 - slotLr * weightDecay);
             s.M.mul_(beta1).add_(g, alpha: 1 - beta1);
             s.V.mul_(beta2).addcmul_(g, g, value: 1 - beta2);
             var denom = (s.V / bc2).sqrt_().add_(eps);
-            s.Master.addcdiv_(s.M, denom, value: -lr / bc1);
+            s.Master.addcdiv_(s.M, denom, value: -slotLr / bc1);
             if (!ReferenceEquals(s.Master, s.Param)) s.Param.copy_(s.Master);
         }
     }

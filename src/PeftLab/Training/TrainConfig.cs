@@ -152,6 +152,12 @@ public sealed record OptimSection
     /// <summary>Clip the global gradient norm to this (0 = off).</summary>
     [ConfigRange(0, double.MaxValue)]
     public double ClipNorm { get; init; } = 1.0;
+    /// <summary>
+    /// LoRA+ (Hayou et al. 2024): LoRA's B matrices and every vector parameter train with lr × this ratio (the paper
+    /// suggests 16 as a start), as PEFT's <c>create_loraplus_optimizer</c>; null: one learning rate for all.
+    /// </summary>
+    [ConfigRange(0, double.MaxValue, MinExclusive = true)]
+    public double? LoraplusLrRatio { get; init; }
 }
 
 /// <summary>Learning-rate schedule.</summary>

@@ -125,7 +125,9 @@ public static class Trainer
 
         var trainable = Injector.Trainable(model).ToArray();
         var ranks = trainable.ToDictionary(p => p.Name, p => p.Parameter.dim());
-        using var optimizer = new AdamW(trainable, name => WeightDecayRule.Decays(name, ranks[name], cfg.Optim.DecayAll), cfg.Optim.Beta1, cfg.Optim.Beta2, cfg.Optim.Eps, cfg.Optim.WeightDecay);
+        LoraPlusRule.Check(ranks.Keys, cfg.Optim.LoraplusLrRatio);
+        using var optimizer = new AdamW(trainable, name => WeightDecayRule.Decays(name, ranks[name], cfg.Optim.DecayAll), cfg.Optim.Beta1, cfg.Optim.Beta2, cfg.Optim.Eps, cfg.Optim.WeightDecay,
+            name => LoraPlusRule.LearningRateScale(name, ranks[name], cfg.Optim.LoraplusLrRatio));
 
         // --- state (restored on resume) -----------------------------------------------------------
         var state = new LoopState();

@@ -27,6 +27,7 @@ public sealed class PeftBatteryTests : PeftBattery<PeftBatteryTests, CausalLM, T
         ["lora-gaussian-layer1"] = (new LoraConfig { R = 2, Init = LoraInit.Gaussian, Targets = new TargetSelector { Names = ["q_proj", "o_proj"], Layers = [1] } }, true),
         ["dora"] = (new LoraConfig { R = 4, Alpha = 8, UseDora = true, Targets = new TargetSelector { Names = ["q_proj", "v_proj", "down_proj"] } }, true),
         ["pissa"] = (new LoraConfig { R = 4, Alpha = 4, Init = LoraInit.Pissa, Targets = new TargetSelector { Regex = @".*\.(q_proj|up_proj)" } }, true),
+        ["olora"] = (new LoraConfig { R = 2, Alpha = 8, Init = LoraInit.Olora, Targets = new TargetSelector { Regex = @".*\.(q_proj|up_proj)" } }, true),
         ["adapter"] = (new AdapterConfig { Size = 8 }, true),
         ["adapter-parallel-gelu"] = (new AdapterConfig { Size = 8, Placement = AdapterPlacement.Parallel, Activation = AdapterActivation.Gelu }, true),
         ["prefix"] = (new PrefixTuningConfig { NumVirtualTokens = 3 }, false),

@@ -10,6 +10,18 @@ public enum LoraInit
     Gaussian,
     /// <summary>PiSSA: A and B from the top-r singular vectors of W; W keeps the residual, so the model is unchanged at start.</summary>
     Pissa,
+    /// <summary>OLoRA (Büyükakyüz 2024): W = QR, A = R[:r], B = Q[:, :r] (orthonormal columns); W keeps W − s·BA, so the model is unchanged at start.</summary>
+    Olora,
+}
+
+/// <summary>What the initialisations imply.</summary>
+public static class LoraInits
+{
+    /// <summary>
+    /// The init moves part of W into A and B (PiSSA, OLoRA): the trained factors only apply to the residual base, so
+    /// a saved adapter is converted to one for the original base (rank 2r, see <see cref="LoraMethod.AdapterState"/>).
+    /// </summary>
+    public static bool ModifiesBase(this LoraInit init) => init is LoraInit.Pissa or LoraInit.Olora;
 }
 
 /// <summary>Which biases train along with LoRA.</summary>

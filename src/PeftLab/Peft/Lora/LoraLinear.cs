@@ -57,6 +57,19 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
                         InitialFactors = (a.to_type(w.dtype).detach().MoveToOuterDisposeScope(), b.to_type(w.dtype).detach().MoveToOuterDisposeScope());
                     }
                     break;
+                case LoraInit.Olora:
+                    // W = Q R (reduced QR, Q [out, k] orthonormal columns, R [k, in]); A = R[:r], B = Q[:, :r]; W keeps W - s·BA.
+                    using (var scope = NewDisposeScope())
+                    {
+                        var (q, rr) = linalg.qr(w.to_type(ScalarType.Float32));
+                        var a = rr.narrow(0, 0, config.R).contiguous();                   // [r, in]
+                        var b = q.narrow(1, 0, config.R).contiguous();                    // [out, r]
+                        lora_A.weight!.copy_(a);
+                        lora_B.weight!.copy_(b);
+                        w.copy_(w.to_type(ScalarType.Float32) - scaling * b.matmul(a));
+                        InitialFactors = (a.to_type(w.dtype).detach().MoveToOuterDisposeScope(), b.to_type(w.dtype).detach().MoveToOuterDisposeScope());
+                    }
+                    break;
             }
         }
         if (config.UseDora)
@@ -99,9 +112,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         return merged.to_type(w.dtype).MoveToOuterDisposeScope();
     }
 
-    /// <summary>PiSSA's starting (A₀, B₀), kept to convert the saved adapter to one for the original base.</summary>
+    /// <summary>PiSSA's or OLoRA's starting (A₀, B₀), kept to convert the saved adapter to one for the original base.</summary>
     public (Tensor A, Tensor B)? InitialFactors { get; }
 
-    /// <summary>(A, B) for PiSSA conversion and inspection.</summary>
+    /// <summary>(A, B) for the PiSSA/OLoRA conversion and inspection.</summary>
     public (Parameter A, Parameter B) Factors => (lora_A.weight!, lora_B.weight!);
 }

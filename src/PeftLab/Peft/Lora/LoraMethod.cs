@@ -53,12 +53,13 @@ public sealed class LoraMethod : IPeftMethod
         {
             null => LoraInit.Default,
             JsonValue v when v.TryGetValue<bool>(out var b) => b ? LoraInit.Default
-                : throw new PeftConfigException($"{j.Source}: init_lora_weights=false (random B) is not supported; use true, \"gaussian\" or \"pissa\""),
+                : throw new PeftConfigException($"{j.Source}: init_lora_weights=false (random B) is not supported; use true, \"gaussian\", \"pissa\" or \"olora\""),
             JsonValue v when v.TryGetValue<string>(out var s) => s switch
             {
                 "gaussian" => LoraInit.Gaussian,
                 "pissa" => LoraInit.Pissa,
-                _ => throw new PeftConfigException($"{j.Source}: init_lora_weights '{s}' is not supported; supported: true, gaussian, pissa"),
+                "olora" => LoraInit.Olora,
+                _ => throw new PeftConfigException($"{j.Source}: init_lora_weights '{s}' is not supported; supported: true, gaussian, pissa, olora"),
             },
             var n => throw new PeftConfigException($"{j.Source}: init_lora_weights must be a boolean or string (got {n.ToJsonString()})"),
         };
@@ -102,7 +103,7 @@ public sealed class LoraMethod : IPeftMethod
         var c = (LoraConfig)config;
         c = c with { Targets = c.Targets.Resolve(DefaultTargets.For(model, Name)) };
         double AlphaOfDoubledRank(double alpha) => c.UseRslora ? alpha * Math.Sqrt(2) : 2 * alpha;
-        if (c.Init == LoraInit.Pissa)  // saved converted to plain LoRA of rank 2r (see AdapterState)
+        if (c.Init.ModifiesBase())  // saved converted to plain LoRA of rank 2r (see AdapterState)
             c = c with
             {
                 R = 2 * c.R, Alpha = AlphaOfDoubledRank(c.Alpha), Init = LoraInit.Default,
@@ -122,7 +123,7 @@ public sealed class LoraMethod : IPeftMethod
             ["alpha_pattern"] = PatternKeys.Write(c.AlphaPattern),
             ["bias"] = c.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" },
             ["fan_in_fan_out"] = false,
-            ["init_lora_weights"] = c.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", _ => true },
+            ["init_lora_weights"] = c.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", LoraInit.Olora => "olora", _ => true },
             ["lora_alpha"] = c.Alpha,
             ["lora_dropout"] = c.Dropout,
             ["modules_to_save"] = c.ModulesToSave.Count == 0 ? null : new JsonArray(c.ModulesToSave.Select(x => (JsonNode)x).ToArray()),
@@ -158,19 +159,20 @@ public sealed class LoraMethod : IPeftMethod
 
     /// <inheritdoc/>
     /// <remarks>
-    /// A PiSSA adapter is only meaningful on the residual base weights. To save a file that applies to the
+    /// A PiSSA or OLoRA adapter is only meaningful on the residual base weights. To save a file that applies to the
     /// original base (as PEFT's conversion does), ΔW = s·(BA − B₀A₀) is written as a rank-2r LoRA
     /// A' = [A; A₀], B' = [B, −B₀] with α scaled so that s stays the same.
     /// </remarks>
     public IReadOnlyDictionary<string, Tensor> AdapterState(IPeftHost model, PeftConfig config)
     {
         var state = new Dictionary<string, Tensor>(PeftState.TrainableState(model.Module));
-        if (((LoraConfig)config).Init != LoraInit.Pissa) return state;
+        var c = (LoraConfig)config;
+        if (!c.Init.ModifiesBase()) return state;
         foreach (var slot in Injector.Slots(model.Module).Where(s => s.Module is LoraLinear))
         {
             var lora = (LoraLinear)slot.Module;
             var (a, b) = lora.Factors;
-            var (a0, b0) = lora.InitialFactors ?? throw new InvalidOperationException($"{slot.Name}: PiSSA initial factors missing");
+            var (a0, b0) = lora.InitialFactors ?? throw new InvalidOperationException($"{slot.Name}: initial factors of {c.Init} missing");
             state[PeftState.Prefix + slot.Name + ".lora_A.weight"] = cat([a, a0], 0);
             state[PeftState.Prefix + slot.Name + ".lora_B.weight"] = cat([b, -b0], 1);
         }
