@@ -122,6 +122,27 @@ public sealed class TrainerTests
         Assert.Contains("lr: 0.001", plain);
     }
 
+    /// <summary>LoRA+ through the config: B trains at lr × ratio, so after the same steps B has moved further from 0 than without it; no B → an error.</summary>
+    [Fact]
+    public void LoraPlusRatioSpeedsUpBAndNeedsLora()
+    {
+        var data = MiniTasks.Write();
+        double NormOfB(string run)
+        {
+            using var scope = NewDisposeScope();
+            using var src = PeftLab.Checkpoints.CheckpointSource.OpenFile(Path.Combine(run, "best", PeftLab.Peft.PeftModel.WeightsFile));
+            return src.Names.Where(n => n.Contains("lora_B")).Sum(n => src.Read(n, ScalarType.Float32, CPU).pow(2).sum().item<float>());
+        }
+        string[] common = ["method.name=lora", "optim.lr=1e-3", "train.max_steps=6", "eval.generate=false", "eval.final=false", "eval.every_steps=6"];
+        var plain = TestPaths.NewTempDir();
+        var plus = TestPaths.NewTempDir();
+        Train(data, plain, common);
+        Train(data, plus, [.. common, "optim.loraplus_lr_ratio=16"]);
+        Assert.True(NormOfB(plus) > 20 * NormOfB(plain), $"|B|² with LoRA+ {NormOfB(plus)} vs without {NormOfB(plain)}");
+        var e = Assert.Throws<ArgumentException>(() => Train(data, TestPaths.NewTempDir(), "method.name=ia3", "optim.loraplus_lr_ratio=16", "train.max_steps=1"));
+        Assert.Contains("optim.loraplus_lr_ratio", e.Message);
+    }
+
     [Fact]
     public void AbsurdLearningRateEndsDivergedWithoutException()
     {
