@@ -131,21 +131,21 @@ public sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>, 
 /// <summary>The transformer body (checkpoint prefix <c>model.</c>).</summary>
 public sealed class DecoderModel : nn.Module
 {
-    private readonly Embedding embed_tokens;
+    private readonly TokenEmbedding embed_tokens;
     private readonly ModuleList<DecoderLayer> layers;
     private readonly RmsNorm norm;
 
     /// <summary>Creates the body for a config.</summary>
     public DecoderModel(DecoderConfig c, Device? device, ScalarType dtype) : base(nameof(DecoderModel))
     {
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
+        embed_tokens = new TokenEmbedding(c.VocabSize, c.HiddenSize, device, dtype);
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, device, dtype)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
         RegisterComponents();
     }
 
     /// <summary>The token embedding.</summary>
-    public Embedding EmbedTokens => embed_tokens;
+    public TokenEmbedding EmbedTokens => embed_tokens;
 
     /// <summary>
     /// h [B, T, d] through every block and the final norm. With <paramref name="checkpointEvery"/> k &gt; 0, blocks
@@ -211,7 +211,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     }
 
     /// <summary>The token embedding module.</summary>
-    public Embedding EmbedTokens => model.EmbedTokens;
+    public TokenEmbedding EmbedTokens => model.EmbedTokens;
 
     /// <inheritdoc/>
     public nn.Module Module => this;
@@ -246,7 +246,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         => Head(Hidden(inputIds, attentionMask, positionIds, segmentIds, cache, mode));
 
     /// <summary>The LM head: h [B, T, d] -> logits [B, T, V].</summary>
-    public Tensor Head(Tensor h) => lm_head is not null ? Projection.Apply(lm_head, h) : nn.functional.linear(h, model.EmbedTokens.weight!);
+    public Tensor Head(Tensor h) => lm_head is not null ? Projection.Apply(lm_head, h) : nn.functional.linear(h, model.EmbedTokens.EffectiveWeight);
 
     /// <summary>
     /// The head's weight [V, d] when the head is exactly <c>h @ W^T</c> (tied to the embedding, or a plain bias-free
@@ -254,7 +254,7 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     /// </summary>
     public Tensor? PlainHeadWeight => lm_head switch
     {
-        null => model.EmbedTokens.weight,
+        null => model.EmbedTokens.EffectiveWeight,
         Linear { bias: null } linear => linear.weight,
         _ => null,
     };

@@ -62,6 +62,14 @@ public static class ModuleSlots
     public static void Register(IModuleContainer c, string name, nn.Module replacement) =>
         ((TorchSharp.Utils.OrderedDict<string, nn.Module>)Submodules.GetValue(c)!)[name] = replacement;
 
+    /// <summary>Adds <paramref name="child"/> to <paramref name="owner"/> under <paramref name="name"/>, replacing a child of that name.</summary>
+    public static void SetChild(nn.Module owner, string name, nn.Module child) =>
+        ((TorchSharp.Utils.OrderedDict<string, nn.Module>)Submodules.GetValue(owner)!)[name] = child;
+
+    /// <summary>Removes the child <paramref name="name"/> of <paramref name="owner"/>, if there is one.</summary>
+    public static void RemoveChild(nn.Module owner, string name) =>
+        ((TorchSharp.Utils.OrderedDict<string, nn.Module>)Submodules.GetValue(owner)!).Remove(name);
+
     /// <summary>Casts a replacement to the slot's type with an error naming the slot.</summary>
     public static T As<T>(string owner, string name, nn.Module replacement) where T : class
         => replacement as T ?? throw new ArgumentException(
@@ -231,5 +239,72 @@ public static class Projection
         if (lin.bias is { } b) y = y + b;
         long[] shape = [.. x.shape[..^1], w.shape[0]];
         return y.view(shape).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Rows that stand in for rows of a token table (PEFT's trainable tokens): <see cref="Indices"/> [n] (int64) and
+/// <see cref="Values"/> [n, d] in the table's dtype.
+/// </summary>
+public interface ITokenRows
+{
+    /// <summary>Token ids whose rows are replaced, [n].</summary>
+    Tensor Indices { get; }
+    /// <summary>Their rows, [n, d].</summary>
+    Tensor Values { get; }
+}
+
+/// <summary>
+/// A token embedding table [V, d] (checkpoint key <c>&lt;name&gt;.weight</c>, initialised N(0, 1) as nn.Embedding).
+/// A fine-tuning method may attach a child <c>token_adapter</c> (<see cref="ITokenRows"/>) whose rows replace the
+/// table's: every lookup — and a head tied to this table — then sees <see cref="EffectiveWeight"/>.
+/// </summary>
+public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
+{
+    /// <summary>The child name of an attached row override (PEFT's <c>token_adapter</c>).</summary>
+    public const string AdapterName = "token_adapter";
+
+    private readonly Parameter table;
+    private ITokenRows? rows;
+
+    /// <summary>A [<paramref name="vocab"/>, <paramref name="dim"/>] table.</summary>
+    public TokenEmbedding(long vocab, long dim, Device? device, ScalarType dtype) : base(nameof(TokenEmbedding))
+    {
+        table = new Parameter(empty([vocab, dim], dtype: dtype, device: device));
+        using (no_grad()) table.normal_();                 // as nn.Embedding: same draws from the global generator
+        register_parameter("weight", table);
+        RegisterComponents();
+    }
+
+    /// <summary>The stored table [V, d] (the checkpoint's weight).</summary>
+    public Parameter weight => table;
+
+    /// <summary>The table as lookups see it: the stored table with the attached rows in place, [V, d].</summary>
+    public Tensor EffectiveWeight => rows is null ? table : table.index_copy(0, rows.Indices, rows.Values);
+
+    /// <summary>The attached row override, if any.</summary>
+    public ITokenRows? TokenRows => rows;
+
+    /// <summary>Attaches <paramref name="adapter"/> as the child <c>token_adapter</c> (replacing any before).</summary>
+    public void SetTokenRows<T>(T adapter) where T : nn.Module, ITokenRows
+    {
+        ModuleSlots.SetChild(this, AdapterName, adapter);
+        rows = adapter;
+    }
+
+    /// <summary>Writes the attached rows into the stored table and detaches them (merging).</summary>
+    public void MergeTokenRows()
+    {
+        if (rows is null) return;
+        using (no_grad()) table.index_copy_(0, rows.Indices, rows.Values.to_type(table.dtype));
+        ModuleSlots.RemoveChild(this, AdapterName);
+        rows = null;
+    }
+
+    /// <summary>ids [...] (int64) → [..., d].</summary>
+    public override Tensor forward(Tensor ids)
+    {
+        var flat = EffectiveWeight.index_select(0, ids.reshape(-1));                        // [N, d]
+        return flat.view([.. ids.shape, flat.shape[1]]);
     }
 }

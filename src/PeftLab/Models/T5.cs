@@ -391,7 +391,7 @@ public sealed class T5DecoderCache : IDisposable
 /// </summary>
 public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IPeftHost
 {
-    private readonly Embedding shared;
+    private readonly TokenEmbedding shared;
     private readonly T5Stack encoder, decoder;
     private nn.Module<Tensor, Tensor>? lm_head;
 
@@ -400,7 +400,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
     {
         config.Validate("T5 config");
         Config = config;
-        shared = nn.Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
+        shared = new TokenEmbedding(config.VocabSize, config.HiddenSize, device, dtype);
         encoder = new T5Stack(config, isDecoder: false, device, dtype);
         decoder = new T5Stack(config, isDecoder: true, device, dtype);
         if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device, dtype);
@@ -411,7 +411,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
     public T5Config Config { get; }
 
     /// <summary>The shared token embedding (encoder input, decoder input, tied head).</summary>
-    public Embedding EmbedTokens => shared;
+    public TokenEmbedding EmbedTokens => shared;
 
     /// <summary>
     /// Activation checkpointing while training, in both stacks: 0 = off, k = every k-th block recomputes its
@@ -565,7 +565,7 @@ public sealed class T5ForConditionalGeneration : nn.Module, IModuleContainer, IP
         if (mode == LogitsMode.Last) h = h.narrow(1, h.shape[1] - 1, 1);
         if (lm_head is not null) return lm_head.forward(h);
         // Tied head: transformers rescales the decoder output by d_model^-0.5 before reusing the embedding.
-        return nn.functional.linear(h * Math.Pow(Config.HiddenSize, -0.5), shared.weight!);
+        return nn.functional.linear(h * Math.Pow(Config.HiddenSize, -0.5), shared.EffectiveWeight);
     }
 
 

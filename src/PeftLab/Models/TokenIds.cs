@@ -16,9 +16,9 @@ public static class TokenIds
 {
     /// <summary>The rows of <paramref name="table"/> for <paramref name="ids"/> [B, T], after checking every id is in [0, rows).</summary>
     /// <exception cref="TokenIdOutOfRangeException">The first id out of range, with its position and the vocabulary size.</exception>
-    public static Tensor Embed(Embedding table, Tensor ids, string name)
+    public static Tensor Embed(TokenEmbedding table, Tensor ids, string name)
     {
-        Check(ids, table.weight!.shape[0], name);
+        Check(ids, table.weight.shape[0], name);
         return table.forward(ids);
     }
 

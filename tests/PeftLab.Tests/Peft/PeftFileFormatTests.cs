@@ -70,7 +70,7 @@ public sealed class PeftFileFormatTests
                 ["rank_pattern"] = new JsonObject { ["mlp\\.down_proj"] = 2 },
                 ["target_modules"] = new JsonArray("q_proj", "v_proj", "down_proj", "up_proj"),
                 ["exclude_modules"] = new JsonArray("up_proj"),
-                ["use_dora"] = false, ["use_rslora"] = false,
+                ["use_dora"] = false, ["use_rslora"] = false, ["trainable_token_indices"] = null,
             },
             (p, g) =>
             {
@@ -96,7 +96,7 @@ public sealed class PeftFileFormatTests
                 ["alpha_pattern"] = new JsonObject(), ["bias"] = "none", ["fan_in_fan_out"] = false, ["init_lora_weights"] = true,
                 ["layers_pattern"] = null, ["layers_to_transform"] = null, ["lora_alpha"] = 4.0, ["lora_dropout"] = 0.0,
                 ["modules_to_save"] = new JsonArray("lm_head"), ["r"] = 2, ["rank_pattern"] = new JsonObject(),
-                ["target_modules"] = new JsonArray("k_proj"), ["exclude_modules"] = null, ["use_dora"] = false, ["use_rslora"] = false,
+                ["target_modules"] = new JsonArray("k_proj"), ["exclude_modules"] = null, ["use_dora"] = false, ["use_rslora"] = false, ["trainable_token_indices"] = null,
             },
             (p, g) =>
             {
@@ -118,6 +118,38 @@ public sealed class PeftFileFormatTests
                 return (file, eff);
             },
             ("init_lora_weights", false)),
+
+        // LoRA with trainable tokens: the saved rows replace the embedding's rows of those ids (values, not differences).
+        ["lora_trainable_tokens"] = new("LORA",
+            new JsonObject
+            {
+                ["alpha_pattern"] = new JsonObject(), ["bias"] = "none", ["fan_in_fan_out"] = false, ["init_lora_weights"] = true,
+                ["layers_pattern"] = null, ["layers_to_transform"] = null, ["lora_alpha"] = 4.0, ["lora_dropout"] = 0.0,
+                ["modules_to_save"] = null, ["r"] = 2, ["rank_pattern"] = new JsonObject(),
+                ["target_modules"] = new JsonArray("v_proj"), ["exclude_modules"] = null, ["use_dora"] = false, ["use_rslora"] = false,
+                ["trainable_token_indices"] = new JsonObject { ["embed_tokens"] = new JsonArray(3, 17, 40) },
+            },
+            (p, g) =>
+            {
+                var file = new Dictionary<string, Tensor>();
+                var eff = new Dictionary<string, Tensor>();
+                foreach (var layer in new[] { 0, 1 })
+                {
+                    var module = Attn(layer, "v_proj");
+                    var w = p[module + ".weight"];
+                    var a = 0.2 * randn([2, w.shape[1]], generator: g);
+                    var b = 0.2 * randn([w.shape[0], 2], generator: g);
+                    file[Prefix + module + ".lora_A.weight"] = a;
+                    file[Prefix + module + ".lora_B.weight"] = b;
+                    eff[module + ".weight"] = w + 2.0 * b.matmul(a);
+                }
+                var table = p["model.embed_tokens.weight"];
+                var rows = randn([3, table.shape[1]], generator: g);
+                file[Prefix + "model.embed_tokens.token_adapter.trainable_tokens_delta"] = rows;
+                eff["model.embed_tokens.weight"] = table.index_copy(0, tensor(new long[] { 3, 17, 40 }), rows);
+                return (file, eff);
+            },
+            ("trainable_token_indices", new JsonObject { ["embed_tokens"] = new JsonArray(1), ["lm_head"] = new JsonArray(2) })),
 
         // LoHa: W' = W + (α_m / r) (w1_a w1_b) ⊙ (w2_a w2_b).
         ["loha"] = new("LOHA",

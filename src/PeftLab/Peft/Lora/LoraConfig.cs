@@ -68,6 +68,16 @@ public sealed record LoraConfig : PeftConfig
     /// matched against the end of the full module name after a dot, e.g. <c>down_proj</c> or <c>layers\.0\..*</c>.
     /// </summary>
     public IReadOnlyDictionary<string, int> RankPattern { get; init; } = new Dictionary<string, int>();
+    /// <summary>
+    /// Token ids whose rows of the input embedding train alongside LoRA (PEFT's <c>trainable_token_indices</c>, e.g. new
+    /// special tokens); a head tied to the embedding sees them too. Empty: none.
+    /// </summary>
+    public IReadOnlyList<int> TrainableTokenIndices { get; init; } = [];
+    /// <summary>
+    /// The embedding module <see cref="TrainableTokenIndices"/> names (PEFT's dict form, e.g. embed_tokens); null: the
+    /// model's input embedding (PEFT's list form).
+    /// </summary>
+    public string? TrainableTokensModule { get; init; }
     /// <summary>Per-module α overriding <see cref="Alpha"/> (PEFT's <c>alpha_pattern</c>), keys as in <see cref="RankPattern"/>.</summary>
     public IReadOnlyDictionary<string, double> AlphaPattern { get; init; } = new Dictionary<string, double>();
 

@@ -69,7 +69,6 @@ public sealed class LoraMethod : IPeftMethod
         j.RequireNeutral("loftq_config", AdapterJson.IsEmpty, "LoftQ is not supported");
         j.RequireNeutral("megatron_config", AdapterJson.IsEmpty, "Megatron layers are not supported");
         j.RequireNeutral("layer_replication", AdapterJson.IsEmpty, "layer replication is not supported");
-        j.RequireNeutral("trainable_token_indices", AdapterJson.IsEmpty, "trainable tokens are not supported");
         j.RequireNeutral("target_parameters", AdapterJson.IsEmpty, "target_parameters is not supported");
         j.RequireNeutral("eva_config", AdapterJson.IsEmpty, "EVA init is not supported");
         j.RequireNeutral("corda_config", AdapterJson.IsEmpty, "CorDA init is not supported");
@@ -81,8 +80,11 @@ public sealed class LoraMethod : IPeftMethod
             "lora_only" => LoraBias.LoraOnly,
             var b => throw new PeftConfigException($"{j.Source}: bias '{b}' is not supported; supported: none, all, lora_only"),
         };
+        var (tokenIds, tokenModule) = ReadTrainableTokens(j);
         return new LoraConfig
         {
+            TrainableTokenIndices = tokenIds,
+            TrainableTokensModule = tokenModule,
             R = j.Int("r", 8),
             Alpha = j.Double("lora_alpha", 8),
             Dropout = j.Double("lora_dropout", 0),
@@ -95,6 +97,22 @@ public sealed class LoraMethod : IPeftMethod
             Bias = bias,
             ModulesToSave = j.StringList("modules_to_save") ?? [],
         };
+    }
+
+    /// <summary>PEFT's <c>trainable_token_indices</c>: null, a list of ids (the input embedding) or {module: ids} with one module.</summary>
+    private static (IReadOnlyList<int> Ids, string? Module) ReadTrainableTokens(AdapterJson j)
+    {
+        var node = j.Node("trainable_token_indices");
+        if (node is JsonObject o)
+        {
+            if (o.Count == 0) return ([], null);
+            if (o.Count > 1)
+                throw new PeftConfigException($"{j.Source}: trainable_token_indices names {o.Count} modules ({string.Join(", ", o.Select(kv => kv.Key))}); only the input embedding is supported");
+            var (module, ids) = o.First();
+            var list = new AdapterJson(new JsonObject { ["trainable_token_indices"] = ids?.DeepClone() }, j.Source).IntList("trainable_token_indices") ?? [];
+            return (list, module);
+        }
+        return (j.IntList("trainable_token_indices") ?? [], null);
     }
 
     /// <inheritdoc/>
@@ -131,6 +149,9 @@ public sealed class LoraMethod : IPeftMethod
             ["rank_pattern"] = PatternKeys.Write(c.RankPattern),
             ["use_dora"] = c.UseDora,
             ["use_rslora"] = c.UseRslora,
+            ["trainable_token_indices"] = c.TrainableTokenIndices.Count == 0 ? null
+                : c.TrainableTokensModule is null ? new JsonArray(c.TrainableTokenIndices.Select(i => (JsonNode)i).ToArray())
+                : new JsonObject { [c.TrainableTokensModule] = new JsonArray(c.TrainableTokenIndices.Select(i => (JsonNode)i).ToArray()) },
         };
         c.Targets.WritePeft(json);
         return json;
@@ -155,6 +176,7 @@ public sealed class LoraMethod : IPeftMethod
             if (isLora || toSave || (isBias && c.Bias == LoraBias.All) || (loraBias && c.Bias == LoraBias.LoraOnly))
                 p.requires_grad = true;
         }
+        TrainableTokensLayer.Attach(model, c.TrainableTokenIndices, c.TrainableTokensModule);
     }
 
     /// <inheritdoc/>
@@ -190,5 +212,6 @@ public sealed class LoraMethod : IPeftMethod
             lora.BaseLayer.weight!.copy_(merged);
             slot.Owner.ReplaceChild(slot.ChildName, lora.BaseLayer);
         }
+        TrainableTokensLayer.Merge(model);
     }
 }
