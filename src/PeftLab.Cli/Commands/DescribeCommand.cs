@@ -24,7 +24,7 @@ public sealed class DescribeSettings : CommonSettings
 
     /// <summary>Method name.</summary>
     [CommandOption("--method <NAME>")]
-    [Description("full, lora, adapter, prefix_tuning, prompt_tuning, ia3, bitfit")]
+    [Description("A registered method name or alias, e.g. lora (an unknown name lists them all)")]
     public string? Method { get; init; }
 
     /// <summary>Table over every method and the knob values the reference study sweeps.</summary>

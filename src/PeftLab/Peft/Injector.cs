@@ -33,6 +33,13 @@ public static class Injector
     public static bool IsLinear(nn.Module m) => m is Linear;
 
     /// <summary>
+    /// Every normalisation layer (<see cref="RmsNorm"/>: Llama's RMSNorm and T5LayerNorm) with its module name and gain,
+    /// in module order: the one place methods that train norm gains (LN tuning, BitFit with include_norms) find them.
+    /// </summary>
+    public static IReadOnlyList<(string Name, Parameter Gain)> NormGains(nn.Module root) =>
+        root.named_modules().Where(m => m.module is RmsNorm).Select(m => (m.name, ((RmsNorm)m.module).Weight)).ToArray();
+
+    /// <summary>
     /// Replaces each slot for which <paramref name="wrap"/> returns a module; returns the names replaced.
     /// Throws when <paramref name="requireAny"/> and nothing matched, naming what was looked for and what exists.
     /// </summary>

@@ -89,7 +89,7 @@ public static class Lycoris
     public static Tensor Forward(Linear baseLayer, Tensor x, Func<Tensor> deltaWeight, bool training, double rankDropout, double moduleDropout, bool rescaleRankDropout)
     {
         var result = baseLayer.forward(x);
-        if (training && moduleDropout > 0 && rand(1).item<float>() <= moduleDropout) return result;
+        if (training && moduleDropout > 0 && rand(1, device: CPU).item<float>() <= moduleDropout) return result;   // a CPU draw: no device sync on GPU
         var delta = deltaWeight();
         if (training && rankDropout > 0)
         {

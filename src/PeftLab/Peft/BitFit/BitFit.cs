@@ -93,8 +93,7 @@ public sealed class BitFitMethod : IPeftMethod
             lin.bias!.requires_grad = true;
         }
         if (c.IncludeNorms)
-            foreach (var (name, p) in model.Module.named_parameters())
-                if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.requires_grad = true;
+            foreach (var (_, gain) in Injector.NormGains(model.Module)) gain.requires_grad = true;
     }
 
     /// <inheritdoc/>

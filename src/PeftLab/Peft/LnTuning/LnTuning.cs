@@ -86,12 +86,11 @@ public sealed class LnTuningMethod : IPeftMethod
     private IReadOnlyList<(string Module, Parameter Weight)> Gains(IPeftHost model, PeftConfig config)
     {
         var targets = Resolve(config, model);
-        var gains = model.Module.named_modules()
-            .Where(m => m.module is RmsNorm && targets.Matches(m.name, false))
-            .Select(m => (m.name, ((RmsNorm)m.module).Weight)).ToArray();
+        var all = Injector.NormGains(model.Module);
+        var gains = all.Where(m => targets.Matches(m.Name, false)).ToArray();
         if (gains.Length == 0)
         {
-            var norms = model.Module.named_modules().Where(m => m.module is RmsNorm).Select(m => m.name.Split('.').Last()).Distinct().Order(StringComparer.Ordinal);
+            var norms = all.Select(m => m.Name.Split('.').Last()).Distinct().Order(StringComparer.Ordinal);
             throw new PeftConfigException($"no normalisation layer matched LN_TUNING target_modules {targets}; norm names in this model: {string.Join(", ", norms)}");
         }
         return gains;
