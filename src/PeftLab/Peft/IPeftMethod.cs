@@ -85,11 +85,38 @@ public interface IPeftMethod
     void LoadAdapterState(IPeftHost model, PeftConfig config, ITensorSource source) =>
         PeftState.LoadStrict(PeftState.TrainableState(model.Module), source);
 
+    /// <summary>
+    /// What the method does during training beyond its forward pass (AdaLoRA: an orthogonality regulariser and a rank
+    /// allocator), for a run of <paramref name="totalSteps"/> optimiser steps; null (the default) for methods without.
+    /// </summary>
+    ITrainingHook? TrainingHook(IPeftHost model, PeftConfig config, int totalSteps) => null;
+
     /// <summary>Whether <see cref="Merge"/> can fold the method into the base weights.</summary>
     bool CanMerge { get; }
 
     /// <summary>Folds the method into the base weights and removes its modules.</summary>
     void Merge(IPeftHost model, PeftConfig config);
+}
+
+/// <summary>
+/// A method's part in the shared training loop. Per optimiser step the trainer adds <see cref="ExtraLoss"/> once
+/// (after the micro-batches' backward passes, so gradient accumulation does not multiply it), takes the optimiser
+/// step, then calls <see cref="AfterStep"/> while the gradients are still there. <see cref="State"/> goes into the
+/// resumable checkpoints so a resumed run continues identically.
+/// </summary>
+public interface ITrainingHook : IDisposable
+{
+    /// <summary>A loss term for this step (already weighted), or null; its gradient is added to the data loss's.</summary>
+    Tensor? ExtraLoss();
+
+    /// <summary>After the optimiser step with index <paramref name="step"/> (0-based), before gradients are cleared.</summary>
+    void AfterStep(int step);
+
+    /// <summary>Tensors to checkpoint, by key.</summary>
+    IEnumerable<(string Key, Tensor Value)> State();
+
+    /// <summary>Restores <see cref="State"/> (<paramref name="read"/> returns null for a key the checkpoint lacks).</summary>
+    void Load(Func<string, Tensor?> read);
 }
 
 /// <summary>What a method may need while attaching besides its config.</summary>

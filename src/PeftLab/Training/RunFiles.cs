@@ -20,6 +20,11 @@ public sealed class RunFiles(string dir)
     public string Latest => Path.Combine(Checkpoints, "latest");
     /// <summary>Best weights (adapter folder, or a full checkpoint for full finetuning).</summary>
     public string Best => Path.Combine(Dir, "best");
+    /// <summary>
+    /// The trainable tensors of the best step as the attached modules hold them (restored for the final evaluation;
+    /// the best adapter folder may hold them converted, e.g. PiSSA's rank-2r file or AdaLoRA's pruned ranks).
+    /// </summary>
+    public string BestTrainable => Path.Combine(Checkpoints, "best-trainable.safetensors");
     /// <summary>Predictions and scores of the final evaluation.</summary>
     public string Eval => Path.Combine(Dir, "eval");
     /// <summary>TensorBoard event files.</summary>

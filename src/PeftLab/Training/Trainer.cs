@@ -125,6 +125,7 @@ public static class Trainer
 
         var trainable = Injector.Trainable(model).ToArray();
         var ranks = trainable.ToDictionary(p => p.Name, p => p.Parameter.dim());
+        using var hook = peft.Method.TrainingHook(peft.Host, peft.Config, totalSteps);   // e.g. AdaLoRA's rank allocator
         LoraPlusRule.Check(ranks.Keys, cfg.Optim.LoraplusLrRatio);
         using var optimizer = new AdamW(trainable, name => WeightDecayRule.Decays(name, ranks[name], cfg.Optim.DecayAll), cfg.Optim.Beta1, cfg.Optim.Beta2, cfg.Optim.Eps, cfg.Optim.WeightDecay,
             name => LoraPlusRule.LearningRateScale(name, ranks[name], cfg.Optim.LoraplusLrRatio));
@@ -132,7 +133,7 @@ public static class Trainer
         // --- state (restored on resume) -----------------------------------------------------------
         var state = new LoopState();
         if (resumeFrom is not null)
-            state = RestoreCheckpoint(resumeFrom, model, optimizer);
+            state = RestoreCheckpoint(resumeFrom, model, optimizer, hook);
         // a fresh start empties the file before the writer opens it: the writer's position would otherwise stay at
         // the old end, and its first record would land after a run of NUL bytes
         if (resumeFrom is null && File.Exists(files.Metrics)) File.WriteAllText(files.Metrics, "");
@@ -149,14 +150,14 @@ public static class Trainer
             var ev = Evaluate(cfg, lm, tokenizer, data, state, options, wall.Elapsed);
             metrics.Write(ev);
             state = state with { BestStep = 0, BestScore = BestScore(cfg.Eval.EffectiveBestMetric, ev) };
-            AtomicFile.ReplaceDirectory(files.Best, dir => SaveWeights(lm, peft, modelDir, dir));
+            SaveBest(files, lm, peft, modelDir);
         }
         while (state.Step < totalSteps)
         {
             if (options.Cancel.IsCancellationRequested)
             {
                 // stop cleanly: a checkpoint at this step boundary makes --resume continue exactly here
-                if (state.Step > 0) WriteCheckpoint(files, model, optimizer, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
+                if (state.Step > 0) WriteCheckpoint(files, model, optimizer, hook, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
                 stopped = RunStatus.Interrupted;
                 break;
             }
@@ -186,6 +187,9 @@ public static class Trainer
                 (loss / Math.Max(1, targetTokens)).backward();
                 lossSum += loss.item<float>();
             }
+            if (hook is not null)
+                using (var scope = NewDisposeScope())
+                    hook.ExtraLoss()?.backward();
             double meanLoss = lossSum / Math.Max(1, targetTokens);
             double gradNorm = optimizer.GradNorm();
             if (cfg.Optim.ClipNorm > 0 && gradNorm > cfg.Optim.ClipNorm) optimizer.ScaleGradients(cfg.Optim.ClipNorm / (gradNorm + 1e-6));
@@ -193,7 +197,11 @@ public static class Trainer
             state.Losses.Add(meanLoss);
             divergence = !double.IsFinite(gradNorm) ? $"gradient norm is {gradNorm}"
                 : LearningSignals.Divergence(state.Losses, cfg.Stability.DivergenceFactor, cfg.Stability.DivergencePatience);
-            if (divergence is null) optimizer.Step(lr);
+            if (divergence is null)
+            {
+                optimizer.Step(lr);
+                hook?.AfterStep(state.Step);
+            }
             optimizer.ZeroGrad();
             state = state with { Step = state.Step + 1, Tokens = state.Tokens + window.Sum(b => b.RealTokens) };
 
@@ -224,11 +232,11 @@ public static class Trainer
                 if (state.BestStep is null || score > state.BestScore)
                 {
                     state = state with { BestStep = state.Step, BestScore = score };
-                    AtomicFile.ReplaceDirectory(files.Best, dir => SaveWeights(lm, peft, modelDir, dir));
+                    SaveBest(files, lm, peft, modelDir);
                 }
             }
             if (state.Step % ckptEvery == 0 && !last)
-                WriteCheckpoint(files, model, optimizer, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
+                WriteCheckpoint(files, model, optimizer, hook, state with { WallSeconds = state.WallSeconds + wall.Elapsed.TotalSeconds }, cfg.Checkpoint.Keep);
             tb.Flush();
             if (options.StopAfterStep is int stop && state.Step >= stop) { stopped = RunStatus.Interrupted; break; }
         }
@@ -239,7 +247,7 @@ public static class Trainer
         ScoreReport? test = null, heldout = null;
         if (status == RunStatus.Completed && cfg.Eval.Final && state.BestStep is not null)
         {
-            RestoreBest(lm, peft, files.Best);
+            RestoreBest(lm, peft, files);
             ScoreReport? Final(EvalSplit? split)
             {
                 if (split is null) return null;
@@ -298,23 +306,40 @@ public static class Trainer
         };
     }
 
-    /// <summary>Best weights: an adapter folder, or a complete checkpoint when the method trains the whole model (full finetuning).</summary>
-    private static void SaveWeights(ITrainableModel lm, PeftModel peft, string baseDir, string dir)
+    /// <summary>
+    /// Best weights: an adapter folder, or a complete checkpoint when the method trains the whole model (full
+    /// finetuning); for adapters also the trainable tensors as attached (<see cref="RunFiles.BestTrainable"/>).
+    /// </summary>
+    private static void SaveBest(RunFiles files, ITrainableModel lm, PeftModel peft, string baseDir)
     {
-        if (peft.Method.TrainsWholeModel)
+        AtomicFile.ReplaceDirectory(files.Best, dir =>
         {
-            lm.SaveFull(dir);
-            ModelFolder.CopyTokenizerFiles(baseDir, dir);
-        }
-        else peft.SaveAdapter(dir);
+            if (peft.Method.TrainsWholeModel)
+            {
+                lm.SaveFull(dir);
+                ModelFolder.CopyTokenizerFiles(baseDir, dir);
+            }
+            else peft.SaveAdapter(dir);
+        });
+        if (peft.Method.TrainsWholeModel) return;
+        Directory.CreateDirectory(files.Checkpoints);
+        var temp = files.BestTrainable + ".tmp";
+        using (var scope = NewDisposeScope())
+            SafeTensorsWriter.Write(temp, Injector.Trainable(lm.Host.Module).Select(p => TensorConversions.FromTensor(p.Name, p.Parameter)).ToList());
+        File.Move(temp, files.BestTrainable, overwrite: true);
     }
 
-    private static void RestoreBest(ITrainableModel lm, PeftModel peft, string dir)
+    private static void RestoreBest(ITrainableModel lm, PeftModel peft, RunFiles files)
     {
-        if (peft.Method.TrainsWholeModel) lm.LoadFull(dir);
+        if (peft.Method.TrainsWholeModel) lm.LoadFull(files.Best);
+        else if (File.Exists(files.BestTrainable))
+        {
+            using var source = CheckpointSource.OpenFile(files.BestTrainable);
+            PeftState.LoadStrict(Injector.Trainable(lm.Host.Module).ToDictionary(p => p.Name, p => (Tensor)p.Parameter), source);
+        }
         else
         {
-            using var source = CheckpointSource.OpenFile(Path.Combine(dir, PeftModel.WeightsFile));
+            using var source = CheckpointSource.OpenFile(Path.Combine(files.Best, PeftModel.WeightsFile));
             peft.Method.LoadAdapterState(peft.Host, peft.Config, source);
         }
     }
@@ -333,7 +358,7 @@ public static class Trainer
         public List<double> Losses { get; init; } = [];
     }
 
-    private static void WriteCheckpoint(RunFiles files, nn.Module model, AdamW optimizer, LoopState state, int keep)
+    private static void WriteCheckpoint(RunFiles files, nn.Module model, AdamW optimizer, ITrainingHook? hook, LoopState state, int keep)
     {
         var name = CheckpointManifest.FolderName(state.Step);
         AtomicFile.ReplaceDirectory(Path.Combine(files.Checkpoints, name), dir =>
@@ -343,6 +368,7 @@ public static class Trainer
                 Injector.Trainable(model).Select(p => TensorConversions.FromTensor(p.Name, p.Parameter)).ToList());
             var opt = optimizer.State().Select(s => TensorConversions.FromTensor(s.Key, s.Value)).ToList();
             opt.Add(TensorConversions.FromTensor("rng", torch.get_rng_state()));
+            if (hook is not null) opt.AddRange(hook.State().Select(h => TensorConversions.FromTensor("hook." + h.Key, h.Value)));
             SafeTensorsWriter.Write(Path.Combine(dir, "optimizer.safetensors"), opt);
             var json = new JsonObject
             {
@@ -364,7 +390,7 @@ public static class Trainer
             Directory.Delete(old, recursive: true);
     }
 
-    private static LoopState RestoreCheckpoint(string dir, nn.Module model, AdamW optimizer)
+    private static LoopState RestoreCheckpoint(string dir, nn.Module model, AdamW optimizer, ITrainingHook? hook)
     {
         using (var source = CheckpointSource.OpenFile(Path.Combine(dir, "trainable.safetensors")))
             PeftState.LoadStrict(Injector.Trainable(model).ToDictionary(p => p.Name, p => (Tensor)p.Parameter), source);
@@ -373,6 +399,7 @@ public static class Trainer
         {
             optimizer.Load(k => opt.Contains(k) ? TensorConversions.ToTensor(opt, k) : null, json["optimizer_steps"]!.GetValue<long>());
             torch.set_rng_state(TensorConversions.ToTensor(opt, "rng"));
+            hook?.Load(k => opt.Contains("hook." + k) ? TensorConversions.ToTensor(opt, "hook." + k) : null);
         }
         return new LoopState
         {

@@ -122,6 +122,25 @@ public sealed class TrainerTests
         Assert.Contains("lr: 0.001", plain);
     }
 
+    /// <summary>
+    /// PiSSA and OLoRA save a converted rank-2r adapter; the final evaluation restores the attached rank-r factors
+    /// (checkpoints/best-trainable.safetensors), and the saved adapter on a fresh base computes the same logits.
+    /// </summary>
+    [Theory]
+    [InlineData("pissa")]
+    [InlineData("olora")]
+    public void BaseModifyingInitsFinishWithTheirFinalEvaluation(string init)
+    {
+        var data = MiniTasks.Write();
+        var run = TestPaths.NewTempDir();
+        var result = Train(data, run, "method.name=lora", $"method.init={init}", "method.r=2", "train.max_steps=4", "eval.generate=false", "eval.final=true", "eval.max_final_instances=2");
+        Assert.Equal("completed", RunStatuses.Name(result.Status));
+        Assert.NotNull(result.Test);
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", "best-trainable.safetensors")));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(run, "best", "adapter_config.json")))!;
+        Assert.Equal(4, json["r"]!.GetValue<int>());
+    }
+
     /// <summary>LoRA+ through the config: B trains at lr × ratio, so after the same steps B has moved further from 0 than without it; no B → an error.</summary>
     [Fact]
     public void LoraPlusRatioSpeedsUpBAndNeedsLora()
