@@ -156,6 +156,7 @@ public static class PeftRegistry
         new LnTuning.LnTuningMethod(),
         new LoHa.LoHaMethod(),
         new LoKr.LoKrMethod(),
+        new AdaLora.AdaLoraMethod(),
     ]);
 
     /// <summary>All registered methods, in canonical order (the order of tables, colours and lists of names).</summary>

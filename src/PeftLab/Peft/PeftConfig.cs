@@ -25,6 +25,8 @@ public enum PeftMethodKind
     LoHa,
     /// <summary>LoKr: a Kronecker product of two small (optionally low-rank) factors as the weight update.</summary>
     LoKr,
+    /// <summary>AdaLoRA: LoRA in SVD form whose ranks are pruned to a budget during training.</summary>
+    AdaLora,
 }
 
 /// <summary>Base of every method's configuration record; the concrete record carries the method's knobs.</summary>

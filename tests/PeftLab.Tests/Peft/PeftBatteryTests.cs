@@ -1,5 +1,6 @@
 using PeftLab.Models;
 using PeftLab.Peft;
+using PeftLab.Peft.AdaLora;
 using PeftLab.Peft.Adapter;
 using PeftLab.Peft.BitFit;
 using PeftLab.Peft.Full;
@@ -28,6 +29,8 @@ public sealed class PeftBatteryTests : PeftBattery<PeftBatteryTests, CausalLM, T
         ["dora"] = (new LoraConfig { R = 4, Alpha = 8, UseDora = true, Targets = new TargetSelector { Names = ["q_proj", "v_proj", "down_proj"] } }, true),
         ["pissa"] = (new LoraConfig { R = 4, Alpha = 4, Init = LoraInit.Pissa, Targets = new TargetSelector { Regex = @".*\.(q_proj|up_proj)" } }, true),
         ["olora"] = (new LoraConfig { R = 2, Alpha = 8, Init = LoraInit.Olora, Targets = new TargetSelector { Regex = @".*\.(q_proj|up_proj)" } }, true),
+        ["adalora"] = (new AdaLoraConfig { TargetR = 2, InitR = 3 }, true),
+        ["adalora-dropout-targets"] = (new AdaLoraConfig { TargetR = 2, InitR = 4, Alpha = 4, Dropout = 0.2, Targets = new TargetSelector { Names = ["q_proj", "down_proj"] } }, true),
         ["lora-trainable-tokens"] = (new LoraConfig { R = 2, Alpha = 4, TrainableTokenIndices = [.. Enumerable.Range(0, 48).Where(i => i % 3 != 1)], Targets = new TargetSelector { Names = ["q_proj"] } }, true),
         ["adapter"] = (new AdapterConfig { Size = 8 }, true),
         ["adapter-parallel-gelu"] = (new AdapterConfig { Size = 8, Placement = AdapterPlacement.Parallel, Activation = AdapterActivation.Gelu }, true),
