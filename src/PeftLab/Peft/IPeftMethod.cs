@@ -129,6 +129,7 @@ public static class PeftRegistry
         new LnTuning.LnTuningMethod(),
         new LoHa.LoHaMethod(),
         new LoKr.LoKrMethod(),
+        new Vera.VeraMethod(),
     ]);
 
     /// <summary>All registered methods, in canonical order (the order of tables, colours and lists of names).</summary>

@@ -26,6 +26,8 @@ public enum PeftMethodKind
     LoHa,
     /// <summary>LoKr: a Kronecker product of two small (optionally low-rank) factors as the weight update.</summary>
     LoKr,
+    /// <summary>VeRA: frozen random projections shared by all layers, scaled by two learned vectors per layer.</summary>
+    Vera,
 }
 
 /// <summary>Base of every method's configuration record; the concrete record carries the method's knobs.</summary>
