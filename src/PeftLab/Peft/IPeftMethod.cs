@@ -130,6 +130,7 @@ public static class PeftRegistry
         new LoHa.LoHaMethod(),
         new LoKr.LoKrMethod(),
         new Vera.VeraMethod(),
+        new Oft.OftMethod(),
     ]);
 
     /// <summary>All registered methods, in canonical order (the order of tables, colours and lists of names).</summary>

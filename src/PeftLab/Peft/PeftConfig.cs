@@ -28,6 +28,8 @@ public enum PeftMethodKind
     LoKr,
     /// <summary>VeRA: frozen random projections shared by all layers, scaled by two learned vectors per layer.</summary>
     Vera,
+    /// <summary>OFT: a learned block-diagonal orthogonal rotation (Cayley parametrisation) of each layer's input.</summary>
+    Oft,
 }
 
 /// <summary>Base of every method's configuration record; the concrete record carries the method's knobs.</summary>
