@@ -164,8 +164,8 @@ public sealed class OftRotation : nn.Module
         if (config.Coft) Project();
         var q = Skew(weight);
         var identity = eye(blockSize, dtype: q.dtype, device: q.device).expand(q.shape[0], blockSize, blockSize);
-        if (!config.UseCayleyNeumann)
-            return linalg.solve(identity + q, identity - q, left: false);   // R (I + Q) = I − Q
+        if (!config.UseCayleyNeumann)   // R (I + Q) = I − Q, solved in float32 (libtorch has no bf16/fp16 LU)
+            return linalg.solve((identity + q).to_type(ScalarType.Float32), (identity - q).to_type(ScalarType.Float32), left: false).to_type(q.dtype);
         int n = config.NumCayleyNeumannTerms;
         var r = identity.clone();
         if (n > 1) r = r + 2 * q;

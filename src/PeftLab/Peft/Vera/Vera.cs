@@ -41,7 +41,9 @@ public sealed record VeraConfig : PeftConfig, IValidatable
     /// <summary>
     /// Seed of the CPU generator that draws A and then B (Kaiming-uniform, gain √2: U(±√(6/fan_in))), as PEFT's
     /// <c>torch.Generator().manual_seed(projection_prng_key)</c>; PeftLab's libtorch draws the same values.
+    /// Any int: a negative key wraps modulo 2⁶⁴ as torch's <c>manual_seed</c> does.
     /// </summary>
+    [ConfigRange(int.MinValue, int.MaxValue)]
     public int ProjectionPrngKey { get; init; }
     /// <summary>
     /// Save A and B in the adapter file (as <c>base_model.vera_A</c> / <c>base_model.vera_B</c>); when false the file holds
@@ -86,7 +88,7 @@ public sealed record VeraProjections(Tensor A, Tensor B)
     public static VeraProjections Generate(int r, long maxIn, long maxOut, int key, Tensor like)
     {
         using var scope = NewDisposeScope();
-        var generator = new Generator(unchecked((ulong)(long)key), CPU);   // negative keys wrap mod 2^64, as torch's manual_seed
+        using var generator = new Generator(unchecked((ulong)(long)key), CPU);   // negative keys wrap mod 2^64, as torch's manual_seed
         var a = KaimingUniform(r, maxIn, generator);
         var b = KaimingUniform(maxOut, r, generator);
         return new VeraProjections(
