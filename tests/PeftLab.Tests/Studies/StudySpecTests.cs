@@ -5,6 +5,8 @@ using PeftLab.Peft;
 using PeftLab.Peft.LoHa;
 using PeftLab.Peft.LoKr;
 using PeftLab.Peft.Lora;
+using PeftLab.Peft.Oft;
+using PeftLab.Peft.Vera;
 using PeftLab.Studies;
 using PeftLab.Training;
 
@@ -392,6 +394,14 @@ public sealed class StudySpecTests
         Assert.Equal([4, 16], tuned.Where(t => t.Config.Method is LoHaConfig).Select(t => ((LoHaConfig)t.Config.Method).R).Distinct().Order());
         Assert.Equal([4, 16], tuned.Where(t => t.Config.Method is LoKrConfig).Select(t => ((LoKrConfig)t.Config.Method).R).Distinct().Order());
         Assert.All(tuned.Where(t => t.Config.Method is LoKrConfig), t => Assert.True(((LoKrConfig)t.Config.Method).Targets.AllLinear));
+        Assert.Equal([64, 256], tuned.Where(t => t.Config.Method is VeraConfig).Select(t => ((VeraConfig)t.Config.Method).R).Distinct().Order());
+        Assert.Equal([8, 32], tuned.Where(t => t.Config.Method is OftConfig).Select(t => ((OftConfig)t.Config.Method).OftBlockSize).Distinct().Order());
+        Assert.All(tuned.Where(t => t.Config.Method is VeraConfig or OftConfig), t => Assert.True(t.Config.Method switch
+        {
+            VeraConfig v => v.Targets.AllLinear,
+            OftConfig o => o.Targets.AllLinear && o.R == 0,
+            _ => false,
+        }));
         Assert.Single(study.Trials, t => t.Entry.Axis("method")!.Display == StudyAxisNames.Untuned);
     }
 
