@@ -205,6 +205,9 @@ public static class ConfigEnums
     public static IReadOnlyList<string> Names(Type enumType) =>
         Enum.GetValues(enumType).Cast<object>().Select(v => ConfigSchema.EnumName(enumType, v)).ToArray();
 
+    /// <summary>The spelling of one member (snake_case, or its [ConfigKey]), e.g. <c>vera_only</c> for VeraOnly.</summary>
+    public static string Name<T>(T value) where T : struct, Enum => ConfigSchema.EnumName(typeof(T), value);
+
     /// <summary>The member spelled <paramref name="text"/>, or null.</summary>
     public static object? Find(Type enumType, string text)
     {

@@ -157,6 +157,8 @@ public static class PeftRegistry
         new LoHa.LoHaMethod(),
         new LoKr.LoKrMethod(),
         new AdaLora.AdaLoraMethod(),
+        new Vera.VeraMethod(),
+        new Oft.OftMethod(),
     ]);
 
     /// <summary>All registered methods, in canonical order (the order of tables, colours and lists of names).</summary>

@@ -41,6 +41,19 @@ public static class LinearWrappers
         return wrapped;
     }
 
+    /// <summary>
+    /// Makes biases train as PEFT's <c>bias</c> option does (call after <see cref="Attach"/>): every bias of the model
+    /// (<c>all</c>), or only those of the wrapped layers (<c>&lt;method&gt;_only</c>, the wrapper's <c>base_layer.bias</c>).
+    /// Trainable biases are saved with the adapter under their module path, as PEFT saves them.
+    /// </summary>
+    public static void TrainBiases(IPeftHost model, bool all, bool wrappedOnly)
+    {
+        if (!all && !wrappedOnly) return;
+        var wrapped = Injector.Slots(model.Module).Where(s => s.Module is IWrappedLinear).Select(s => s.Name + ".base_layer.bias").ToHashSet();
+        foreach (var (name, p) in model.Module.named_parameters())
+            if (name.EndsWith(".bias", StringComparison.Ordinal) && (all || wrapped.Contains(name))) p.requires_grad = true;
+    }
+
     /// <summary>Folds every wrapper into its base layer's weight and puts the base layer back in its place.</summary>
     public static void Merge(IPeftHost model)
     {

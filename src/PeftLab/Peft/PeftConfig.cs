@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using PeftLab.Configuration;
 
 namespace PeftLab.Peft;
 
@@ -27,6 +28,10 @@ public enum PeftMethodKind
     LoKr,
     /// <summary>AdaLoRA: LoRA in SVD form whose ranks are pruned to a budget during training.</summary>
     AdaLora,
+    /// <summary>VeRA: frozen random projections shared by all layers, scaled by two learned vectors per layer.</summary>
+    Vera,
+    /// <summary>OFT: a learned block-diagonal orthogonal rotation (Cayley parametrisation) of each layer's input.</summary>
+    Oft,
 }
 
 /// <summary>Base of every method's configuration record; the concrete record carries the method's knobs.</summary>
@@ -96,6 +101,19 @@ public sealed class AdapterJson(JsonObject obj, string source)
         JsonValue v when v.TryGetValue<string>(out var s) => s,
         var n => throw Bad(key, "a string", n),
     };
+
+    /// <summary>
+    /// An enum member written as its exact config spelling (snake_case, which is PEFT's for the method options PeftLab
+    /// models as enums, e.g. <c>"vera_only"</c>), or the default; any other value is an error listing the spellings.
+    /// </summary>
+    public T Choice<T>(string key, T fallback) where T : struct, Enum
+    {
+        var s = String(key);
+        if (s is null) return fallback;
+        foreach (var value in Enum.GetValues<T>())
+            if (ConfigEnums.Name(value) == s) return value;
+        throw new PeftConfigException($"{source}: '{key}' '{s}' is not supported; supported: {string.Join(", ", Enum.GetValues<T>().Select(v => ConfigEnums.Name(v)))}");
+    }
 
     /// <summary>List of strings, a single string (returned as one item), or null.</summary>
     public IReadOnlyList<string>? StringList(string key) => Node(key) switch

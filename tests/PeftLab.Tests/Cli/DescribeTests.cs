@@ -39,5 +39,9 @@ public sealed class DescribeTests
         Check("bitfit", "all projections", bias, Base + bias);
         long norms = (2 * L + 1) * D;
         Check("bitfit", "all projections + norms", bias + norms, Base + bias);
+        long vera = L * 2 * (256 + D);                                                 // λ_d [r] and λ_b [out] for q and v; the shared A, B are frozen buffers
+        Check("vera", "r=256 q,v", vera, Base + vera);
+        long oft = L * 2 * (D / 32) * (32 * 31 / 2);                                   // in/b blocks of b(b−1)/2 skew entries for q and v
+        Check("oft", "oft_block_size=32 q,v", oft, Base + oft);
     }
 }

@@ -9,8 +9,10 @@ using PeftLab.Peft.Lora;
 using PeftLab.Peft.LnTuning;
 using PeftLab.Peft.LoHa;
 using PeftLab.Peft.LoKr;
+using PeftLab.Peft.Oft;
 using PeftLab.Peft.PrefixTuning;
 using PeftLab.Peft.PromptTuning;
+using PeftLab.Peft.Vera;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -55,6 +57,14 @@ public sealed class PeftBatteryTests : PeftBattery<PeftBatteryTests, CausalLM, T
         ["lokr"] = (new LoKrConfig { R = 2, Alpha = 4 }, true),
         ["lokr-decompose-both"] = (new LoKrConfig { R = 1, Alpha = 2, DecomposeBoth = true, RankDropout = 0.3, RankDropoutScale = true, Targets = new TargetSelector { Names = ["q_proj", "down_proj"] } }, true),
         ["lokr-factor"] = (new LoKrConfig { R = 8, Alpha = 8, DecomposeFactor = 4, Targets = new TargetSelector { AllLinear = true } }, true),
+        ["vera"] = (new VeraConfig { R = 16 }, true),
+        ["vera-dropout-bias"] = (new VeraConfig { R = 8, VeraDropout = 0.2, DInitial = 0.5, Bias = VeraBias.VeraOnly, Targets = new TargetSelector { Names = ["q_proj", "k_proj", "down_proj"] } }, true),
+        ["vera-layer1-no-projection"] = (new VeraConfig { R = 8, SaveProjection = false, ProjectionPrngKey = 5, Targets = new TargetSelector { Names = ["q_proj", "o_proj"], Layers = [1], LayersPattern = ["layers"] } }, true),
+        ["vera-regex-all-bias"] = (new VeraConfig { R = 32, Bias = VeraBias.All, Targets = new TargetSelector { Regex = @".*\.(v_proj|up_proj|down_proj)" } }, true),
+        ["oft"] = (new OftConfig { OftBlockSize = 8 }, true),
+        ["oft-exact-coft-dropout"] = (new OftConfig { R = 4, OftBlockSize = 0, UseCayleyNeumann = false, Coft = true, Eps = 1e-2, ModuleDropout = 0.5, Targets = new TargetSelector { Names = ["q_proj", "down_proj"] } }, true),
+        ["oft-share-layer0-bias"] = (new OftConfig { OftBlockSize = 16, BlockShare = true, Bias = OftBias.OftOnly, Targets = new TargetSelector { Names = ["q_proj", "v_proj", "up_proj"], Layers = [0] } }, true),
+        ["oft-regex-terms"] = (new OftConfig { OftBlockSize = 4, NumCayleyNeumannTerms = 3, Targets = new TargetSelector { Regex = @".*\.(k_proj|o_proj|gate_proj)" } }, true),
     };
 
     /// <summary>The real pretrained stories260K model (its weights, not random ones) as one more family of every check.</summary>

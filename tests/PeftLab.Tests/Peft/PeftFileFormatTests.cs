@@ -223,7 +223,147 @@ public sealed class PeftFileFormatTests
                 return (file, eff);
             },
             ("use_effective_conv2d", true)),
+
+        // VeRA with its projections in the file (random here, not the key's: the file's must be the ones used), layers of
+        // different shapes slicing them: W' = W + (λ_b ⊙ B[:out]) (λ_d ⊙ A[:, :in]), A [r, max_in], B [max_out, r].
+        ["vera"] = new("VERA",
+            VeraFields(r: 4, key: 0, saveProjection: true, layers: null, "q_proj", "v_proj", "down_proj"),
+            (p, g) =>
+            {
+                var file = new Dictionary<string, Tensor>();
+                var eff = new Dictionary<string, Tensor>();
+                var (a, b) = (0.4 * randn([4, 48], generator: g), 0.4 * randn([32, 4], generator: g));   // max in: down_proj's 48; max out: q/down's 32
+                file["base_model.vera_A"] = a;
+                file["base_model.vera_B"] = b;
+                foreach (var layer in new[] { 0, 1 })
+                    foreach (var module in new[] { Attn(layer, "q_proj"), Attn(layer, "v_proj"), Mlp(layer, "down_proj") })
+                    {
+                        var w = p[module + ".weight"];
+                        long o = w.shape[0], i = w.shape[1];
+                        var (lb, ld) = (randn([o], generator: g), randn([4], generator: g));
+                        file[Prefix + module + ".vera_lambda_b"] = lb;
+                        file[Prefix + module + ".vera_lambda_d"] = ld;
+                        eff[module + ".weight"] = w + (lb.unsqueeze(1) * b.narrow(0, 0, o)).matmul(ld.unsqueeze(1) * a.narrow(1, 0, i));
+                    }
+                return (file, eff);
+            },
+            ("modules_to_save", new JsonArray("lm_head"))),
+
+        // VeRA without its projections: PEFT redraws them from projection_prng_key (written out here as PEFT's
+        // _init_vera_A_vera_B: one CPU generator, A then B, U(±√3·√2/√fan_in)); only layer 1 (layers_to_transform), so
+        // max_in = 32 and max_out = up_proj's 48.
+        ["vera_no_projection"] = new("VERA",
+            VeraFields(r: 6, key: 1234, saveProjection: false, layers: 1, "q_proj", "up_proj"),
+            (p, g) =>
+            {
+                var file = new Dictionary<string, Tensor>();
+                var eff = new Dictionary<string, Tensor>();
+                var key = new Generator(1234, CPU);
+                Tensor Kaiming(long rows, long cols) => empty([rows, cols]).uniform_(-Math.Sqrt(3.0) * (Math.Sqrt(2) / Math.Sqrt(cols)), Math.Sqrt(3.0) * (Math.Sqrt(2) / Math.Sqrt(cols)), generator: key);
+                var a = Kaiming(6, 32);
+                var b = Kaiming(48, 6);
+                foreach (var module in new[] { Attn(1, "q_proj"), Mlp(1, "up_proj") })
+                {
+                    var w = p[module + ".weight"];
+                    long o = w.shape[0], i = w.shape[1];
+                    var (lb, ld) = (randn([o], generator: g), randn([6], generator: g));
+                    file[Prefix + module + ".vera_lambda_b"] = lb;
+                    file[Prefix + module + ".vera_lambda_d"] = ld;
+                    eff[module + ".weight"] = w + (lb.unsqueeze(1) * b.narrow(0, 0, o)).matmul(ld.unsqueeze(1) * a.narrow(1, 0, i));
+                }
+                return (file, eff);
+            },
+            ("exclude_modules", new JsonArray("v_proj"))),
+
+        // OFT, PEFT's defaults (Cayley–Neumann, 5 terms), block size 8: q_proj 4 blocks, down_proj (in 48) 6 blocks.
+        // W' = W Rᵀ, R = blockdiag(R_i), R_i = I + 2Q + 2Q² + 2Q³ + Q⁴, Q_i skew with the row's upper triangle.
+        ["oft"] = new("OFT",
+            OftFields(r: 0, blockSize: 8, useNeumann: true, terms: 5, blockShare: false, coft: false, eps: 6e-5, "q_proj", "down_proj"),
+            (p, g) => OftCase(p, g, [(Attn(0, "q_proj"), 4), (Attn(1, "q_proj"), 4), (Mlp(0, "down_proj"), 6), (Mlp(1, "down_proj"), 6)], 8, share: false,
+                q => Neumann(q, 5)),
+            ("peft_version", "0.17.0")),
+
+        // OFT with the exact Cayley transform and one shared block per layer, given as r = 4 blocks (so b = 32/4 = 8):
+        // R_i = (I − Q)(I + Q)⁻¹, the same for the 4 blocks; oft_R.weight [1, 28].
+        ["oft_exact_share"] = new("OFT",
+            OftFields(r: 4, blockSize: 0, useNeumann: false, terms: 5, blockShare: true, coft: false, eps: 6e-5, "k_proj", "o_proj"),
+            (p, g) => OftCase(p, g, [(Attn(0, "k_proj"), 4), (Attn(1, "k_proj"), 4), (Attn(0, "o_proj"), 4), (Attn(1, "o_proj"), 4)], 8, share: true,
+                q => (eye(8) - q).matmul(linalg.inv(eye(8) + q))),
+            ("fan_in_fan_out", true)),
+
+        // Constrained OFT, 3 series terms (R = I + 2Q + 2Q² + Q³), r = 2 blocks of 16: each Q larger than the ball
+        // ‖Q‖_F ≤ eps/√2 is scaled onto it before use.
+        ["oft_coft"] = new("OFT",
+            OftFields(r: 2, blockSize: 0, useNeumann: true, terms: 3, blockShare: false, coft: true, eps: 0.3, "v_proj", "up_proj"),
+            (p, g) => OftCase(p, g, [(Attn(0, "v_proj"), 2), (Attn(1, "v_proj"), 2), (Mlp(0, "up_proj"), 2), (Mlp(1, "up_proj"), 2)], 16, share: false,
+                q =>
+                {
+                    double eps = 0.3 / Math.Sqrt(2);
+                    var norm = q.pow(2).sum().sqrt().item<float>();
+                    return Neumann(norm <= eps ? q : q * (eps / norm), 3);
+                }),
+            ("bias", "lora_only")),
     };
+
+    private static JsonObject VeraFields(int r, int key, bool saveProjection, int? layers, params string[] targets) => new()
+    {
+        ["bias"] = "none", ["d_initial"] = 0.1, ["fan_in_fan_out"] = false, ["init_weights"] = true,
+        ["layers_pattern"] = layers is null ? null : "layers", ["layers_to_transform"] = layers is int l ? new JsonArray(l) : null,
+        ["modules_to_save"] = null, ["projection_prng_key"] = key, ["r"] = r, ["save_projection"] = saveProjection,
+        ["target_modules"] = new JsonArray(targets.Select(t => (JsonNode)t).ToArray()), ["vera_dropout"] = 0.0,
+    };
+
+    private static JsonObject OftFields(int r, int blockSize, bool useNeumann, int terms, bool blockShare, bool coft, double eps, params string[] targets) => new()
+    {
+        ["bias"] = "none", ["block_share"] = blockShare, ["coft"] = coft, ["eps"] = eps, ["exclude_modules"] = null,
+        ["fan_in_fan_out"] = false, ["init_weights"] = true, ["layers_pattern"] = null, ["layers_to_transform"] = null,
+        ["module_dropout"] = 0.0, ["modules_to_save"] = null, ["num_cayley_neumann_terms"] = terms, ["oft_block_size"] = blockSize,
+        ["peft_version"] = "0.18.0", ["r"] = r, ["target_modules"] = new JsonArray(targets.Select(t => (JsonNode)t).ToArray()),
+        ["use_cayley_neumann"] = useNeumann,
+    };
+
+    /// <summary>
+    /// An OFT file of random skew entries for (module, blocks) and the weights W Rᵀ they give: <paramref name="rotation"/>
+    /// turns one block's Q [b, b] into R; with <paramref name="share"/> one row serves every block.
+    /// </summary>
+    private static (Dictionary<string, Tensor>, Dictionary<string, Tensor>) OftCase(IReadOnlyDictionary<string, Tensor> p, Generator g,
+        (string Module, int Blocks)[] layers, int b, bool share, Func<Tensor, Tensor> rotation)
+    {
+        var file = new Dictionary<string, Tensor>();
+        var eff = new Dictionary<string, Tensor>();
+        foreach (var (module, blocks) in layers)
+        {
+            var vec = 0.3 * randn([share ? 1 : blocks, b * (b - 1) / 2], generator: g);
+            file[Prefix + module + ".oft_R.weight"] = vec;
+            var w = p[module + ".weight"];
+            var full = zeros(w.shape[1], w.shape[1]);
+            for (int i = 0; i < blocks; i++)
+            {
+                // the row fills the strict upper triangle row by row (torch.triu_indices order); Q = U − Uᵀ
+                var u = zeros(b, b);
+                int k = 0;
+                for (int row = 0; row < b; row++)
+                    for (int col = row + 1; col < b; col++)
+                        u[row, col] = vec[share ? 0 : i, k++];
+                full.narrow(0, i * b, b).narrow(1, i * b, b).copy_(rotation(u - u.t()));
+            }
+            eff[module + ".weight"] = w.matmul(full.t());
+        }
+        return (file, eff);
+    }
+
+    /// <summary>PEFT's series: I + 2Q, + 2Q² … + 2Q^(n−2), + Q^(n−1) (n ≥ 3; the last power at least Q³).</summary>
+    private static Tensor Neumann(Tensor q, int n)
+    {
+        var r = eye(q.shape[0]) + 2 * q + 2 * q.matmul(q);
+        var power = q.matmul(q);
+        for (int k = 3; k <= n - 2; k++)
+        {
+            power = power.matmul(q);
+            r += 2 * power;
+        }
+        return r + power.matmul(q);
+    }
 
     /// <summary>kron(a, b) written out: block (i, j) of the result is a[i, j] · b.</summary>
     private static Tensor Kron(Tensor a, Tensor b) =>

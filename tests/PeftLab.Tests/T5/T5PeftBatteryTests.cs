@@ -9,8 +9,10 @@ using PeftLab.Peft.Lora;
 using PeftLab.Peft.LnTuning;
 using PeftLab.Peft.LoHa;
 using PeftLab.Peft.LoKr;
+using PeftLab.Peft.Oft;
 using PeftLab.Peft.PrefixTuning;
 using PeftLab.Peft.PromptTuning;
+using PeftLab.Peft.Vera;
 using PeftLab.Tests.Peft;
 using static TorchSharp.torch;
 
@@ -57,6 +59,14 @@ public sealed class T5PeftBatteryTests : PeftBattery<T5PeftBatteryTests, T5ForCo
         ["lokr"] = (new LoKrConfig { R = 2, Alpha = 4 }, true),
         ["lokr-decompose-both"] = (new LoKrConfig { R = 1, Alpha = 2, DecomposeBoth = true, RankDropout = 0.3, RankDropoutScale = true, Targets = new TargetSelector { Names = ["q", "wo"] } }, true),
         ["lokr-factor"] = (new LoKrConfig { R = 8, Alpha = 8, DecomposeFactor = 4, Targets = new TargetSelector { AllLinear = true } }, true),
+        ["vera"] = (new VeraConfig { R = 16 }, true),
+        ["vera-dropout"] = (new VeraConfig { R = 8, VeraDropout = 0.2, DInitial = 0.5, Targets = new TargetSelector { Names = ["q", "k", "wo"] } }, true),
+        ["vera-layer1-no-projection"] = (new VeraConfig { R = 8, SaveProjection = false, ProjectionPrngKey = 5, Targets = new TargetSelector { Names = ["q", "o"], Layers = [1], LayersPattern = ["block"] } }, true),
+        ["vera-regex"] = (new VeraConfig { R = 32, Targets = new TargetSelector { Regex = @".*(EncDecAttention\.v|\.wo|\.wi|\.wi_0)" } }, true),
+        ["oft"] = (new OftConfig { OftBlockSize = 8 }, true),
+        ["oft-exact-coft-dropout"] = (new OftConfig { R = 4, OftBlockSize = 0, UseCayleyNeumann = false, Coft = true, Eps = 1e-2, ModuleDropout = 0.5, Targets = new TargetSelector { Names = ["q", "wo"] } }, true),
+        ["oft-share-layer0"] = (new OftConfig { OftBlockSize = 16, BlockShare = true, Targets = new TargetSelector { Names = ["q", "v", "wo"], Layers = [0] } }, true),
+        ["oft-regex-terms"] = (new OftConfig { OftBlockSize = 4, NumCayleyNeumannTerms = 3, Targets = new TargetSelector { Regex = @".*\.(k|o)" } }, true),
     };
 
     public static IEnumerable<object[]> Rows() =>
