@@ -113,19 +113,11 @@ public abstract class LycorisMethod<TConfig> : IPeftMethod where TConfig : Lycor
     /// <inheritdoc/>
     public abstract string Name { get; }
     /// <inheritdoc/>
-    public abstract IReadOnlyList<string> Aliases { get; }
-    /// <inheritdoc/>
     public abstract string? PeftType { get; }
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new TConfig();
     /// <inheritdoc/>
     public abstract CapacityKnob? Capacity { get; }
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
-    /// <inheritdoc/>
-    public bool InReferenceStudy => false;
     /// <inheritdoc/>
     public abstract IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; }
     /// <inheritdoc/>

@@ -141,19 +141,11 @@ public sealed class AdaLoraMethod : IPeftMethod
     /// <inheritdoc/>
     public string Name => "adalora";
     /// <inheritdoc/>
-    public IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public string? PeftType => "ADALORA";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new AdaLoraConfig();
     /// <inheritdoc/>
     public CapacityKnob? Capacity { get; } = new("adalora_r", "target_r", "AdaLoRA target rank");
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
-    /// <inheritdoc/>
-    public bool InReferenceStudy => false;
     /// <inheritdoc/>
     public bool CanMerge => true;
 

@@ -181,10 +181,6 @@ public sealed class AdapterMethod : IPeftMethod
     public PeftConfig DefaultConfig => new AdapterConfig();
     /// <inheritdoc/>
     public CapacityKnob? Capacity { get; } = new("adapter_size", "size", "adapter bottleneck");
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
 
     /// <inheritdoc/>
     public bool InReferenceStudy => true;

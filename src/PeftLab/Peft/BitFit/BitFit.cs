@@ -30,17 +30,11 @@ public sealed class BitFitMethod : IPeftMethod
     /// <inheritdoc/>
     public string Name => "bitfit";
     /// <inheritdoc/>
-    public IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public string? PeftType => "PEFTLAB_BITFIT";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new BitFitConfig();
     /// <inheritdoc/>
     public CapacityKnob? Capacity => null;
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
 
     /// <inheritdoc/>
     public bool InReferenceStudy => true;

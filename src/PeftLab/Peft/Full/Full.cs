@@ -27,8 +27,6 @@ public sealed class FullMethod : IPeftMethod
     /// <inheritdoc/>
     public CapacityKnob? Capacity => null;
     /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
     public bool TrainsWholeModel => true;
 
     /// <inheritdoc/>

@@ -75,17 +75,11 @@ public sealed class IA3Method : IPeftMethod
     /// <inheritdoc/>
     public string Name => "ia3";
     /// <inheritdoc/>
-    public IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public string? PeftType => "IA3";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new IA3Config();
     /// <inheritdoc/>
     public CapacityKnob? Capacity => null;
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
 
     /// <inheritdoc/>
     public bool InReferenceStudy => true;

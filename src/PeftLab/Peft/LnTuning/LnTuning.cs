@@ -44,13 +44,7 @@ public sealed class LnTuningMethod : IPeftMethod
     public PeftConfig DefaultConfig => new LnTuningConfig();
     /// <inheritdoc/>
     public CapacityKnob? Capacity => null;
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
 
-    /// <inheritdoc/>
-    public bool InReferenceStudy => false;
     /// <inheritdoc/>
     public IReadOnlyList<(string Knobs, PeftConfig Config)> ReferenceSweep { get; } = [("all norms", new LnTuningConfig())];
     /// <inheritdoc/>

@@ -71,8 +71,6 @@ public sealed class LoHaMethod : LycorisMethod<LoHaConfig>
     /// <inheritdoc/>
     public override string Name => "loha";
     /// <inheritdoc/>
-    public override IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public override string? PeftType => "LOHA";
     /// <inheritdoc/>
     public override CapacityKnob? Capacity { get; } = new("loha_r", "r", "LoHa rank");

@@ -110,8 +110,6 @@ public sealed class LoKrMethod : LycorisMethod<LoKrConfig>
     /// <inheritdoc/>
     public override string Name => "lokr";
     /// <inheritdoc/>
-    public override IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public override string? PeftType => "LOKR";
     /// <inheritdoc/>
     public override CapacityKnob? Capacity { get; } = new("lokr_r", "r", "LoKr rank");

@@ -14,17 +14,11 @@ public sealed class LoraMethod : IPeftMethod
     /// <inheritdoc/>
     public string Name => "lora";
     /// <inheritdoc/>
-    public IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public string? PeftType => "LORA";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new LoraConfig();
     /// <inheritdoc/>
     public CapacityKnob? Capacity { get; } = new("lora_r", "r", "LoRA rank");
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
 
     /// <inheritdoc/>
     public bool InReferenceStudy => true;

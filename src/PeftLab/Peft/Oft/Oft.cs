@@ -250,19 +250,11 @@ public sealed class OftMethod : IPeftMethod
     /// <inheritdoc/>
     public string Name => "oft";
     /// <inheritdoc/>
-    public IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public string? PeftType => "OFT";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new OftConfig();
     /// <summary>The block size: trainable numbers grow with it (in·(b−1)/2 per layer), where r = in/b shrinks them and depends on each layer's width.</summary>
     public CapacityKnob? Capacity { get; } = new("oft_block_size", "oft_block_size", "OFT block size");
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
-    /// <inheritdoc/>
-    public bool InReferenceStudy => false;
     /// <inheritdoc/>
     public bool CanMerge => true;
 

@@ -121,8 +121,6 @@ public sealed class PrefixTuningMethod : IPeftMethod
     public CapacityKnob? Capacity { get; } = new("prefix_tokens", "num_virtual_tokens", "virtual tokens");
     /// <inheritdoc/>
     public bool IsInputSide => true;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
 
     /// <inheritdoc/>
     public bool InReferenceStudy => true;

@@ -102,8 +102,6 @@ public sealed class PromptTuningMethod : IPeftMethod
     public CapacityKnob? Capacity { get; } = new("prompt_tokens", "num_virtual_tokens", "virtual tokens");
     /// <inheritdoc/>
     public bool IsInputSide => true;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
 
     /// <inheritdoc/>
     public bool InReferenceStudy => true;

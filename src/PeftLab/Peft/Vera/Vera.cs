@@ -194,19 +194,11 @@ public sealed class VeraMethod : IPeftMethod
     /// <inheritdoc/>
     public string Name => "vera";
     /// <inheritdoc/>
-    public IReadOnlyList<string> Aliases => [];
-    /// <inheritdoc/>
     public string? PeftType => "VERA";
     /// <inheritdoc/>
     public PeftConfig DefaultConfig => new VeraConfig();
     /// <inheritdoc/>
     public CapacityKnob? Capacity { get; } = new("vera_r", "r", "VeRA rank");
-    /// <inheritdoc/>
-    public bool IsInputSide => false;
-    /// <inheritdoc/>
-    public bool TrainsWholeModel => false;
-    /// <inheritdoc/>
-    public bool InReferenceStudy => false;
     /// <inheritdoc/>
     public bool CanMerge => true;
 
