@@ -237,14 +237,7 @@ public sealed class PeftFileFormatTests
                 file["base_model.vera_B"] = b;
                 foreach (var layer in new[] { 0, 1 })
                     foreach (var module in new[] { Attn(layer, "q_proj"), Attn(layer, "v_proj"), Mlp(layer, "down_proj") })
-                    {
-                        var w = p[module + ".weight"];
-                        long o = w.shape[0], i = w.shape[1];
-                        var (lb, ld) = (randn([o], generator: g), randn([4], generator: g));
-                        file[Prefix + module + ".vera_lambda_b"] = lb;
-                        file[Prefix + module + ".vera_lambda_d"] = ld;
-                        eff[module + ".weight"] = w + (lb.unsqueeze(1) * b.narrow(0, 0, o)).matmul(ld.unsqueeze(1) * a.narrow(1, 0, i));
-                    }
+                        VeraLayer(p, g, module, a, b, file, eff);
                 return (file, eff);
             },
             ("modules_to_save", new JsonArray("lm_head"))),
@@ -263,14 +256,7 @@ public sealed class PeftFileFormatTests
                 var a = Kaiming(6, 32);
                 var b = Kaiming(48, 6);
                 foreach (var module in new[] { Attn(1, "q_proj"), Mlp(1, "up_proj") })
-                {
-                    var w = p[module + ".weight"];
-                    long o = w.shape[0], i = w.shape[1];
-                    var (lb, ld) = (randn([o], generator: g), randn([6], generator: g));
-                    file[Prefix + module + ".vera_lambda_b"] = lb;
-                    file[Prefix + module + ".vera_lambda_d"] = ld;
-                    eff[module + ".weight"] = w + (lb.unsqueeze(1) * b.narrow(0, 0, o)).matmul(ld.unsqueeze(1) * a.narrow(1, 0, i));
-                }
+                    VeraLayer(p, g, module, a, b, file, eff);
                 return (file, eff);
             },
             ("exclude_modules", new JsonArray("v_proj"))),
@@ -304,6 +290,21 @@ public sealed class PeftFileFormatTests
                 }),
             ("bias", "lora_only")),
     };
+
+    /// <summary>
+    /// One VeRA layer by its formula: random λ_b [out] and λ_d [r] into the file, and W + (λ_b ⊙ B[:out]) (λ_d ⊙ A[:, :in])
+    /// as the layer's effective weight (A [r, max_in], B [max_out, r] the shared projections).
+    /// </summary>
+    private static void VeraLayer(IReadOnlyDictionary<string, Tensor> p, Generator g, string module, Tensor a, Tensor b,
+        Dictionary<string, Tensor> file, Dictionary<string, Tensor> eff)
+    {
+        var w = p[module + ".weight"];
+        long o = w.shape[0], i = w.shape[1];
+        var (lb, ld) = (randn([o], generator: g), randn([a.shape[0]], generator: g));
+        file[Prefix + module + ".vera_lambda_b"] = lb;
+        file[Prefix + module + ".vera_lambda_d"] = ld;
+        eff[module + ".weight"] = w + (lb.unsqueeze(1) * b.narrow(0, 0, o)).matmul(ld.unsqueeze(1) * a.narrow(1, 0, i));
+    }
 
     private static JsonObject VeraFields(int r, int key, bool saveProjection, int? layers, params string[] targets) => new()
     {
