@@ -29,6 +29,7 @@ public sealed class DoctorCommand : Command<DoctorSettings>
         Console.WriteLine($"threads: {torch.get_num_threads()}");
         Console.WriteLine($"device: {TorchRuntime.Device}");
         Console.WriteLine($"cache: {NativeLoader.CacheRoot()}");
+        Console.WriteLine($"precision: {HostPrecision.Report}");
         if (settings.ScalarRace <= 0) return 0;
         var r = ScalarRaceProbe.Run(TimeSpan.FromSeconds(settings.ScalarRace));
         Console.WriteLine($"scalar race probe: {r.Failures} of {r.Operations} operations failed in {r.Seconds:F1} s" +

@@ -239,22 +239,10 @@ public static class Bench
         result["threads"] = torch.get_num_threads();
         result["interop_threads"] = torch.get_num_interop_threads();
         result["nproc"] = Environment.ProcessorCount;
-        result["cpu"] = CpuModel();
+        result["cpu"] = HostPrecision.CpuInfo("model name") ?? "unknown";
         result["torch"] = torch.__version__;
         result["dotnet"] = Environment.Version.ToString();
         return result;
-    }
-
-    private static string CpuModel()
-    {
-        const string key = "model name";
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal));
-            return line?[(line.IndexOf(':') + 1)..].Trim() ?? "unknown";
-        }
-        catch (IOException) { return "unknown"; }
-        catch (UnauthorizedAccessException) { return "unknown"; }
     }
 
     private static double Median(IEnumerable<double> xs)

@@ -71,6 +71,7 @@ public sealed class StudyResults
         ("optimizer_state_bytes", ColumnKind.Integer, r => r.Cost?.OptimizerStateBytes), ("peak_rss_mib", ColumnKind.Number, r => r.Cost?.PeakRssMib),
         ("wall_s", ColumnKind.Number, r => r.Cost?.WallSeconds), ("tokens_per_s", ColumnKind.Number, r => r.Cost?.TokensPerSecond),
         ("checkpoint_bytes", ColumnKind.Integer, r => r.Cost?.CheckpointBytes),
+        ("dtype", ColumnKind.String, r => r.Cost?.Dtype is { } d ? PeftLab.Configuration.ConfigEnums.Name(d) : null),
     ];
 
     /// <summary>Reads the study folder into rows.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using PeftLab.Configuration;
 using PeftLab.Evaluation;
 using PeftLab.Peft;
 using PeftLab.Runtime;
@@ -93,6 +94,11 @@ public sealed record RunCost
     public required double TokensPerSecond { get; init; }
     /// <summary>Size of the saved best weights (the run folder's <c>best/</c>) in bytes; 0 when none were saved.</summary>
     public required long CheckpointBytes { get; init; }
+    /// <summary>
+    /// The precision the run computed in (<c>float32</c> or <c>bfloat16</c>: <c>model.dtype: auto</c> resolved on its
+    /// host); null in files from before it was recorded.
+    /// </summary>
+    public ComputeDtype? Dtype { get; init; }
 }
 
 /// <summary>
@@ -119,7 +125,11 @@ public sealed record RunResult
     private const string SpikeCountKey = "count", SpikeStepsKey = "steps";
     private const string StepsTo50Key = "steps_to_50pct", StepsTo80Key = "steps_to_80pct", StepsTo95Key = "steps_to_95pct", AucKey = "auc";
     private const string TrainableParamsKey = "trainable_params", TotalParamsKey = "total_params", OptimizerStateBytesKey = "optimizer_state_bytes",
-        PeakRssMibKey = "peak_rss_mib", WallSecondsKey = "wall_s", TokensPerSecondKey = "tokens_per_s", CheckpointBytesKey = "checkpoint_bytes";
+        PeakRssMibKey = "peak_rss_mib", WallSecondsKey = "wall_s", TokensPerSecondKey = "tokens_per_s", CheckpointBytesKey = "checkpoint_bytes",
+        DtypeKey = "dtype";
+
+    /// <summary>The precisions a run can have computed in (<c>auto</c> is resolved before a run starts).</summary>
+    private static readonly ComputeDtype[] RecordedDtypes = [ComputeDtype.Float32, ComputeDtype.Bfloat16];
 
     /// <summary>The top-level keys of result.json, in the order they are written.</summary>
     public static IReadOnlyList<string> Keys { get; } =
@@ -193,12 +203,19 @@ public sealed record RunResult
         Put(LearningSpeedKey, LearningSpeed is { } ls
             ? new JsonObject { [StepsTo50Key] = ls.StepsTo50, [StepsTo80Key] = ls.StepsTo80, [StepsTo95Key] = ls.StepsTo95, [AucKey] = ls.Auc }
             : Finished ? new JsonObject() : null);
-        Put(CostKey, Cost is { } c ? new JsonObject
+        Put(CostKey, Cost is { } c ? CostJson(c) : null);
+        Put(WarningsKey, Finished || Warnings.Count > 0 ? new JsonArray(Warnings.Select(w => (JsonNode)w).ToArray()) : null);
+        return o;
+    }
+
+    private static JsonObject CostJson(RunCost c)
+    {
+        var o = new JsonObject
         {
             [TrainableParamsKey] = c.TrainableParams, [TotalParamsKey] = c.TotalParams, [OptimizerStateBytesKey] = c.OptimizerStateBytes,
             [PeakRssMibKey] = c.PeakRssMib, [WallSecondsKey] = c.WallSeconds, [TokensPerSecondKey] = c.TokensPerSecond, [CheckpointBytesKey] = c.CheckpointBytes,
-        } : null);
-        Put(WarningsKey, Finished || Warnings.Count > 0 ? new JsonArray(Warnings.Select(w => (JsonNode)w).ToArray()) : null);
+        };
+        if (c.Dtype is { } d) o[DtypeKey] = ConfigEnums.Name(d);        // absent in files from before it was recorded: they rewrite byte for byte
         return o;
     }
 
@@ -258,6 +275,10 @@ public sealed record RunResult
                 WallSeconds = cost.Double(WallSecondsKey) ?? throw cost.Missing(WallSecondsKey),
                 TokensPerSecond = cost.Double(TokensPerSecondKey) ?? throw cost.Missing(TokensPerSecondKey),
                 CheckpointBytes = cost.Int64(CheckpointBytesKey) ?? throw cost.Missing(CheckpointBytesKey),
+                Dtype = cost.String(DtypeKey) is { } dtype
+                    ? RecordedDtypes.FirstOrDefault(d => ConfigEnums.Name(d) == dtype) is var d && ConfigEnums.Name(d) == dtype ? d
+                        : throw cost.Error(DtypeKey, $"is '{dtype}', not one of {string.Join(", ", RecordedDtypes.Select(ConfigEnums.Name))}")
+                    : null,
             } : null,
             Warnings = r.Array(WarningsKey, r.StringItem) ?? [],
         };

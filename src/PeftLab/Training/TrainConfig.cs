@@ -13,6 +13,36 @@ public enum ComputeDtype
     Float32,
     /// <summary>bfloat16 weights and activations; trainable parameters keep float32 master copies in the optimiser.</summary>
     Bfloat16,
+    /// <summary>
+    /// Whichever of the two multiplies faster on this host (<see cref="PeftLab.Runtime.HostPrecision"/>: measured once
+    /// per host and cached); the run's <c>result.json</c> records the one used (<c>cost.dtype</c>).
+    /// </summary>
+    Auto,
+}
+
+/// <summary>What a <see cref="ComputeDtype"/> means for tensors.</summary>
+public static class ComputeDtypes
+{
+    /// <summary>The tensor dtype <paramref name="dtype"/> computes in on this host (<see cref="ComputeDtype.Auto"/> measured).</summary>
+    public static TorchSharp.torch.ScalarType Resolve(ComputeDtype dtype) => dtype switch
+    {
+        ComputeDtype.Float32 => TorchSharp.torch.ScalarType.Float32,
+        ComputeDtype.Bfloat16 => TorchSharp.torch.ScalarType.BFloat16,
+        ComputeDtype.Auto => Choose(PeftLab.Runtime.HostPrecision.Rates),
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
+    };
+
+    /// <summary><c>auto</c>'s rule: bfloat16 where it multiplies faster than float32, float32 otherwise.</summary>
+    public static TorchSharp.torch.ScalarType Choose(PeftLab.Runtime.MatmulRates rates) =>
+        rates.Bfloat16IsFaster ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
+
+    /// <summary>The config spelling of a tensor dtype this trainer computes in.</summary>
+    public static ComputeDtype Of(TorchSharp.torch.ScalarType dtype) => dtype switch
+    {
+        TorchSharp.torch.ScalarType.Float32 => ComputeDtype.Float32,
+        TorchSharp.torch.ScalarType.BFloat16 => ComputeDtype.Bfloat16,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "the trainer computes in float32 or bfloat16"),
+    };
 }
 
 /// <summary>Which base model to train.</summary>
@@ -33,7 +63,11 @@ public sealed record ModelSection : IValidatable
     public string? Path { get; init; }
     /// <summary>Or a built-in preset, created with random weights inside the run folder (tests, smoke runs).</summary>
     public string? Preset { get; init; }
-    /// <summary>Compute precision.</summary>
+    /// <summary>
+    /// Compute precision. float32 by default, so that a study's numbers do not depend on the host it ran on; <c>auto</c>
+    /// takes the faster precision of this host (bfloat16 halves weight memory and on some CPUs doubles matmul speed, on
+    /// others it is slower — measured, never assumed).
+    /// </summary>
     public ComputeDtype Dtype { get; init; } = ComputeDtype.Float32;
     /// <summary>With a preset: pretrain it this many steps on the synthetic corpus first (cached across runs); 0 = random weights.</summary>
     [ConfigRange(0, int.MaxValue)]

@@ -80,7 +80,7 @@ public static class Trainer
         using var outer = NewDisposeScope();
 
         // --- model, method, data -------------------------------------------------------------------
-        var dtype = cfg.Model.Dtype == ComputeDtype.Bfloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        var dtype = ComputeDtypes.Resolve(cfg.Model.Dtype);                      // auto: this host's faster one
         var modelDir = cfg.Model.Path ?? files.BaseModel;
         if (cfg.Model.Path is null)
         {
@@ -259,7 +259,7 @@ public static class Trainer
             test = Final(data.Test);
             heldout = Final(data.HeldOut);
         }
-        var result = FinishResult(cfg, files, peft, optimizer, state, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings],
+        var result = FinishResult(cfg, files, peft, optimizer, state, dtype, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings],
             status == RunStatus.Diverged ? divergence : null, test, heldout);
         result.Write(files.Result);
         return result;
@@ -413,7 +413,7 @@ public static class Trainer
     // --- result -----------------------------------------------------------------------------------
 
     /// <summary>The result of a finished run: diverged when <paramref name="divergence"/> says why, else completed.</summary>
-    private static RunResult FinishResult(TrainConfig cfg, RunFiles files, PeftModel peft, AdamW optimizer, LoopState state, double wallSeconds, IReadOnlyList<string> warnings,
+    private static RunResult FinishResult(TrainConfig cfg, RunFiles files, PeftModel peft, AdamW optimizer, LoopState state, ScalarType dtype, double wallSeconds, IReadOnlyList<string> warnings,
         string? divergence, ScoreReport? test, ScoreReport? heldout)
     {
         var records = RunFiles.ReadMetrics(files.Metrics);
@@ -454,6 +454,7 @@ public static class Trainer
                 WallSeconds = wallSeconds,
                 TokensPerSecond = state.Tokens / Math.Max(1e-9, wallSeconds),
                 CheckpointBytes = ckptBytes,
+                Dtype = ComputeDtypes.Of(dtype),
             },
             Warnings = warnings.Take(50).ToArray(),
         };

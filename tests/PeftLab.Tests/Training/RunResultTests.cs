@@ -91,7 +91,7 @@ public sealed class RunResultTests
          "test": {"exact_match": 20, "rougeL": 40.5, "count": 8, "missing": 1, "per_task": {"task1": {"exact_match": 20, "rougeL": 40.5, "count": 8}},
                   "per_category": {"Counting, \"quoted\"": {"exact_match": 50, "rougeL": 50, "primary_metric": "exact_match", "primary": 50, "count": 4}}},
          "spikes": {"count": 2, "steps": [3, 9]}, "learning_speed": {"steps_to_50pct": 4, "steps_to_80pct": 8, "steps_to_95pct": null, "auc": 30.5},
-         "cost": {"trainable_params": 100000, "total_params": 100000, "optimizer_state_bytes": 800000, "peak_rss_mib": 512.5, "wall_s": 3.5, "tokens_per_s": 857.1, "checkpoint_bytes": 4096},
+         "cost": {"trainable_params": 100000, "total_params": 100000, "optimizer_state_bytes": 800000, "peak_rss_mib": 512.5, "wall_s": 3.5, "tokens_per_s": 857.1, "checkpoint_bytes": 4096, "dtype": "bfloat16"},
          "warnings": ["checkpoint step-00000004 is damaged: passed over"], "written_by": "a future version"}
         """;
 
@@ -108,6 +108,7 @@ public sealed class RunResultTests
         Assert.Null(again.FinalLoss);
         Assert.Equal(50, again.Test!.PerCategory["Counting, \"quoted\""].Primary);
         Assert.Equal(857.1, again.Cost!.TokensPerSecond);
+        Assert.Equal(ComputeDtype.Bfloat16, again.Cost.Dtype);
         var numbers = again.NumericFields();
         Assert.Equal((41.5, 40.5, 2.0, 100000.0), (numbers["best_score"], numbers["test.rougeL"], numbers["spikes.count"], numbers["cost.trainable_params"]));
         Assert.DoesNotContain(numbers.Keys, k => k.Contains("per_task"));
@@ -154,6 +155,10 @@ public sealed class RunResultTests
         { "{\"status\": \"completed\", \"learning_speed\": {\"steps_to_50pct\": 3}}", "'learning_speed.auc' is missing" },
         { "{\"status\": \"completed\", \"cost\": {\"trainable_params\": 1, \"total_params\": 2, \"optimizer_state_bytes\": 8, \"peak_rss_mib\": 1.5, \"wall_s\": \"fast\"}}", "'cost.wall_s' must be a number, not \"fast\"" },
         { "{\"status\": \"completed\", \"cost\": {\"trainable_params\": 1}}", "'cost.total_params' is missing" },
+        { "{\"status\": \"completed\", \"cost\": {\"trainable_params\": 1, \"total_params\": 2, \"optimizer_state_bytes\": 8, \"peak_rss_mib\": 1.5, \"wall_s\": 1, \"tokens_per_s\": 1, \"checkpoint_bytes\": 0, \"dtype\": \"auto\"}}",
+            "'cost.dtype' is 'auto', not one of float32, bfloat16" },
+        { "{\"status\": \"completed\", \"cost\": {\"trainable_params\": 1, \"total_params\": 2, \"optimizer_state_bytes\": 8, \"peak_rss_mib\": 1.5, \"wall_s\": 1, \"tokens_per_s\": 1, \"checkpoint_bytes\": 0, \"dtype\": \"BFloat16\"}}",
+            "'cost.dtype' is 'BFloat16'" },
         { "{\"status\": \"completed\", \"warnings\": [\"ok\", 3]}", "'warnings[1]' must be a string, not 3" },
         { "{\"status\": \"completed\", \"test\": [] }", "'test' must be an object" },
         { "{\"status\": \"completed\", \"test\": {\"exact_match\": 1, \"rougeL\": 2, \"per_task\": {}, \"missing\": 0, \"count\": 1}}", "'test.per_category' is missing" },

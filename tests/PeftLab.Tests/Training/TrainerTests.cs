@@ -218,7 +218,22 @@ public sealed class TrainerTests
             // stated tolerance: 0.05 nats per step (bf16 has ~3 significant digits)
             for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) < 0.05, $"{method} step {i + 1}: f32 {a[i]:F4} bf16 {b[i]:F4}");
             Assert.True(b[^1] < b[0], $"{method}: bf16 loss did not decrease");
+            Assert.Equal(ComputeDtype.Float32, RunResult.Read(Path.Combine(f32, "result.json")).Cost!.Dtype);
+            Assert.Equal(ComputeDtype.Bfloat16, RunResult.Read(Path.Combine(bf16, "result.json")).Cost!.Dtype);
         }
+    }
+
+    [Fact]
+    public void AutoPrecisionTrainsInThisHostsFasterOneAndRecordsIt()
+    {
+        var data = MiniTasks.Write();
+        var run = TestPaths.NewTempDir();
+        var result = Train(data, run, "method.name=lora", "train.max_steps=2", "eval.generate=false", "model.dtype=auto");
+        var expected = ComputeDtypes.Of(ComputeDtypes.Choose(PeftLab.Runtime.HostPrecision.Rates));
+        Assert.Equal(expected, result.Cost!.Dtype);
+        Assert.Equal(expected, RunResult.Read(Path.Combine(run, "result.json")).Cost!.Dtype);
+        // the resolved config a run writes keeps auto as given; result.json says what ran
+        Assert.Contains("dtype: auto", TrainConfigLoader.ToYaml(TrainConfigLoader.Load(null, MiniTasks.FastRun(data, run).Append("model.dtype=auto"))));
     }
 
     [Theory]
