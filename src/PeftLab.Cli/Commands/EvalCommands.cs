@@ -67,6 +67,22 @@ public sealed class EvalSettings : ModelSettings
     [Description("Folder of task files (SuperNI schema) whose instances are evaluated")]
     public string? Tasks { get; init; }
 
+    /// <summary>An lm-evaluation-harness task file.</summary>
+    [CommandOption("--task <FILE>")]
+    [Description("An lm-evaluation-harness task YAML (output_type multiple_choice or loglikelihood) on local data files, instead of --tasks; see evals/README.md")]
+    public string? Task { get; init; }
+
+    /// <summary>Replaces the task file's dataset_path.</summary>
+    [CommandOption("--dataset-path <PATH>")]
+    [Description("With --task: the local folder (or file) of the task's dataset, replacing its dataset_path (PeftLab never downloads)")]
+    public string? DatasetPath { get; init; }
+
+    /// <summary>Replaces the task file's num_fewshot.</summary>
+    [CommandOption("--num-fewshot <N>")]
+    [Description("With --task: solved examples before each prompt, replacing the task's num_fewshot")]
+    [ConfigRange(0, 10_000)]
+    public int? NumFewshot { get; init; }
+
     /// <summary>test, seen or validation.</summary>
     [CommandOption("--split <NAME>")]
     [Description("test (unseen tasks), seen (held-out instances of train tasks) or validation")]
@@ -121,7 +137,8 @@ public sealed class EvalSettings : ModelSettings
 
     /// <inheritdoc/>
     public override ValidationResult Validate() =>
-        Tasks is null ? ValidationResult.Error("--tasks DIR is required")
+        (Tasks is null) == (Task is null) ? ValidationResult.Error("give --tasks DIR (a SuperNI-layout folder) or --task FILE (a harness task YAML)")
+        : Task is null && (DatasetPath is not null || NumFewshot is not null) ? ValidationResult.Error("--dataset-path and --num-fewshot go with --task")
         : base.Validate();
 }
 
@@ -132,6 +149,7 @@ public sealed class EvalCommand : Command<EvalSettings>
     public override int Execute(CommandContext context, EvalSettings s, CancellationToken cancellationToken)
     {
         s.ApplyRuntime();
+        if (s.Task is not null) return Harness(s);
         var run = s.Run is null ? null : Training.TrainConfigLoader.Load(Path.Combine(s.Run, "config.yaml"));
         var request = new Training.SplitEvalRequest
         {
@@ -150,6 +168,28 @@ public sealed class EvalCommand : Command<EvalSettings>
         if (s.Out is not null) GenerationEvaluator.Write(result, s.Out);
         Console.WriteLine(result.Report.ToJson());
         Console.Error.WriteLine($"{result.GeneratedTokens} tokens in {result.Seconds:F1} s ({result.GeneratedTokens / Math.Max(1e-9, result.Seconds):F0} generated tokens/s)");
+        return 0;
+    }
+
+    private static int Harness(EvalSettings s)
+    {
+        var request = new Evaluation.Harness.HarnessEvalRequest
+        {
+            Model = s.Model!, Adapter = s.Adapter, Dtype = s.ComputeDType, Task = s.Task!, DatasetPath = s.DatasetPath, NumFewshot = s.NumFewshot,
+            Limit = s.Limit, BatchSize = s.BatchSize,
+        };
+        Evaluation.Harness.HarnessResult result = null!;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"scoring {Path.GetFileName(s.Task)}", maxValue: 1);
+                result = Evaluation.Harness.HarnessEvaluator.Run(request, (done, total) => { task.MaxValue = Math.Max(1, total); task.Value = done; },
+                    w => Console.Error.WriteLine($"warning: {w}"));
+            });
+        if (s.Out is not null) result.Write(s.Out);
+        Console.WriteLine(result.ToJson().ToJsonString());
+        foreach (var score in result.Scores)
+            Console.Error.WriteLine($"{result.Task} {score.Metric}: {score.Value:F4} [95 % CI {score.Lower:F4}, {score.Upper:F4}] over {result.Samples.Count} documents, {result.NumFewshot}-shot");
         return 0;
     }
 }

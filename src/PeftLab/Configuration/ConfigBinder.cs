@@ -51,6 +51,18 @@ public static class ConfigBinder
     }
 
     /// <summary>
+    /// Lets properties typed <see cref="ConfigNode"/> (or a mapping, list or scalar node) take the YAML as written, with
+    /// its positions, for sections whose shape their owner interprets (study axes, harness task fields).
+    /// </summary>
+    public static void RegisterRawNodes()
+    {
+        RegisterConverter<ConfigNode>(n => (n, null), n => n);
+        RegisterConverter<ConfigMapping>(n => n is ConfigMapping m ? (m, null) : (null, $"expected a mapping, got {n.Describe()}"), n => n);
+        RegisterConverter<ConfigSequence>(n => n is ConfigSequence s ? (s, null) : (null, $"expected a list, got {n.Describe()}"), n => n);
+        RegisterConverter<ConfigScalar>(n => n is ConfigScalar s ? (s, null) : (null, $"expected a scalar, got {n.Describe()}"), n => n);
+    }
+
+    /// <summary>
     /// Registers the variants of <typeparamref name="TBase"/> so that properties declared as TBase bind from a mapping
     /// whose <paramref name="discriminatorKey"/> names the variant (<c>method: {name: lora, r: 8}</c>), and the writer
     /// emits that key. Names match case-insensitively with '-' and '_' alike. When the key is absent the variant

@@ -18,5 +18,21 @@ internal static class PyText
         return s[start..end];
     }
 
+    /// <summary>Python <c>str.lstrip()</c>.</summary>
+    public static string LStrip(string s)
+    {
+        int start = 0;
+        while (start < s.Length && IsSpace(s[start])) start++;
+        return s[start..];
+    }
+
+    /// <summary>Python <c>str.rstrip()</c>.</summary>
+    public static string RStrip(string s)
+    {
+        int end = s.Length;
+        while (end > 0 && IsSpace(s[end - 1])) end--;
+        return s[..end];
+    }
+
     public static bool IsPunctuation(char c) => Punctuation.Contains(c);
 }

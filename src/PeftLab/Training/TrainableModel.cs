@@ -27,6 +27,14 @@ public interface ITrainableModel
     Tensor BatchLoss(IModelBatch batch, out long targets);
     /// <summary>Greedy (or sampled) continuations of prompts; generated ids only.</summary>
     IReadOnlyList<int[]> Generate(IReadOnlyList<int[]> prompts, SamplingConfig cfg, IReadOnlyCollection<int> eos, int pad);
+    /// <summary>
+    /// The log-likelihood of each request's continuation given its context, and whether the continuation is what greedy
+    /// decoding would produce token by token (lm-evaluation-harness's <c>loglikelihood</c> requests), float32, without
+    /// gradients; <paramref name="batchSize"/> requests per forward.
+    /// </summary>
+    IReadOnlyList<ContinuationScore> ScoreContinuations(IReadOnlyList<ContinuationRequest> requests, int batchSize);
+    /// <summary>The tokens of a (context, continuation) text pair as this family scores it (the harness's <c>_encode_pair</c>).</summary>
+    ContinuationRequest Encode(Tokenization.ITokenizer tokenizer, string context, string continuation);
     /// <summary>Writes the whole model as a Hugging Face checkpoint (config + weights).</summary>
     void SaveFull(string dir);
     /// <summary>Loads whole-model weights saved by <see cref="SaveFull"/> (strict).</summary>
@@ -44,6 +52,12 @@ public interface ITrainableModel
     /// <summary>How training trades compute for memory (activation checkpointing, chunked loss); off until set.</summary>
     MemorySettings Memory { get; set; }
 }
+
+/// <summary>A continuation to score after a context (token ids; the context non-empty, the continuation non-empty).</summary>
+public sealed record ContinuationRequest(int[] Context, int[] Continuation);
+
+/// <summary>The summed log-probability of a continuation's tokens, and whether each was the most likely next token.</summary>
+public sealed record ContinuationScore(double LogLikelihood, bool IsGreedy);
 
 /// <summary>Execution settings that trade compute for memory; they change no result.</summary>
 /// <param name="CheckpointEvery">Activation checkpointing: 0 = off, k = every k-th block recomputes in backward.</param>
@@ -231,6 +245,62 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
         TextGenerator.Generate(model, prompts, cfg, eos, pad);
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// As the harness encodes for causal models: trailing spaces of the context move to the continuation, the pair is
+    /// encoded whole without special tokens, and the continuation is what follows the context's own tokens; an empty
+    /// context becomes the start token (BOS, else EOS).
+    /// </remarks>
+    public ContinuationRequest Encode(Tokenization.ITokenizer tokenizer, string context, string continuation)
+    {
+        if (context.Length == 0)
+        {
+            int start = tokenizer.BosId ?? (tokenizer.EosIds.Count > 0 ? tokenizer.EosIds[0] : throw new ArgumentException("an empty context needs a BOS or EOS token, and the tokenizer has neither"));
+            return new ContinuationRequest([start], tokenizer.Encode(continuation));
+        }
+        int spaces = context.Length - context.TrimEnd().Length;
+        if (spaces > 0) (context, continuation) = (context[..^spaces], context[^spaces..] + continuation);
+        var whole = tokenizer.Encode(context + continuation);
+        var ctx = tokenizer.Encode(context);
+        return new ContinuationRequest(ctx, whole[Math.Min(ctx.Length, whole.Length)..]);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Each row is context + continuation without its last token, truncated from the left to the model's positions,
+    /// right-padded (causal attention never lets a real token see the padding after it); only the continuation's
+    /// positions go through the head.
+    /// </remarks>
+    public IReadOnlyList<ContinuationScore> ScoreContinuations(IReadOnlyList<ContinuationRequest> requests, int batchSize)
+    {
+        int maxInput = model.Config.MaxPositionEmbeddings;
+        var rows = requests.Select((r, i) =>
+        {
+            ContinuationChecks.Check(r, i, maxInput + 1);
+            int[] all = [.. r.Context, .. r.Continuation];
+            var input = all[..^1];
+            return input.Length > maxInput ? input[^maxInput..] : input;                                   // the context loses its start
+        }).ToArray();
+        return ContinuationChecks.Batched(requests, batchSize, (start, count) =>
+        {
+            var device = model.EmbeddingWeight.device;
+            int T = Enumerable.Range(start, count).Max(i => rows[i].Length);
+            var ids = new long[count * T];
+            var positions = new List<long>();                                                               // flat (row, t) of each continuation token
+            var targets = new List<long>();
+            for (int b = 0; b < count; b++)
+            {
+                var row = rows[start + b];
+                for (int t = 0; t < row.Length; t++) ids[b * T + t] = row[t];
+                var cont = requests[start + b].Continuation;
+                for (int j = 0; j < cont.Length; j++) { positions.Add(b * T + row.Length - cont.Length + j); targets.Add(cont[j]); }
+            }
+            var hidden = model.Hidden(tensor(ids, [count, T], device: device));                          // [B, T, d]
+            var h = hidden.reshape(-1, hidden.shape[^1]).index_select(0, tensor(positions.ToArray(), device: device));   // [N, d]
+            return (model.Head(h).to_type(ScalarType.Float32), tensor(targets.ToArray(), device: device));                // [N, V], [N]
+        });
+    }
+
+    /// <inheritdoc/>
     public void SaveFull(string dir) => HfModel.Save(model, dir);
 
     /// <inheritdoc/>
@@ -294,6 +364,51 @@ public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableM
         Seq2SeqGenerator.Generate(model, prompts, cfg, eos, pad);
 
     /// <inheritdoc/>
+    /// <remarks>As the harness encodes for encoder-decoder models: context and continuation each on their own, with the tokenizer's special tokens (EOS).</remarks>
+    public ContinuationRequest Encode(Tokenization.ITokenizer tokenizer, string context, string continuation) =>
+        new(tokenizer.Encode(context, addSpecialTokens: true), tokenizer.Encode(continuation, addSpecialTokens: true));
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The context is the encoder's input, the continuation the decoder's labels after the decoder start token (as the
+    /// harness scores encoder-decoder models); contexts longer than the relative-position model was trained on still run.
+    /// </remarks>
+    public IReadOnlyList<ContinuationScore> ScoreContinuations(IReadOnlyList<ContinuationRequest> requests, int batchSize)
+    {
+        for (int i = 0; i < requests.Count; i++) ContinuationChecks.Check(requests[i], i, int.MaxValue);
+        return ContinuationChecks.Batched(requests, batchSize, (start, count) =>
+        {
+            var device = model.EmbeddingWeight.device;
+            var batch = requests.Skip(start).Take(count).ToArray();
+            int S = batch.Max(r => r.Context.Length), T = batch.Max(r => r.Continuation.Length);
+            long pad = model.Config.PadTokenId;
+            var src = new long[count * S];
+            var mask = new long[count * S];
+            var dec = new long[count * T];
+            Array.Fill(src, pad);
+            Array.Fill(dec, pad);
+            var positions = new List<long>();
+            var targets = new List<long>();
+            for (int b = 0; b < count; b++)
+            {
+                var (ctx, cont) = (batch[b].Context, batch[b].Continuation);
+                for (int t = 0; t < ctx.Length; t++) { src[b * S + t] = ctx[t]; mask[b * S + t] = 1; }
+                dec[b * T] = model.Config.DecoderStartTokenId;
+                for (int j = 0; j < cont.Length; j++)
+                {
+                    if (j + 1 < cont.Length) dec[b * T + j + 1] = cont[j];
+                    positions.Add(b * T + j);
+                    targets.Add(cont[j]);
+                }
+            }
+            var logits = model.Forward(tensor(src, [count, S], device: device), tensor(dec, [count, T], device: device),
+                tensor(mask, [count, S], device: device));                                                  // [B, T, V]
+            var picked = logits.reshape(-1, logits.shape[^1]).index_select(0, tensor(positions.ToArray(), device: device));
+            return (picked.to_type(ScalarType.Float32), tensor(targets.ToArray(), device: device));
+        });
+    }
+
+    /// <inheritdoc/>
     public void SaveFull(string dir) => HfT5.Save(model, dir);
 
     /// <inheritdoc/>
@@ -319,5 +434,49 @@ public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableM
     {
         using var source = CheckpointSource.OpenModel(dir);
         StrictLoader.Load(model, source, model.TiedKeys);
+    }
+}
+
+/// <summary>What both families' <see cref="ITrainableModel.ScoreContinuations"/> share: request checks and the batched log-softmax.</summary>
+internal static class ContinuationChecks
+{
+    /// <summary>Throws when a request cannot be scored.</summary>
+    public static void Check(ContinuationRequest r, int index, int maxTokens)
+    {
+        if (r.Context.Length == 0) throw new ArgumentException($"request {index}: the context is empty (give at least a start token)");
+        if (r.Continuation.Length == 0) throw new ArgumentException($"request {index}: the continuation is empty");
+        if (r.Continuation.Length > maxTokens - 1)
+            throw new ArgumentException($"request {index}: the continuation has {r.Continuation.Length} tokens, more than the model's {maxTokens - 1} positions");
+    }
+
+    /// <summary>
+    /// Runs <paramref name="logitsOf"/> per batch of requests under no_grad and a dispose scope; it returns the logits of
+    /// every continuation token, in request order, [N, V] float32, and those tokens [N].
+    /// </summary>
+    public static IReadOnlyList<ContinuationScore> Batched(IReadOnlyList<ContinuationRequest> requests, int batchSize,
+        Func<int, int, (Tensor Logits, Tensor Targets)> logitsOf)
+    {
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be >= 1");
+        var scores = new ContinuationScore[requests.Count];
+        using var noGrad = no_grad();
+        for (int start = 0; start < requests.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            int count = Math.Min(batchSize, requests.Count - start);
+            var (logits, targets) = logitsOf(start, count);
+            var logp = logits.log_softmax(-1);                                                              // [N, V]
+            var chosen = logp.gather(1, targets.unsqueeze(1)).squeeze(1).cpu().data<float>().ToArray();   // [N]
+            var greedy = logp.argmax(-1).eq(targets).cpu().data<bool>().ToArray();
+            int k = 0;
+            for (int b = 0; b < count; b++)
+            {
+                int n = requests[start + b].Continuation.Length;
+                double sum = 0;
+                bool all = true;
+                for (int j = 0; j < n; j++, k++) { sum += chosen[k]; all &= greedy[k]; }
+                scores[start + b] = new ContinuationScore(sum, all);
+            }
+        }
+        return scores;
     }
 }

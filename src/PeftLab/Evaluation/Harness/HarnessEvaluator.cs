@@ -1,0 +1,229 @@
+using System.Text.Json.Nodes;
+using PeftLab.Runtime;
+using PeftLab.Studies.Report;
+using PeftLab.Tokenization;
+using PeftLab.Training;
+
+namespace PeftLab.Evaluation.Harness;
+
+/// <summary>What <c>peftlab eval --task</c> evaluates: a model (and adapter) on one harness task file.</summary>
+public sealed record HarnessEvalRequest
+{
+    /// <summary>Hugging Face model folder (decoder-only or T5).</summary>
+    public required string Model { get; init; }
+    /// <summary>PEFT adapter folder, or null for the model alone.</summary>
+    public string? Adapter { get; init; }
+    /// <summary>Compute dtype of the model.</summary>
+    public TorchSharp.torch.ScalarType Dtype { get; init; } = TorchSharp.torch.ScalarType.Float32;
+    /// <summary>The task file (lm-evaluation-harness YAML).</summary>
+    public required string Task { get; init; }
+    /// <summary>A local folder (or file) replacing the task's <c>dataset_path</c>.</summary>
+    public string? DatasetPath { get; init; }
+    /// <summary>Few-shot examples per prompt, replacing the task's <c>num_fewshot</c>.</summary>
+    public int? NumFewshot { get; init; }
+    /// <summary>Score the first N documents of the split only.</summary>
+    public int? Limit { get; init; }
+    /// <summary>Continuations scored per forward.</summary>
+    public int BatchSize { get; init; } = 16;
+}
+
+/// <summary>One document's outcome: the prompt, the right answer, each candidate's log-likelihood and the picks.</summary>
+/// <param name="Index">The document's position in the split.</param>
+/// <param name="Prompt">The context the model saw (few-shot examples included).</param>
+/// <param name="Candidates">The continuations scored (the choices, or the one target).</param>
+/// <param name="Target">The index of the right candidate (always 0 for loglikelihood tasks).</param>
+/// <param name="LogLikelihoods">Summed log-probability of each candidate's tokens.</param>
+/// <param name="IsGreedy">Whether each candidate is the greedy continuation.</param>
+/// <param name="Metrics">The document's value of each metric (acc: 0 or 1; perplexity: its log-likelihood).</param>
+public sealed record HarnessSample(int Index, string Prompt, IReadOnlyList<string> Candidates, int Target, IReadOnlyList<double> LogLikelihoods,
+    IReadOnlyList<bool> IsGreedy, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>A metric over the split, with its 95 % percentile bootstrap interval over documents.</summary>
+public sealed record HarnessScore(string Metric, double Value, double Lower, double Upper);
+
+/// <summary>The result of one harness task: the scores with intervals and every document's outcome.</summary>
+public sealed record HarnessResult(string Task, HarnessOutputType OutputType, string Split, int NumFewshot, IReadOnlyList<HarnessScore> Scores,
+    IReadOnlyList<HarnessSample> Samples, double Seconds)
+{
+    /// <summary>The scores as <c>results.json</c> holds them.</summary>
+    public JsonObject ToJson()
+    {
+        var scores = new JsonObject();
+        foreach (var s in Scores)
+            scores[s.Metric] = new JsonObject { ["value"] = s.Value, ["ci95_low"] = s.Lower, ["ci95_high"] = s.Upper };
+        return new JsonObject
+        {
+            ["task"] = Task, ["output_type"] = Configuration.ConfigEnums.Name(OutputType), ["split"] = Split, ["num_fewshot"] = NumFewshot,
+            ["documents"] = Samples.Count, ["scores"] = scores, ["seconds"] = Math.Round(Seconds, 2),
+        };
+    }
+
+    /// <summary>One JSON line per document (<c>samples.jsonl</c>).</summary>
+    public IEnumerable<string> SampleLines() => Samples.Select(s => new JsonObject
+    {
+        ["doc"] = s.Index, ["prompt"] = s.Prompt, ["candidates"] = new JsonArray(s.Candidates.Select(c => (JsonNode)c).ToArray()), ["target"] = s.Target,
+        ["loglikelihoods"] = new JsonArray(s.LogLikelihoods.Select(l => (JsonNode)l).ToArray()),
+        ["is_greedy"] = new JsonArray(s.IsGreedy.Select(g => (JsonNode)g).ToArray()),
+        ["metrics"] = new JsonObject(s.Metrics.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+    }.ToJsonString());
+
+    /// <summary>Writes <c>results.json</c> and <c>samples.jsonl</c> into <paramref name="dir"/>.</summary>
+    public void Write(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, "results.json"), ToJson().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(dir, "samples.jsonl"), string.Join('\n', SampleLines()) + "\n");
+    }
+}
+
+/// <summary>
+/// Scores a model on an lm-evaluation-harness task the way the harness does: the prompt is the description, the
+/// few-shot examples (each prompt + target delimiter + answer, joined by the few-shot delimiter) and the document's
+/// prompt; multiple choice scores <c>target_delimiter + choice</c> for every choice, loglikelihood the target.
+/// </summary>
+public static class HarnessEvaluator
+{
+    /// <summary>Seed of the default few-shot sampler (the harness's).</summary>
+    public const int FewshotSeed = 1234;
+
+    /// <summary>Loads the model and runs the task; <paramref name="progress"/> gets (done, total) documents.</summary>
+    public static HarnessResult Run(HarnessEvalRequest request, Action<int, int>? progress = null, Action<string>? warn = null)
+    {
+        var task = HarnessTask.Load(request.Task, request.DatasetPath);
+        if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
+            throw new NotSupportedException($"{task.File}: output_type generate_until is not evaluated by this version of PeftLab (multiple_choice and loglikelihood are)");
+        var lm = TrainableModels.Load(request.Model, request.Dtype, TorchRuntime.Device);
+        if (request.Adapter is not null)
+            foreach (var w in Peft.PeftModel.LoadAdapter(lm.Host, request.Adapter).Warnings) warn?.Invoke(w);
+        lm.Host.Module.eval();
+        using var tokenizer = HfTokenizer.Load(request.Model);
+        return Evaluate(task, lm, tokenizer, request.NumFewshot, request.Limit, request.BatchSize, progress);
+    }
+
+    /// <summary>Runs a loaded task on a loaded model.</summary>
+    public static HarnessResult Evaluate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, int? numFewshot = null, int? limit = null,
+        int batchSize = 16, Action<int, int>? progress = null)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var docs = HarnessData.Load(task, task.ScoredSplit);
+        if (limit is int n) docs = docs.Take(n).ToArray();
+        if (docs.Count == 0) throw new InvalidDataException($"{task.File}: split '{task.ScoredSplit}' has no documents");
+        int shots = numFewshot ?? task.Spec.NumFewshot;
+        var fewshotDocs = shots == 0 ? [] : FewshotPool(task, shots);
+        bool sameSplit = task.FewshotSplit == task.ScoredSplit;
+
+        // --- every document's prompt and candidates -------------------------------------------------------------
+        var items = docs.Select((doc, i) =>
+        {
+            var prompt = Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i));
+            if (task.Spec.OutputType == HarnessOutputType.MultipleChoice)
+            {
+                var choices = task.Choices(doc);
+                return (Prompt: prompt, Candidates: choices, Continuations: choices.Select(c => task.Spec.TargetDelimiter + c).ToArray(), Target: task.TargetIndex(doc, choices));
+            }
+            var target = task.TargetText(doc);
+            return (Prompt: prompt, Candidates: (IReadOnlyList<string>)[target], Continuations: new[] { target }, Target: 0);
+        }).ToArray();
+
+        // --- score: all candidates of a document in one batch where they fit -----------------------------------------
+        var requests = items.SelectMany(it => it.Continuations.Select(c => lm.Encode(tokenizer, it.Prompt, c))).ToArray();
+        var scores = new List<ContinuationScore>(requests.Length);
+        int done = 0, docDone = 0, perDoc = Math.Max(1, items.Max(it => it.Continuations.Length));
+        int chunk = Math.Max(batchSize, perDoc) / perDoc * perDoc;
+        for (int start = 0; start < requests.Length; start += chunk)
+        {
+            scores.AddRange(lm.ScoreContinuations(requests.Skip(start).Take(chunk).ToArray(), batchSize));
+            done = scores.Count;
+            while (docDone < items.Length && items.Take(docDone + 1).Sum(it => it.Continuations.Length) <= done) docDone++;
+            progress?.Invoke(docDone, items.Length);
+        }
+
+        // --- per-document metrics -----------------------------------------------------------------------------------
+        var samples = new List<HarnessSample>();
+        int k = 0;
+        foreach (var (it, i) in items.Select((it, i) => (it, i)))
+        {
+            var s = scores.Skip(k).Take(it.Continuations.Length).ToArray();
+            k += s.Length;
+            var lls = s.Select(x => x.LogLikelihood).ToArray();
+            var metrics = task.Spec.OutputType == HarnessOutputType.MultipleChoice
+                ? MultipleChoiceMetrics(lls, it.Candidates, it.Target)
+                : new Dictionary<string, double> { ["perplexity"] = lls[0], ["acc"] = s[0].IsGreedy ? 1 : 0 };
+            samples.Add(new HarnessSample(i, it.Prompt, it.Candidates, it.Target, lls, s.Select(x => x.IsGreedy).ToArray(), metrics));
+        }
+
+        var wanted = task.Spec.MetricList is { Count: > 0 } list ? list.Select(m => m.Metric).ToArray()
+            : task.Spec.OutputType == HarnessOutputType.MultipleChoice ? ["acc", "acc_norm"] : ["perplexity", "acc"];
+        var result = wanted.Select(m => Aggregate(m, task.Spec.OutputType, samples)).ToArray();
+        return new HarnessResult(task.Name, task.Spec.OutputType, task.ScoredSplit, shots, result, samples, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// acc (the most likely choice is the target) and acc_norm (likelihood per character of the choice, as the harness
+    /// normalises: Python's <c>len</c> of the choice text, the delimiter not counted); ties go to the first choice, as numpy's argmax.
+    /// </summary>
+    public static Dictionary<string, double> MultipleChoiceMetrics(IReadOnlyList<double> logLikelihoods, IReadOnlyList<string> choices, int target)
+    {
+        int ArgMax(Func<int, double> f) => Enumerable.Range(0, logLikelihoods.Count).Aggregate((best, j) => f(j) > f(best) ? j : best);
+        int pred = ArgMax(j => logLikelihoods[j]);
+        int predNorm = ArgMax(j => logLikelihoods[j] / Math.Max(1, PythonLength(choices[j])));
+        return new() { ["acc"] = pred == target ? 1 : 0, ["acc_norm"] = predNorm == target ? 1 : 0 };
+    }
+
+    /// <summary>Python's <c>len</c> of a string: code points, not UTF-16 units.</summary>
+    public static int PythonLength(string s) => s.EnumerateRunes().Count();
+
+    /// <summary>
+    /// A metric over documents with its 95 % percentile bootstrap interval (documents resampled, the project's
+    /// <see cref="Bootstrap"/>): perplexity is exp(−mean log-likelihood), its interval mapped through the same function.
+    /// </summary>
+    public static HarnessScore Aggregate(string metric, HarnessOutputType type, IReadOnlyList<HarnessSample> samples)
+    {
+        var values = samples.ToDictionary(s => s.Index.ToString("D8", System.Globalization.CultureInfo.InvariantCulture), s => s.Metrics[metric]);
+        var interval = Bootstrap.Mean([values]) ?? throw new InvalidOperationException("no documents");
+        if (type == HarnessOutputType.Loglikelihood && metric == "perplexity")
+            return new HarnessScore(metric, Math.Exp(-interval.Estimate), Math.Exp(-interval.Upper), Math.Exp(-interval.Lower));
+        return new HarnessScore(metric, interval.Estimate, interval.Lower, interval.Upper);
+    }
+
+    /// <summary>The context of a document: description, few-shot examples, the document's prompt.</summary>
+    public static string Prompt(HarnessTask task, IReadOnlyDictionary<string, object?> doc, IReadOnlyList<IReadOnlyDictionary<string, object?>> examples)
+    {
+        var sb = new System.Text.StringBuilder(task.Description(doc));
+        foreach (var ex in examples)
+            sb.Append(task.Text(ex)).Append(task.Spec.TargetDelimiter).Append(AnswerText(task, ex)).Append(task.Spec.FewshotDelimiter);
+        return sb.Append(task.Text(doc)).ToString();
+    }
+
+    /// <summary>A few-shot example's answer as text: the right choice (multiple choice), else the target.</summary>
+    public static string AnswerText(HarnessTask task, IReadOnlyDictionary<string, object?> doc)
+    {
+        if (task.Spec.OutputType != HarnessOutputType.MultipleChoice) return task.TargetText(doc);
+        var choices = task.Choices(doc);
+        return choices[task.TargetIndex(doc, choices)];
+    }
+
+    private static IReadOnlyList<IReadOnlyDictionary<string, object?>> FewshotPool(HarnessTask task, int shots)
+    {
+        var split = task.FewshotSplit ?? throw new InvalidDataException($"{task.File}: num_fewshot {shots} needs fewshot_split (or training_split / validation_split)");
+        var pool = HarnessData.Load(task, split);
+        if (pool.Count < shots) throw new InvalidDataException($"{task.File}: num_fewshot {shots}, but split '{split}' has {pool.Count} documents");
+        return pool;
+    }
+
+    /// <summary>
+    /// The few-shot examples of document <paramref name="docIndex"/>: the first n (first_n), or a draw without
+    /// replacement from a generator seeded by <see cref="FewshotSeed"/> and the document's index (default), never the
+    /// document itself when both come from one split (<paramref name="self"/>).
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyDictionary<string, object?>> Examples(HarnessTask task, IReadOnlyList<IReadOnlyDictionary<string, object?>> pool,
+        int shots, int self, int docIndex)
+    {
+        if (shots == 0) return [];
+        var candidates = Enumerable.Range(0, pool.Count).Where(j => j != self).ToArray();
+        if (candidates.Length < shots) throw new InvalidDataException($"{task.File}: num_fewshot {shots}, but only {candidates.Length} other documents can serve as examples");
+        if ((task.Spec.FewshotConfig?.Sampler ?? FewshotSampler.Default) == FewshotSampler.FirstN) return candidates.Take(shots).Select(j => pool[j]).ToArray();
+        var rng = new Random(unchecked(FewshotSeed + 7919 * docIndex) & int.MaxValue);          // seeded: the same draw every run
+        return candidates.OrderBy(_ => rng.Next()).Take(shots).Select(j => pool[j]).ToArray();
+    }
+}

@@ -1,0 +1,146 @@
+using PeftLab.Configuration;
+
+namespace PeftLab.Evaluation.Harness;
+
+/// <summary>How a harness task asks the model (lm-evaluation-harness's <c>output_type</c>).</summary>
+public enum HarnessOutputType
+{
+    /// <summary>Each choice's log-likelihood as a continuation of the prompt; the most likely is the answer (acc, acc_norm).</summary>
+    MultipleChoice,
+    /// <summary>The log-likelihood of the target as a continuation of the prompt (perplexity; acc = the target is the greedy continuation).</summary>
+    Loglikelihood,
+    /// <summary>Generated text up to a stop sequence, filtered and compared with the target (not evaluated by this version).</summary>
+    GenerateUntil,
+}
+
+/// <summary>How few-shot examples are drawn (<c>fewshot_config.sampler</c>).</summary>
+public enum FewshotSampler
+{
+    /// <summary>A seeded random draw from the few-shot split (seed 1234, as the harness; the draw itself is PeftLab's, not Python's).</summary>
+    Default,
+    /// <summary>The first <c>num_fewshot</c> documents of the few-shot split, in order (MMLU's dev examples).</summary>
+    FirstN,
+}
+
+/// <summary><c>fewshot_config</c>: the sampler.</summary>
+public sealed record FewshotSection
+{
+    /// <summary>Which documents become the few-shot examples.</summary>
+    public FewshotSampler Sampler { get; init; } = FewshotSampler.Default;
+}
+
+/// <summary>One entry of <c>metric_list</c>.</summary>
+public sealed record HarnessMetric
+{
+    /// <summary>The metric's name: acc or acc_norm (multiple_choice); perplexity or acc (loglikelihood).</summary>
+    public string Metric { get; init; } = "";
+    /// <summary>How per-document values combine: <c>mean</c>, or <c>perplexity</c> for the perplexity metric (exp of the mean negative log-likelihood, however it is spelled).</summary>
+    public string? Aggregation { get; init; }
+    /// <summary>Whether a higher value is better (informational, as in the harness).</summary>
+    public bool? HigherIsBetter { get; init; }
+}
+
+/// <summary><c>generation_kwargs</c> of a generate_until task (read and checked; generation tasks are not evaluated yet).</summary>
+public sealed record HarnessGenerationSection
+{
+    /// <summary>Stop sequences.</summary>
+    public List<string>? Until { get; init; }
+    /// <summary>Most generated tokens.</summary>
+    [ConfigRange(1, int.MaxValue)]
+    public int? MaxGenToks { get; init; }
+    /// <summary>Sample instead of greedy decoding.</summary>
+    public bool? DoSample { get; init; }
+    /// <summary>Sampling temperature.</summary>
+    [ConfigRange(0, 100)]
+    public double? Temperature { get; init; }
+}
+
+/// <summary>
+/// An lm-evaluation-harness task file (YAML), the subset of its keys PeftLab evaluates. Any other key is an error naming
+/// it and its line; an <c>include</c> is merged first (the including file's keys win), as the harness does.
+/// </summary>
+public sealed record HarnessTaskSpec : IValidatable
+{
+    /// <summary>The task's name (defaults to the file name).</summary>
+    public string? Task { get; init; }
+    /// <summary>Groups the task belongs to (informational).</summary>
+    public ConfigNode? Tag { get; init; }
+    /// <summary>Groups the task belongs to, older spelling (informational).</summary>
+    public ConfigNode? Group { get; init; }
+    /// <summary>
+    /// A local folder or file holding the documents (relative to the task file), or a Hugging Face builder name
+    /// (<c>json</c>, <c>csv</c>, <c>parquet</c>) with <c>data_files</c>. A hub name (<c>cais/mmlu</c>) works only once
+    /// it is given a local path (<c>--dataset-path</c>): PeftLab never downloads.
+    /// </summary>
+    public string? DatasetPath { get; init; }
+    /// <summary>The dataset's configuration: a subfolder of <see cref="DatasetPath"/> when it has one (MMLU's subjects).</summary>
+    public string? DatasetName { get; init; }
+    /// <summary>Files per split: a path or list (the <c>train</c> split, as the datasets library reads it), or a mapping split → path(s).</summary>
+    public ConfigNode? DataFiles { get; init; }
+    /// <summary>Arguments for the datasets library; only <c>data_files</c> is read.</summary>
+    public ConfigMapping? DatasetKwargs { get; init; }
+    /// <summary>The split scored.</summary>
+    public string? TestSplit { get; init; }
+    /// <summary>The split scored when there is no test split.</summary>
+    public string? ValidationSplit { get; init; }
+    /// <summary>Where few-shot examples come from (else the training, then the validation split).</summary>
+    public string? FewshotSplit { get; init; }
+    /// <summary>The training split (a few-shot source).</summary>
+    public string? TrainingSplit { get; init; }
+    /// <summary>How the model is asked.</summary>
+    public HarnessOutputType OutputType { get; init; } = HarnessOutputType.GenerateUntil;
+    /// <summary>The prompt: a template, or a field name.</summary>
+    public string? DocToText { get; init; }
+    /// <summary>The answer: a template or field name; for multiple choice an index into the choices or one of them.</summary>
+    public string? DocToTarget { get; init; }
+    /// <summary>The choices: a list of templates, a template giving a list, or a field name.</summary>
+    public ConfigNode? DocToChoice { get; init; }
+    /// <summary>Text between the prompt and an answer.</summary>
+    public string TargetDelimiter { get; init; } = " ";
+    /// <summary>Text between few-shot examples.</summary>
+    public string FewshotDelimiter { get; init; } = "\n\n";
+    /// <summary>Solved examples placed before each prompt.</summary>
+    [ConfigRange(0, 10_000)]
+    public int NumFewshot { get; init; }
+    /// <summary>Text (a template) placed before the few-shot examples.</summary>
+    public string? Description { get; init; }
+    /// <summary>The few-shot sampler.</summary>
+    public FewshotSection? FewshotConfig { get; init; }
+    /// <summary>Generation settings (generate_until).</summary>
+    public HarnessGenerationSection? GenerationKwargs { get; init; }
+    /// <summary>Answer filters (generate_until; read, not applied by this version).</summary>
+    public ConfigSequence? FilterList { get; init; }
+    /// <summary>Metrics reported (default: acc for multiple_choice and loglikelihood's perplexity).</summary>
+    public List<HarnessMetric>? MetricList { get; init; }
+    /// <summary>Free-form metadata (the task's version).</summary>
+    public ConfigNode? Metadata { get; init; }
+    /// <summary>Decontamination flag (informational; PeftLab does not decontaminate).</summary>
+    public bool? ShouldDecontaminate { get; init; }
+    /// <summary>Decontamination query (informational).</summary>
+    public string? DocToDecontaminationQuery { get; init; }
+
+    /// <summary>Metrics each evaluated output type computes.</summary>
+    public static IReadOnlyDictionary<HarnessOutputType, string[]> MetricsOf { get; } = new Dictionary<HarnessOutputType, string[]>
+    {
+        [HarnessOutputType.MultipleChoice] = ["acc", "acc_norm"],
+        [HarnessOutputType.Loglikelihood] = ["perplexity", "acc"],
+    };
+
+    /// <inheritdoc/>
+    public IEnumerable<(string Key, string Message)> Validate()
+    {
+        if (DocToText is null) yield return ("doc_to_text", "is required");
+        if (DocToTarget is null) yield return ("doc_to_target", "is required");
+        if (OutputType == HarnessOutputType.MultipleChoice && DocToChoice is null) yield return ("doc_to_choice", "is required for output_type multiple_choice");
+        if (TestSplit is null && ValidationSplit is null) yield return ("test_split", "give test_split or validation_split (the split scored)");
+        if (MetricsOf.TryGetValue(OutputType, out var known))
+            for (int i = 0; i < (MetricList?.Count ?? 0); i++)
+            {
+                var m = MetricList![i];
+                if (!known.Contains(m.Metric))
+                    yield return ($"metric_list.{i}.metric", $"'{m.Metric}' is not computed for output_type {ConfigEnums.Name(OutputType)} (known: {string.Join(", ", known)})");
+                if (m.Aggregation is { } a && a != "mean" && !(a == "perplexity" && m.Metric == "perplexity"))
+                    yield return ($"metric_list.{i}.aggregation", $"'{a}' is not supported (mean; perplexity for the perplexity metric)");
+            }
+    }
+}
