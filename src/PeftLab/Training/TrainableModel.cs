@@ -35,6 +35,8 @@ public interface ITrainableModel
     IReadOnlyList<ContinuationScore> ScoreContinuations(IReadOnlyList<ContinuationRequest> requests, int batchSize);
     /// <summary>The tokens of a (context, continuation) text pair as this family scores it (the harness's <c>_encode_pair</c>).</summary>
     ContinuationRequest Encode(Tokenization.ITokenizer tokenizer, string context, string continuation);
+    /// <summary>The tokens of a context alone, as this family reads a prompt to generate from in harness tasks.</summary>
+    int[] EncodeContext(Tokenization.ITokenizer tokenizer, string context);
     /// <summary>Writes the whole model as a Hugging Face checkpoint (config + weights).</summary>
     void SaveFull(string dir);
     /// <summary>Loads whole-model weights saved by <see cref="SaveFull"/> (strict).</summary>
@@ -252,17 +254,19 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
     /// </remarks>
     public ContinuationRequest Encode(Tokenization.ITokenizer tokenizer, string context, string continuation)
     {
-        if (context.Length == 0)
-        {
-            int start = tokenizer.BosId ?? (tokenizer.EosIds.Count > 0 ? tokenizer.EosIds[0] : throw new ArgumentException("an empty context needs a BOS or EOS token, and the tokenizer has neither"));
-            return new ContinuationRequest([start], tokenizer.Encode(continuation));
-        }
+        if (context.Length == 0) return new ContinuationRequest(EncodeContext(tokenizer, context), tokenizer.Encode(continuation));
         int spaces = context.Length - context.TrimEnd().Length;
         if (spaces > 0) (context, continuation) = (context[..^spaces], context[^spaces..] + continuation);
         var whole = tokenizer.Encode(context + continuation);
         var ctx = tokenizer.Encode(context);
         return new ContinuationRequest(ctx, whole[Math.Min(ctx.Length, whole.Length)..]);
     }
+
+    /// <inheritdoc/>
+    /// <remarks>Without special tokens, as the harness's causal models; an empty context is the start token (BOS, else EOS).</remarks>
+    public int[] EncodeContext(Tokenization.ITokenizer tokenizer, string context) =>
+        context.Length > 0 ? tokenizer.Encode(context)
+        : [tokenizer.BosId ?? (tokenizer.EosIds.Count > 0 ? tokenizer.EosIds[0] : throw new ArgumentException("an empty context needs a BOS or EOS token, and the tokenizer has neither"))];
 
     /// <inheritdoc/>
     /// <remarks>
@@ -367,6 +371,9 @@ public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableM
     /// <remarks>As the harness encodes for encoder-decoder models: context and continuation each on their own, with the tokenizer's special tokens (EOS).</remarks>
     public ContinuationRequest Encode(Tokenization.ITokenizer tokenizer, string context, string continuation) =>
         new(tokenizer.Encode(context, addSpecialTokens: true), tokenizer.Encode(continuation, addSpecialTokens: true));
+
+    /// <inheritdoc/>
+    public int[] EncodeContext(Tokenization.ITokenizer tokenizer, string context) => tokenizer.Encode(context, addSpecialTokens: true);
 
     /// <inheritdoc/>
     /// <remarks>

@@ -31,12 +31,18 @@ public sealed record HarnessEvalRequest
 /// <param name="Index">The document's position in the split.</param>
 /// <param name="Prompt">The context the model saw (few-shot examples included).</param>
 /// <param name="Candidates">The continuations scored (the choices, or the one target).</param>
-/// <param name="Target">The index of the right candidate (always 0 for loglikelihood tasks).</param>
+/// <param name="Target">The index of the right candidate (always 0 for loglikelihood and generate_until tasks, whose one candidate is the target).</param>
 /// <param name="LogLikelihoods">Summed log-probability of each candidate's tokens.</param>
 /// <param name="IsGreedy">Whether each candidate is the greedy continuation.</param>
 /// <param name="Metrics">The document's value of each metric (acc: 0 or 1; perplexity: its log-likelihood).</param>
 public sealed record HarnessSample(int Index, string Prompt, IReadOnlyList<string> Candidates, int Target, IReadOnlyList<double> LogLikelihoods,
-    IReadOnlyList<bool> IsGreedy, IReadOnlyDictionary<string, double> Metrics);
+    IReadOnlyList<bool> IsGreedy, IReadOnlyDictionary<string, double> Metrics)
+{
+    /// <summary>generate_until: the generated text, cut at the first stop sequence.</summary>
+    public string? Generated { get; init; }
+    /// <summary>generate_until: the answer each filter pipeline made of it, by pipeline name.</summary>
+    public IReadOnlyDictionary<string, string>? Filtered { get; init; }
+}
 
 /// <summary>A metric over the split, with its 95 % percentile bootstrap interval over documents.</summary>
 public sealed record HarnessScore(string Metric, double Value, double Lower, double Upper);
@@ -65,6 +71,8 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
         ["loglikelihoods"] = new JsonArray(s.LogLikelihoods.Select(l => (JsonNode)l).ToArray()),
         ["is_greedy"] = new JsonArray(s.IsGreedy.Select(g => (JsonNode)g).ToArray()),
         ["metrics"] = new JsonObject(s.Metrics.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+        ["generated"] = s.Generated,
+        ["filtered"] = s.Filtered is null ? null : new JsonObject(s.Filtered.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
     }.ToJsonString());
 
     /// <summary>Writes <c>results.json</c> and <c>samples.jsonl</c> into <paramref name="dir"/>.</summary>
@@ -90,8 +98,6 @@ public static class HarnessEvaluator
     public static HarnessResult Run(HarnessEvalRequest request, Action<int, int>? progress = null, Action<string>? warn = null)
     {
         var task = HarnessTask.Load(request.Task, request.DatasetPath);
-        if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
-            throw new NotSupportedException($"{task.File}: output_type generate_until is not evaluated by this version of PeftLab (multiple_choice and loglikelihood are)");
         var lm = TrainableModels.Load(request.Model, request.Dtype, TorchRuntime.Device);
         if (request.Adapter is not null)
             foreach (var w in Peft.PeftModel.LoadAdapter(lm.Host, request.Adapter).Warnings) warn?.Invoke(w);
@@ -110,7 +116,9 @@ public static class HarnessEvaluator
         if (docs.Count == 0) throw new InvalidDataException($"{task.File}: split '{task.ScoredSplit}' has no documents");
         int shots = numFewshot ?? task.Spec.NumFewshot;
         var fewshotDocs = shots == 0 ? [] : FewshotPool(task, shots);
-        bool sameSplit = task.FewshotSplit == task.ScoredSplit;
+        bool sameSplit = task.Spec.FewshotConfig?.Samples is null && task.FewshotSplit == task.ScoredSplit;
+        if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
+            return Generate(task, lm, tokenizer, docs, fewshotDocs, shots, sameSplit, batchSize, progress, clock);
 
         // --- every document's prompt and candidates -------------------------------------------------------------
         var items = docs.Select((doc, i) =>
@@ -205,6 +213,13 @@ public static class HarnessEvaluator
 
     private static IReadOnlyList<IReadOnlyDictionary<string, object?>> FewshotPool(HarnessTask task, int shots)
     {
+        if (task.Spec.FewshotConfig?.Samples is { } written)
+        {
+            var samples = written.Items.Select(n => DocOf(n) as IReadOnlyDictionary<string, object?>
+                ?? throw new InvalidDataException($"{task.File}: fewshot_config.samples holds {n.Describe()} ({n.Position.Brief}); each sample is a mapping of fields")).ToArray();
+            return samples.Length >= shots ? samples
+                : throw new InvalidDataException($"{task.File}: num_fewshot {shots}, but fewshot_config.samples lists {samples.Length}");
+        }
         var split = task.FewshotSplit ?? throw new InvalidDataException($"{task.File}: num_fewshot {shots} needs fewshot_split (or training_split / validation_split)");
         var pool = HarnessData.Load(task, split);
         if (pool.Count < shots) throw new InvalidDataException($"{task.File}: num_fewshot {shots}, but split '{split}' has {pool.Count} documents");
@@ -225,5 +240,60 @@ public static class HarnessEvaluator
         if ((task.Spec.FewshotConfig?.Sampler ?? FewshotSampler.Default) == FewshotSampler.FirstN) return candidates.Take(shots).Select(j => pool[j]).ToArray();
         var rng = new Random(unchecked(FewshotSeed + 7919 * docIndex) & int.MaxValue);          // seeded: the same draw every run
         return candidates.OrderBy(_ => rng.Next()).Take(shots).Select(j => pool[j]).ToArray();
+    }
+
+    /// <summary>A document written in YAML: unquoted integers and booleans typed as YAML reads them, everything else text.</summary>
+    private static object? DocOf(Configuration.ConfigNode node) => node switch
+    {
+        Configuration.ConfigMapping m => (IReadOnlyDictionary<string, object?>)m.Entries.ToDictionary(e => e.Key, e => DocOf(e.Value)),
+        Configuration.ConfigSequence seq => seq.Items.Select(DocOf).ToList(),
+        Configuration.ConfigScalar { IsNull: true } => null,
+        Configuration.ConfigScalar { Quoted: false, Value: var v } when long.TryParse(v, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n) => n,
+        Configuration.ConfigScalar { Quoted: false, Value: "true" or "True" } => true,
+        Configuration.ConfigScalar { Quoted: false, Value: "false" or "False" } => false,
+        Configuration.ConfigScalar sc => sc.Value,
+        _ => throw new InvalidOperationException(node.GetType().Name),
+    };
+
+    /// <summary>
+    /// generate_until: each prompt decoded greedily up to <c>max_gen_toks</c> (default 256), cut at the first
+    /// <c>until</c> sequence (default: the few-shot delimiter), passed through every filter pipeline, each pipeline's
+    /// answer scored against the target; scores are named <c>metric,pipeline</c> as the harness prints them.
+    /// </summary>
+    private static HarnessResult Generate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, IReadOnlyList<IReadOnlyDictionary<string, object?>> docs,
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> fewshotDocs, int shots, bool sameSplit, int batchSize, Action<int, int>? progress,
+        System.Diagnostics.Stopwatch clock)
+    {
+        var gen = task.Spec.GenerationKwargs;
+        IReadOnlyList<string> until = gen?.Until ?? [task.Spec.FewshotDelimiter];
+        int maxNew = gen?.MaxGenToks ?? 256;
+        var filters = task.Spec.FilterList is { Count: > 0 } f ? f : [new HarnessFilter { Name = "none", Filter = [new HarnessFilterStep()] }];
+        var metrics = task.Spec.MetricList is { Count: > 0 } ms ? ms : [new HarnessMetric { Metric = "exact_match" }];
+        var prompts = docs.Select((doc, i) => Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i))).ToArray();
+        var targets = docs.Select(task.TargetText).ToArray();
+        var ids = prompts.Select(p => lm.EncodeContext(tokenizer, p)).ToArray();
+        var order = Enumerable.Range(0, ids.Length).OrderBy(i => ids[i].Length).ToArray();     // similar lengths share a batch
+        var eos = tokenizer.EosIds.ToArray();
+        int pad = tokenizer.PadId ?? (eos.Length > 0 ? eos[0] : 0);
+        var generated = new string[ids.Length];
+        for (int start = 0; start < order.Length; start += batchSize)
+        {
+            var batch = order.Skip(start).Take(batchSize).ToArray();
+            var outputs = lm.Generate(batch.Select(i => ids[i]).ToArray(), new Models.SamplingConfig(maxNew), eos, pad);
+            for (int j = 0; j < batch.Length; j++) generated[batch[j]] = HarnessScoring.CutAtStop(tokenizer.Decode(outputs[j], skipSpecialTokens: true), until);
+            progress?.Invoke(Math.Min(start + batchSize, order.Length), order.Length);
+        }
+        var samples = docs.Select((_, i) =>
+        {
+            var filtered = filters.ToDictionary(fl => fl.Name, fl => HarnessScoring.Filter(fl.Filter, generated[i]));
+            var values = new Dictionary<string, double>();
+            foreach (var fl in filters)
+                foreach (var m in metrics)
+                    values[$"{m.Metric},{fl.Name}"] = m.Metric == "f1" ? HarnessScoring.TokenF1(filtered[fl.Name], targets[i])
+                        : HarnessScoring.ExactMatch(filtered[fl.Name], targets[i], m);
+            return new HarnessSample(i, prompts[i], [targets[i]], 0, [], [], values) { Generated = generated[i], Filtered = filtered };
+        }).ToArray();
+        var scores = samples[0].Metrics.Keys.Select(k => Aggregate(k, HarnessOutputType.GenerateUntil, samples)).ToArray();
+        return new HarnessResult(task.Name, HarnessOutputType.GenerateUntil, task.ScoredSplit, shots, scores, samples, clock.Elapsed.TotalSeconds);
     }
 }

@@ -9,7 +9,7 @@ public enum HarnessOutputType
     MultipleChoice,
     /// <summary>The log-likelihood of the target as a continuation of the prompt (perplexity; acc = the target is the greedy continuation).</summary>
     Loglikelihood,
-    /// <summary>Generated text up to a stop sequence, filtered and compared with the target (not evaluated by this version).</summary>
+    /// <summary>Greedy generation up to a stop sequence, passed through each filter pipeline and compared with the target (exact_match, f1).</summary>
     GenerateUntil,
 }
 
@@ -22,11 +22,63 @@ public enum FewshotSampler
     FirstN,
 }
 
-/// <summary><c>fewshot_config</c>: the sampler.</summary>
+/// <summary><c>fewshot_config</c>: the sampler, or the examples themselves.</summary>
 public sealed record FewshotSection
 {
     /// <summary>Which documents become the few-shot examples.</summary>
     public FewshotSampler Sampler { get; init; } = FewshotSampler.Default;
+    /// <summary>The few-shot documents written in the task file (a list of mappings), instead of a split (e.g. chain-of-thought exemplars).</summary>
+    public ConfigSequence? Samples { get; init; }
+}
+
+/// <summary>What one filter step does to a generated answer (lm-evaluation-harness's filter functions).</summary>
+public enum HarnessFilterFunction
+{
+    /// <summary>Python's <c>re.findall</c> of <c>regex_pattern</c>; the match at <c>group_select</c> (negative from the end; a match with several groups gives its first non-empty one), stripped; <c>fallback</c> when nothing matches.</summary>
+    Regex,
+    /// <summary>The first of the answers (PeftLab generates one answer per document, so it keeps it).</summary>
+    TakeFirst,
+    /// <summary>Lower case.</summary>
+    Lowercase,
+    /// <summary>Upper case.</summary>
+    Uppercase,
+    /// <summary>One leading space removed (the harness's remove_whitespace).</summary>
+    RemoveWhitespace,
+}
+
+/// <summary>One step of a filter pipeline.</summary>
+public sealed record HarnessFilterStep : IValidatable
+{
+    /// <summary>The filter function.</summary>
+    public HarnessFilterFunction Function { get; init; } = HarnessFilterFunction.TakeFirst;
+    /// <summary>The pattern of a regex filter (.NET syntax, which agrees with Python's for the harness's patterns).</summary>
+    public string? RegexPattern { get; init; }
+    /// <summary>Which match a regex filter keeps: 0 the first, -1 the last.</summary>
+    public int GroupSelect { get; init; }
+    /// <summary>What a regex filter gives when nothing matches.</summary>
+    public string Fallback { get; init; } = "[invalid]";
+
+    /// <inheritdoc/>
+    public IEnumerable<(string Key, string Message)> Validate()
+    {
+        if (Function == HarnessFilterFunction.Regex && RegexPattern is null) yield return ("regex_pattern", "is required for function regex");
+        if (RegexPattern is { } p)
+        {
+            string? error = null;
+            try { _ = new System.Text.RegularExpressions.Regex(p); }
+            catch (ArgumentException e) { error = e.Message; }
+            if (error is not null) yield return ("regex_pattern", $"'{p}' is not a valid pattern: {error}");
+        }
+    }
+}
+
+/// <summary>A named filter pipeline of a generate_until task; each pipeline's answers are scored separately.</summary>
+public sealed record HarnessFilter
+{
+    /// <summary>The pipeline's name (scores are reported as <c>metric,name</c>).</summary>
+    public string Name { get; init; } = "none";
+    /// <summary>Its steps, in order.</summary>
+    public List<HarnessFilterStep> Filter { get; init; } = [];
 }
 
 /// <summary>One entry of <c>metric_list</c>.</summary>
@@ -38,9 +90,15 @@ public sealed record HarnessMetric
     public string? Aggregation { get; init; }
     /// <summary>Whether a higher value is better (informational, as in the harness).</summary>
     public bool? HigherIsBetter { get; init; }
+    /// <summary>exact_match: compare without case.</summary>
+    public bool IgnoreCase { get; init; }
+    /// <summary>exact_match: compare without ASCII punctuation.</summary>
+    public bool IgnorePunctuation { get; init; }
+    /// <summary>exact_match: patterns removed from both sides before comparing (e.g. <c>","</c>, <c>"\\$"</c>).</summary>
+    public List<string>? RegexesToIgnore { get; init; }
 }
 
-/// <summary><c>generation_kwargs</c> of a generate_until task (read and checked; generation tasks are not evaluated yet).</summary>
+/// <summary><c>generation_kwargs</c> of a generate_until task.</summary>
 public sealed record HarnessGenerationSection
 {
     /// <summary>Stop sequences.</summary>
@@ -48,7 +106,7 @@ public sealed record HarnessGenerationSection
     /// <summary>Most generated tokens.</summary>
     [ConfigRange(1, int.MaxValue)]
     public int? MaxGenToks { get; init; }
-    /// <summary>Sample instead of greedy decoding.</summary>
+    /// <summary>Sample instead of greedy decoding (PeftLab decodes greedily; true is refused).</summary>
     public bool? DoSample { get; init; }
     /// <summary>Sampling temperature.</summary>
     [ConfigRange(0, 100)]
@@ -108,10 +166,13 @@ public sealed record HarnessTaskSpec : IValidatable
     public FewshotSection? FewshotConfig { get; init; }
     /// <summary>Generation settings (generate_until).</summary>
     public HarnessGenerationSection? GenerationKwargs { get; init; }
-    /// <summary>Answer filters (generate_until; read, not applied by this version).</summary>
-    public ConfigSequence? FilterList { get; init; }
-    /// <summary>Metrics reported (default: acc for multiple_choice and loglikelihood's perplexity).</summary>
+    /// <summary>Answer filter pipelines (generate_until); none: the generated text as it is.</summary>
+    public List<HarnessFilter>? FilterList { get; init; }
+    /// <summary>Metrics reported (default: acc and acc_norm for multiple_choice, perplexity and acc for loglikelihood, exact_match for generate_until).</summary>
     public List<HarnessMetric>? MetricList { get; init; }
+    /// <summary>Generations per document; PeftLab decodes greedily, so only 1.</summary>
+    [ConfigRange(1, 1)]
+    public int Repeats { get; init; } = 1;
     /// <summary>Free-form metadata (the task's version).</summary>
     public ConfigNode? Metadata { get; init; }
     /// <summary>Decontamination flag (informational; PeftLab does not decontaminate).</summary>
@@ -124,6 +185,7 @@ public sealed record HarnessTaskSpec : IValidatable
     {
         [HarnessOutputType.MultipleChoice] = ["acc", "acc_norm"],
         [HarnessOutputType.Loglikelihood] = ["perplexity", "acc"],
+        [HarnessOutputType.GenerateUntil] = ["exact_match", "f1"],
     };
 
     /// <inheritdoc/>
@@ -132,6 +194,7 @@ public sealed record HarnessTaskSpec : IValidatable
         if (DocToText is null) yield return ("doc_to_text", "is required");
         if (DocToTarget is null) yield return ("doc_to_target", "is required");
         if (OutputType == HarnessOutputType.MultipleChoice && DocToChoice is null) yield return ("doc_to_choice", "is required for output_type multiple_choice");
+        if (GenerationKwargs?.DoSample == true) yield return ("generation_kwargs.do_sample", "sampling is not supported: PeftLab scores greedy generations (do_sample: false)");
         if (TestSplit is null && ValidationSplit is null) yield return ("test_split", "give test_split or validation_split (the split scored)");
         if (MetricsOf.TryGetValue(OutputType, out var known))
             for (int i = 0; i < (MetricList?.Count ?? 0); i++)

@@ -177,10 +177,14 @@ public sealed class LogLikelihoodTests
         Assert.Equal(2, File.ReadAllLines(Path.Combine(outDir, "samples.jsonl")).Length);
 
         var gen = Path.Combine(dir, "gen.yaml");
-        File.WriteAllText(gen, "dataset_path: .\ntest_split: test\ndoc_to_text: \"{{text}}\"\ndoc_to_target: \"{{text}}\"\ngeneration_kwargs:\n  until: [\"\\n\"]\n");
-        var refused = CliRunner.Run("eval", "--model", StoryTasks.Model, "--task", gen);
+        File.WriteAllText(gen, "dataset_path: .\ntest_split: test\noutput_type: generate_until\ndoc_to_text: \"{{text}}\"\ndoc_to_target: \"{{text}}\"\ngeneration_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 4\n");
+        var generated = System.Text.Json.Nodes.JsonNode.Parse(CliRunner.Ok("eval", "--model", StoryTasks.Model, "--task", gen).Trim().Split('\n')[^1])!;
+        Assert.Equal(0.0, (double)generated["scores"]!["exact_match,none"]!["value"]!);   // 4 new tokens never repeat the whole text
+        var sampled = Path.Combine(dir, "sampled.yaml");
+        File.WriteAllText(sampled, File.ReadAllText(gen) + "  do_sample: true\n");
+        var refused = CliRunner.Run("eval", "--model", StoryTasks.Model, "--task", sampled);
         Assert.NotEqual(0, refused.ExitCode);
-        Assert.Contains("output_type generate_until is not evaluated by this version", refused.Stderr);
+        Assert.Contains("generation_kwargs.do_sample: sampling is not supported", refused.Stderr);
         var both = CliRunner.Run("eval", "--model", StoryTasks.Model, "--task", gen, "--tasks", dir);
         Assert.Contains("give --tasks DIR (a SuperNI-layout folder) or --task FILE", both.Stderr + both.Stdout);
     }
