@@ -26,6 +26,11 @@ public sealed class SynthSettings : GlobalSettings
     [ConfigRange(1, int.MaxValue)]
     public int Instances { get; init; } = 200;
 
+    /// <summary>Also write the synthetic harness tasks.</summary>
+    [CommandOption("--harness")]
+    [Description("Also write offline stand-ins of the open-instruction benchmarks as harness task files under DIR/harness (multiple choice, GSM8K-style arithmetic, extractive QA, cloze) for peftlab eval --task")]
+    public bool Harness { get; init; }
+
     /// <inheritdoc/>
     public override ValidationResult Validate() => Out is null ? ValidationResult.Error("--out DIR is required") : base.Validate();
 }
@@ -42,6 +47,10 @@ public sealed class SynthCommand : Command<SynthSettings>
             table.AddRow(g.Key.DisplayName(), g.Count(t => t.Split == TaskSplit.Train).ToString(), g.Count(t => t.Split == TaskSplit.Test).ToString());
         AnsiConsole.Write(table);
         Console.WriteLine($"wrote {tasks.Count} tasks ({tasks.Count(t => t.Split == TaskSplit.Train)} train, {tasks.Count(t => t.Split == TaskSplit.Test)} test) to {s.Out}");
+        if (!s.Harness) return 0;
+        var harness = HarnessSuite.Write(Path.Combine(s.Out!, "harness"), s.Seed, s.Instances);
+        foreach (var h in harness)
+            Console.WriteLine($"harness task {Path.Combine(s.Out!, "harness", h.Name + ".yaml")}: {h.OutputType}, stands in for {h.Stands} ({h.Test} test, {h.Train} train documents)");
         return 0;
     }
 }

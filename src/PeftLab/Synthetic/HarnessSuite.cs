@@ -1,0 +1,120 @@
+using System.Text.Json;
+using PeftLab.Data;
+
+namespace PeftLab.Synthetic;
+
+/// <summary>One synthetic harness task written by <see cref="HarnessSuite"/>.</summary>
+/// <param name="Name">The task's name (its file is <c>Name.yaml</c>).</param>
+/// <param name="OutputType">Its harness output type.</param>
+/// <param name="Stands">The benchmark it stands in for.</param>
+/// <param name="Test">Documents in its test split.</param>
+/// <param name="Train">Documents in its train split (few-shot source).</param>
+public sealed record HarnessTaskInfo(string Name, string OutputType, string Stands, int Test, int Train);
+
+/// <summary>
+/// Offline counterparts of the open-instruction benchmarks, as lm-evaluation-harness task files over JSONL, so the
+/// harness kinds run without downloads: multiple choice by log-likelihood (an MMLU-style knowledge quiz over the
+/// synthetic suite's facts: animal sounds, colour fruits, opposites), arithmetic word problems with worked solutions
+/// ending <c>#### N</c> (GSM8K-style, strict and flexible extraction), passages with extractive questions (TyDiQA-style,
+/// token F1) and a last-word cloze (LAMBADA-style log-likelihood). Deterministic per seed.
+/// </summary>
+public static class HarnessSuite
+{
+    /// <summary>Writes the task files and their data into <paramref name="dir"/>; returns what it wrote.</summary>
+    public static IReadOnlyList<HarnessTaskInfo> Write(string dir, ulong seed, int instances)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(instances, 4);
+        Directory.CreateDirectory(dir);
+        var written = new List<HarnessTaskInfo>();
+        void Task(string name, string type, string stands, string yaml, Func<DeterministicRng, Dictionary<string, object>> make)
+        {
+            var rng = DeterministicRng.ForStream((long)seed, "harness/" + name);
+            var folder = Path.Combine(dir, name);
+            Directory.CreateDirectory(folder);
+            int train = Math.Max(8, instances / 4);
+            // one draw order: train documents first, then test, so changing the count keeps the train documents
+            var trainDocs = Enumerable.Range(0, train).Select(_ => make(rng)).ToArray();
+            var testDocs = Enumerable.Range(0, instances).Select(_ => make(rng)).ToArray();
+            File.WriteAllLines(Path.Combine(folder, "train.jsonl"), trainDocs.Select(d => JsonSerializer.Serialize(d)));
+            File.WriteAllLines(Path.Combine(folder, "test.jsonl"), testDocs.Select(d => JsonSerializer.Serialize(d)));
+            File.WriteAllText(Path.Combine(dir, name + ".yaml"), $"# synthetic stand-in for {stands}, written by peftlab data synth --harness\ntask: {name}\ndataset_path: {name}\n{yaml}");
+            written.Add(new HarnessTaskInfo(name, type, stands, testDocs.Length, trainDocs.Length));
+        }
+
+        Task("synth_mc", "multiple_choice", "MMLU (knowledge, multiple choice)",
+            "output_type: multiple_choice\ntest_split: test\nfewshot_split: train\nfewshot_config:\n  sampler: first_n\nnum_fewshot: 3\n" +
+            "doc_to_text: \"{{question}}\\nA. {{choices[0]}}\\nB. {{choices[1]}}\\nC. {{choices[2]}}\\nD. {{choices[3]}}\\nAnswer:\"\n" +
+            "doc_to_choice: [\"A\", \"B\", \"C\", \"D\"]\ndoc_to_target: answer\nmetric_list:\n  - metric: acc\n  - metric: acc_norm\n",
+            rng =>
+            {
+                var (question, right, pool) = rng.NextInt(3) switch
+                {
+                    0 => Fact(rng, Vocabulary.AnimalSound, (a, _) => $"Which sound does a {a} make?"),
+                    1 => Fact(rng, Vocabulary.ColorFruit, (c, _) => $"Which fruit is {c}?"),
+                    _ => Fact(rng, Vocabulary.Opposites.Concat(Vocabulary.Opposites.Select(p => (p.B, p.A))).ToArray(), (w, _) => $"What is the opposite of {w}?"),
+                };
+                var choices = pool.Where(x => x != right).Distinct().OrderBy(_ => rng.NextUInt64()).Take(3).Append(right).OrderBy(_ => rng.NextUInt64()).ToArray();
+                return new() { ["question"] = question, ["choices"] = choices, ["answer"] = Array.IndexOf(choices, right) };
+            });
+
+        Task("synth_arith", "generate_until", "GSM8K (arithmetic word problems with worked solutions)",
+            "output_type: generate_until\ntest_split: test\nfewshot_split: train\nnum_fewshot: 2\n" +
+            "doc_to_text: \"Question: {{question}}\\nAnswer:\"\ndoc_to_target: \"{{answer}}\"\n" +
+            "metric_list:\n  - metric: exact_match\n    ignore_case: true\n    regexes_to_ignore: [\",\", \"\\\\$\", \"(?s).*#### \", \"\\\\.$\"]\n" +
+            "generation_kwargs:\n  until: [\"Question:\", \"\\n\\n\"]\n  max_gen_toks: 48\n" +
+            "filter_list:\n  - name: strict-match\n    filter:\n      - function: regex\n        regex_pattern: \"#### (\\\\-?[0-9\\\\.\\\\,]+)\"\n      - function: take_first\n" +
+            "  - name: flexible-extract\n    filter:\n      - function: regex\n        group_select: -1\n        regex_pattern: \"(-?[$0-9.,]{2,})|(-?[0-9]+)\"\n      - function: take_first\n",
+            rng =>
+            {
+                string who = Names[rng.NextInt(Names.Length)], thing = Vocabulary.Fruits[rng.NextInt(Vocabulary.Fruits.Length)] + "s";
+                int a = 2 + rng.NextInt(30), b = 1 + rng.NextInt(20);
+                bool buys = rng.NextInt(2) == 0 || b > a;
+                int result = buys ? a + b : a - b;
+                var question = buys ? $"{who} has {a} {thing} and buys {b} more. How many {thing} does {who} have now?"
+                    : $"{who} has {a} {thing} and gives away {b}. How many {thing} does {who} have left?";
+                var answer = $"{who} starts with {a} {thing} and {(buys ? "adds" : "takes away")} {b}: {a} {(buys ? "+" : "-")} {b} = {result}.\n#### {result}";
+                return new() { ["question"] = question, ["answer"] = answer };
+            });
+
+        Task("synth_qa", "generate_until", "TyDiQA gold passage (extractive QA)",
+            "output_type: generate_until\ntest_split: test\nfewshot_split: train\nnum_fewshot: 1\n" +
+            "doc_to_text: \"Answer the following question based on the information in the given passage.\\n\\nPassage: {{context}}\\nQuestion: {{question}}\\nAnswer:\"\n" +
+            "doc_to_target: \"{{answers.text[0]}}\"\nmetric_list:\n  - metric: f1\n  - metric: exact_match\n    ignore_case: true\n    ignore_punctuation: true\n" +
+            "generation_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 16\nfilter_list:\n  - name: answer\n    filter:\n      - function: remove_whitespace\n      - function: take_first\n",
+            rng =>
+            {
+                string who = Names[rng.NextInt(Names.Length)], animal = Vocabulary.Animals[rng.NextInt(Vocabulary.Animals.Length)];
+                string color = Vocabulary.Colors[rng.NextInt(Vocabulary.Colors.Length)], month = Vocabulary.Months[rng.NextInt(Vocabulary.Months.Length)];
+                string pet = PetNames[rng.NextInt(PetNames.Length)];
+                var context = $"{who} has a {color} {animal} called {pet}. {pet} was born in {month}. Every morning {who} feeds {pet} before school.";
+                var (question, answer) = rng.NextInt(4) switch
+                {
+                    0 => ($"What is the name of {who}'s {animal}?", pet),
+                    1 => ($"In which month was {pet} born?", month),
+                    2 => ($"What colour is {pet}?", color),
+                    _ => ($"What kind of animal is {pet}?", animal),
+                };
+                return new() { ["context"] = context, ["question"] = question, ["answers"] = new Dictionary<string, object> { ["text"] = new[] { answer } } };
+            });
+
+        Task("synth_cloze", "loglikelihood", "LAMBADA (last-word cloze, log-likelihood)",
+            "output_type: loglikelihood\ntest_split: test\ndoc_to_text: \"{{text.split(' ')[:-1]|join(' ')}}\"\ndoc_to_target: \"{{' '+text.split(' ')[-1]}}\"\n" +
+            "metric_list:\n  - metric: perplexity\n  - metric: acc\n",
+            rng =>
+            {
+                var (animal, sound) = Vocabulary.AnimalSound[rng.NextInt(Vocabulary.AnimalSound.Length)];
+                string who = Names[rng.NextInt(Names.Length)];
+                return new() { ["text"] = $"{who} listened to the {animal} in the yard. The {animal} said {sound}" };
+            });
+        return written;
+    }
+
+    private static (string Question, string Right, string[] Pool) Fact(DeterministicRng rng, (string Key, string Value)[] table, Func<string, string, string> ask)
+    {
+        var (key, value) = table[rng.NextInt(table.Length)];
+        return (ask(key, value), value, table.Select(t => t.Value).ToArray());
+    }
+
+    private static readonly string[] Names = ["Tom", "Anna", "Ben", "Lily", "Sam", "Mia", "Max", "Zoe", "Leo", "Ella"];
+    private static readonly string[] PetNames = ["Biscuit", "Pepper", "Noodle", "Ziggy", "Maple", "Otto", "Luna", "Pip"];
+}
