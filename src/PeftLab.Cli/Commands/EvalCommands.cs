@@ -157,14 +157,7 @@ public sealed class EvalCommand : Command<EvalSettings>
             Split = ConfigEnums.Parse<Training.EvalSplitName>(s.Split, "--split"), ValidationTasks = s.ValidationTasks,
             Format = ConfigEnums.Parse<PromptFormat>(s.Format, "--format"), Limit = s.Limit, MaxNewTokens = s.MaxNewTokens, BatchSize = s.BatchSize,
         };
-        EvalRun result = null!;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask($"generating {s.Split} instances", maxValue: 1);
-                result = Training.SplitEvaluation.Run(request, (done, total) => { task.MaxValue = Math.Max(1, total); task.Value = done; },
-                    w => Console.Error.WriteLine($"warning: {w}"));
-            });
+        var result = WithProgress($"generating {s.Split} instances", progress => Training.SplitEvaluation.Run(request, progress, Warn));
         if (s.Out is not null) GenerationEvaluator.Write(result, s.Out);
         Console.WriteLine(result.Report.ToJson());
         Console.Error.WriteLine($"{result.GeneratedTokens} tokens in {result.Seconds:F1} s ({result.GeneratedTokens / Math.Max(1e-9, result.Seconds):F0} generated tokens/s)");
@@ -178,18 +171,26 @@ public sealed class EvalCommand : Command<EvalSettings>
             Model = s.Model!, Adapter = s.Adapter, Dtype = s.ComputeDType, Task = s.Task!, DatasetPath = s.DatasetPath, NumFewshot = s.NumFewshot,
             Limit = s.Limit, BatchSize = s.BatchSize,
         };
-        Evaluation.Harness.HarnessResult result = null!;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask($"scoring {Path.GetFileName(s.Task)}", maxValue: 1);
-                result = Evaluation.Harness.HarnessEvaluator.Run(request, (done, total) => { task.MaxValue = Math.Max(1, total); task.Value = done; },
-                    w => Console.Error.WriteLine($"warning: {w}"));
-            });
+        var result = WithProgress($"scoring {Path.GetFileName(s.Task)}", progress => Evaluation.Harness.HarnessEvaluator.Run(request, progress, Warn));
         if (s.Out is not null) result.Write(s.Out);
         Console.WriteLine(result.ToJson().ToJsonString());
         foreach (var score in result.Scores)
             Console.Error.WriteLine($"{result.Task} {score.Metric}: {score.Value:F4} [95 % CI {score.Lower:F4}, {score.Upper:F4}] over {result.Samples.Count} documents, {result.NumFewshot}-shot");
         return 0;
+    }
+
+    private static void Warn(string w) => Console.Error.WriteLine($"warning: {w}");
+
+    /// <summary>Runs <paramref name="run"/> under one progress bar fed by its (done, total) callback.</summary>
+    private static T WithProgress<T>(string label, Func<Action<int, int>, T> run)
+    {
+        T result = default!;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(label, maxValue: 1);
+                result = run((done, total) => { task.MaxValue = Math.Max(1, total); task.Value = done; });
+            });
+        return result;
     }
 }

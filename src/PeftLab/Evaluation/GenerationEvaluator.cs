@@ -28,29 +28,37 @@ public static class GenerationEvaluator
         ITokenizer tokenizer, string split, IReadOnlyList<PromptedExample> examples, int maxNewTokens, int batchSize, Action<int, int>? progress = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var prompts = examples.Select(e => (Ids: tokenizer.EncodePrompt(e.Source), Example: e)).ToArray();
-        var order = Enumerable.Range(0, prompts.Length).OrderBy(i => prompts[i].Ids.Length).ToArray();
-        var predictions = new string[prompts.Length];
-        long generated = 0;
-        var eos = tokenizer.EosIds.ToArray();
-        int pad = tokenizer.PadId ?? (eos.Length > 0 ? eos[0] : 0);
-        for (int start = 0; start < order.Length; start += batchSize)
-        {
-            var batch = order.Skip(start).Take(batchSize).ToArray();
-            var outputs = generate(batch.Select(i => prompts[i].Ids).ToArray(), new SamplingConfig(maxNewTokens), eos, pad);
-            for (int j = 0; j < batch.Length; j++)
-            {
-                generated += outputs[j].Length;
-                // the prompt's trailing whitespace is generated (EncodePrompt); the prediction starts after it
-                predictions[batch[j]] = tokenizer.Decode(outputs[j], skipSpecialTokens: true).TrimStart();
-            }
-            progress?.Invoke(Math.Min(start + batchSize, order.Length), order.Length);
-        }
+        var outputs = GenerateByLength(generate, examples.Select(e => tokenizer.EncodePrompt(e.Source)).ToArray(), tokenizer, maxNewTokens, batchSize, progress);
+        long generated = outputs.Sum(o => (long)o.Length);
+        // the prompt's trailing whitespace is generated (EncodePrompt); the prediction starts after it
+        var predictions = outputs.Select(o => tokenizer.Decode(o, skipSpecialTokens: true).TrimStart()).ToArray();
         var items = examples.Select(e => new EvalItem(e.InstanceId, e.TaskName, e.Category, e.References)).ToArray();
         var report = new SuperNiScorer(items).Score(examples.Select((e, i) => (e.InstanceId, predictions[i])).ToDictionary(x => x.InstanceId, x => x.Item2));
         var records = examples.Select((e, i) => new PredictionRecord(e.TaskName, e.InstanceId, e.Category, predictions[i], e.References,
             100 * MetricFunctions.BestRougeL(predictions[i], e.References), MetricFunctions.BestExactMatch(predictions[i], e.References) ? 100 : 0)).ToArray();
         return new EvalRun(split, report, records, sw.Elapsed.TotalSeconds, generated);
+    }
+
+    /// <summary>
+    /// Greedy continuations of <paramref name="prompts"/>, generated in batches of similar length (sorted, to limit
+    /// padding) and returned in prompt order; stops at the tokenizer's EOS ids, pads with its pad id (else EOS, else 0).
+    /// <paramref name="progress"/> receives (done, total) prompts.
+    /// </summary>
+    public static int[][] GenerateByLength(Func<IReadOnlyList<int[]>, SamplingConfig, IReadOnlyCollection<int>, int, IReadOnlyList<int[]>> generate,
+        IReadOnlyList<int[]> prompts, ITokenizer tokenizer, int maxNewTokens, int batchSize, Action<int, int>? progress = null)
+    {
+        var order = Enumerable.Range(0, prompts.Count).OrderBy(i => prompts[i].Length).ToArray();
+        var eos = tokenizer.EosIds.ToArray();
+        int pad = tokenizer.PadId ?? (eos.Length > 0 ? eos[0] : 0);
+        var outputs = new int[prompts.Count][];
+        for (int start = 0; start < order.Length; start += batchSize)
+        {
+            var batch = order.Skip(start).Take(batchSize).ToArray();
+            var generated = generate(batch.Select(i => prompts[i]).ToArray(), new SamplingConfig(maxNewTokens), eos, pad);
+            for (int j = 0; j < batch.Length; j++) outputs[batch[j]] = generated[j];
+            progress?.Invoke(Math.Min(start + batchSize, order.Length), order.Length);
+        }
+        return outputs;
     }
 
     /// <summary>Writes <c>{split}_predictions.jsonl</c> (one line per instance) and <c>{split}_scores.json</c> into <paramref name="dir"/>.</summary>

@@ -129,7 +129,7 @@ public sealed record RunResult
         DtypeKey = "dtype";
 
     /// <summary>The precisions a run can have computed in (<c>auto</c> is resolved before a run starts).</summary>
-    private static readonly ComputeDtype[] RecordedDtypes = [ComputeDtype.Float32, ComputeDtype.Bfloat16];
+    private static readonly ComputeDtype[] RecordedDtypes = Enum.GetValues<ComputeDtype>().Where(d => d != ComputeDtype.Auto).ToArray();
 
     /// <summary>The top-level keys of result.json, in the order they are written.</summary>
     public static IReadOnlyList<string> Keys { get; } =
@@ -276,8 +276,8 @@ public sealed record RunResult
                 TokensPerSecond = cost.Double(TokensPerSecondKey) ?? throw cost.Missing(TokensPerSecondKey),
                 CheckpointBytes = cost.Int64(CheckpointBytesKey) ?? throw cost.Missing(CheckpointBytesKey),
                 Dtype = cost.String(DtypeKey) is { } dtype
-                    ? RecordedDtypes.FirstOrDefault(d => ConfigEnums.Name(d) == dtype) is var d && ConfigEnums.Name(d) == dtype ? d
-                        : throw cost.Error(DtypeKey, $"is '{dtype}', not one of {string.Join(", ", RecordedDtypes.Select(ConfigEnums.Name))}")
+                    ? RecordedDtypes.Where(d => ConfigEnums.Name(d) == dtype).Cast<ComputeDtype?>().FirstOrDefault()
+                        ?? throw cost.Error(DtypeKey, $"is '{dtype}', not one of {string.Join(", ", RecordedDtypes.Select(ConfigEnums.Name))}")
                     : null,
             } : null,
             Warnings = r.Array(WarningsKey, r.StringItem) ?? [],

@@ -49,8 +49,10 @@ public static class HarnessData
 
     private static IReadOnlyList<string> FromDataFiles(HarnessTask task, ConfigNode node, string split)
     {
+        // relative paths: beside the dataset folder when dataset_path is one, else beside the task file
+        var root = task.DatasetPath is { } d && Directory.Exists(Path.Combine(task.Folder, d)) ? Path.Combine(task.Folder, d) : task.Folder;
         string Resolve(ConfigNode n) => n is ConfigScalar { Value: { } v }
-            ? (Path.IsPathRooted(v) ? v : Path.Combine(task.DatasetPath is { } d && Directory.Exists(Path.Combine(task.Folder, d)) ? Path.Combine(task.Folder, d) : task.Folder, v))
+            ? (Path.IsPathRooted(v) ? v : Path.Combine(root, v))
             : throw new ConfigException([new ConfigError("data_files", $"expected a path, got {n.Describe()}", n.Position)]);
         IReadOnlyList<string> Many(ConfigNode n) => n is ConfigSequence s ? s.Items.Select(Resolve).ToArray() : [Resolve(n)];
         IReadOnlyList<string> files = node switch

@@ -133,26 +133,26 @@ public static class HarnessEvaluator
             return (Prompt: prompt, Candidates: (IReadOnlyList<string>)[target], Continuations: new[] { target }, Target: 0);
         }).ToArray();
 
-        // --- score: all candidates of a document in one batch where they fit -----------------------------------------
+        // --- score: whole documents per call (all candidates of a document together), about batchSize requests each ---
+        var offsets = new int[items.Length + 1];                                                           // doc i: requests offsets[i]..offsets[i+1]
+        for (int i = 0; i < items.Length; i++) offsets[i + 1] = offsets[i] + items[i].Continuations.Length;
         var requests = items.SelectMany(it => it.Continuations.Select(c => lm.Encode(tokenizer, it.Prompt, c))).ToArray();
-        var scores = new List<ContinuationScore>(requests.Length);
-        int done = 0, docDone = 0, perDoc = Math.Max(1, items.Max(it => it.Continuations.Length));
-        int chunk = Math.Max(batchSize, perDoc) / perDoc * perDoc;
-        for (int start = 0; start < requests.Length; start += chunk)
+        var scores = new ContinuationScore[requests.Length];
+        for (int doc = 0; doc < items.Length;)
         {
-            scores.AddRange(lm.ScoreContinuations(requests.Skip(start).Take(chunk).ToArray(), batchSize));
-            done = scores.Count;
-            while (docDone < items.Length && items.Take(docDone + 1).Sum(it => it.Continuations.Length) <= done) docDone++;
-            progress?.Invoke(docDone, items.Length);
+            int end = doc + 1;
+            while (end < items.Length && offsets[end + 1] - offsets[doc] <= batchSize) end++;
+            var part = lm.ScoreContinuations(requests[offsets[doc]..offsets[end]], batchSize);
+            for (int j = 0; j < part.Count; j++) scores[offsets[doc] + j] = part[j];
+            doc = end;
+            progress?.Invoke(doc, items.Length);
         }
 
         // --- per-document metrics -----------------------------------------------------------------------------------
         var samples = new List<HarnessSample>();
-        int k = 0;
         foreach (var (it, i) in items.Select((it, i) => (it, i)))
         {
-            var s = scores.Skip(k).Take(it.Continuations.Length).ToArray();
-            k += s.Length;
+            var s = scores[offsets[i]..offsets[i + 1]];
             var lls = s.Select(x => x.LogLikelihood).ToArray();
             var metrics = task.Spec.OutputType == HarnessOutputType.MultipleChoice
                 ? MultipleChoiceMetrics(lls, it.Candidates, it.Target)
@@ -271,18 +271,8 @@ public static class HarnessEvaluator
         var metrics = task.Spec.MetricList is { Count: > 0 } ms ? ms : [new HarnessMetric { Metric = "exact_match" }];
         var prompts = docs.Select((doc, i) => Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i))).ToArray();
         var targets = docs.Select(task.TargetText).ToArray();
-        var ids = prompts.Select(p => lm.EncodeContext(tokenizer, p)).ToArray();
-        var order = Enumerable.Range(0, ids.Length).OrderBy(i => ids[i].Length).ToArray();     // similar lengths share a batch
-        var eos = tokenizer.EosIds.ToArray();
-        int pad = tokenizer.PadId ?? (eos.Length > 0 ? eos[0] : 0);
-        var generated = new string[ids.Length];
-        for (int start = 0; start < order.Length; start += batchSize)
-        {
-            var batch = order.Skip(start).Take(batchSize).ToArray();
-            var outputs = lm.Generate(batch.Select(i => ids[i]).ToArray(), new Models.SamplingConfig(maxNew), eos, pad);
-            for (int j = 0; j < batch.Length; j++) generated[batch[j]] = HarnessScoring.CutAtStop(tokenizer.Decode(outputs[j], skipSpecialTokens: true), until);
-            progress?.Invoke(Math.Min(start + batchSize, order.Length), order.Length);
-        }
+        var outputs = GenerationEvaluator.GenerateByLength(lm.Generate, prompts.Select(p => lm.EncodeContext(tokenizer, p)).ToArray(), tokenizer, maxNew, batchSize, progress);
+        var generated = outputs.Select(o => HarnessScoring.CutAtStop(tokenizer.Decode(o, skipSpecialTokens: true), until)).ToArray();
         var samples = docs.Select((_, i) =>
         {
             var filtered = filters.ToDictionary(fl => fl.Name, fl => HarnessScoring.Filter(fl.Filter, generated[i]));
