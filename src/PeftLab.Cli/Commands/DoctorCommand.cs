@@ -30,6 +30,9 @@ public sealed class DoctorCommand : Command<DoctorSettings>
         Console.WriteLine($"device: {TorchRuntime.Device}");
         Console.WriteLine($"cache: {NativeLoader.CacheRoot()}");
         Console.WriteLine($"precision: {HostPrecision.Report}");
+        var sandbox = Evaluation.Code.PythonSandbox.Probe();
+        Console.WriteLine(sandbox.Available ? $"code sandbox: {sandbox.Python} in {sandbox.Isolation}"
+            : $"code sandbox: NOT AVAILABLE ({sandbox.Isolation}); pass_at_k tasks are refused without --unsafe-execute");
         if (settings.ScalarRace <= 0) return 0;
         var r = ScalarRaceProbe.Run(TimeSpan.FromSeconds(settings.ScalarRace));
         Console.WriteLine($"scalar race probe: {r.Failures} of {r.Operations} operations failed in {r.Seconds:F1} s" +

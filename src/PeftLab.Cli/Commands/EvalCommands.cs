@@ -69,7 +69,7 @@ public sealed class EvalSettings : ModelSettings
 
     /// <summary>An lm-evaluation-harness task file.</summary>
     [CommandOption("--task <FILE>")]
-    [Description("An lm-evaluation-harness task YAML (output_type multiple_choice or loglikelihood) on local data files, instead of --tasks; see evals/README.md")]
+    [Description("An lm-evaluation-harness task YAML (multiple_choice, loglikelihood or generate_until, code with pass_at_k) on local data files, instead of --tasks; see evals/README.md")]
     public string? Task { get; init; }
 
     /// <summary>Replaces the task file's dataset_path.</summary>
@@ -82,6 +82,11 @@ public sealed class EvalSettings : ModelSettings
     [Description("With --task: solved examples before each prompt, replacing the task's num_fewshot")]
     [ConfigRange(0, 10_000)]
     public int? NumFewshot { get; init; }
+
+    /// <summary>Runs generated code without the sandbox.</summary>
+    [CommandOption("--unsafe-execute")]
+    [Description("With a pass_at_k task where no sandbox works here: run the model's code anyway, unsandboxed, as this user (rlimits only). Dangerous")]
+    public bool UnsafeExecute { get; init; }
 
     /// <summary>test, seen or validation.</summary>
     [CommandOption("--split <NAME>")]
@@ -131,7 +136,7 @@ public sealed class EvalSettings : ModelSettings
 
     /// <summary>The data seed of the run being evaluated.</summary>
     [CommandOption("--seed <N>")]
-    [Description("The run's train.seed (default 42): it decides the validation tasks and which instances are held out, so --split seen is the run's own held-out set only under its own seed")]
+    [Description("The run's train.seed (default 42): it decides the validation tasks and which instances are held out, so --split seen is the run's own held-out set only under its own seed. With --task: the seed of sampled generations (do_sample: true)")]
     [ConfigRange(long.MinValue, long.MaxValue)]
     public long Seed { get; init; } = new Training.LoopSection().Seed;
 
@@ -169,8 +174,9 @@ public sealed class EvalCommand : Command<EvalSettings>
         var request = new Evaluation.Harness.HarnessEvalRequest
         {
             Model = s.Model!, Adapter = s.Adapter, Dtype = s.ComputeDType, Task = s.Task!, DatasetPath = s.DatasetPath, NumFewshot = s.NumFewshot,
-            Limit = s.Limit, BatchSize = s.BatchSize,
+            Limit = s.Limit, BatchSize = s.BatchSize, Seed = s.Seed, UnsafeExecute = s.UnsafeExecute,
         };
+        if (s.UnsafeExecute) Warn("--unsafe-execute: where the sandbox does not work, the model's code runs UNSANDBOXED as this user");
         var result = WithProgress($"scoring {Path.GetFileName(s.Task)}", progress => Evaluation.Harness.HarnessEvaluator.Run(request, progress, Warn));
         if (s.Out is not null) result.Write(s.Out);
         Console.WriteLine(result.ToJson().ToJsonString());

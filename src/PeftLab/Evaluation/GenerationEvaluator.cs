@@ -40,12 +40,12 @@ public static class GenerationEvaluator
     }
 
     /// <summary>
-    /// Greedy continuations of <paramref name="prompts"/>, generated in batches of similar length (sorted, to limit
+    /// Greedy (or, given <paramref name="sampling"/>, sampled) continuations of <paramref name="prompts"/>, generated in batches of similar length (sorted, to limit
     /// padding) and returned in prompt order; stops at the tokenizer's EOS ids, pads with its pad id (else EOS, else 0).
     /// <paramref name="progress"/> receives (done, total) prompts.
     /// </summary>
     public static int[][] GenerateByLength(Func<IReadOnlyList<int[]>, SamplingConfig, IReadOnlyCollection<int>, int, IReadOnlyList<int[]>> generate,
-        IReadOnlyList<int[]> prompts, ITokenizer tokenizer, int maxNewTokens, int batchSize, Action<int, int>? progress = null)
+        IReadOnlyList<int[]> prompts, ITokenizer tokenizer, int maxNewTokens, int batchSize, Action<int, int>? progress = null, SamplingConfig? sampling = null)
     {
         var order = Enumerable.Range(0, prompts.Count).OrderBy(i => prompts[i].Length).ToArray();
         var eos = tokenizer.EosIds.ToArray();
@@ -54,7 +54,9 @@ public static class GenerationEvaluator
         for (int start = 0; start < order.Length; start += batchSize)
         {
             var batch = order.Skip(start).Take(batchSize).ToArray();
-            var generated = generate(batch.Select(i => prompts[i]).ToArray(), new SamplingConfig(maxNewTokens), eos, pad);
+            // sampling: each batch its own seed, so equal prompts in different batches draw different continuations
+            var cfg = sampling is null ? new SamplingConfig(maxNewTokens) : sampling with { MaxNewTokens = maxNewTokens, Seed = sampling.Seed + start };
+            var generated = generate(batch.Select(i => prompts[i]).ToArray(), cfg, eos, pad);
             for (int j = 0; j < batch.Length; j++) outputs[batch[j]] = generated[j];
             progress?.Invoke(Math.Min(start + batchSize, order.Length), order.Length);
         }

@@ -25,6 +25,10 @@ public sealed record HarnessEvalRequest
     public int? Limit { get; init; }
     /// <summary>Continuations scored per forward.</summary>
     public int BatchSize { get; init; } = 16;
+    /// <summary>Seed of sampled generation (<c>do_sample: true</c>).</summary>
+    public long Seed { get; init; } = HarnessEvaluator.FewshotSeed;
+    /// <summary>Run generated code even where no sandbox works (as this user, under rlimits only).</summary>
+    public bool UnsafeExecute { get; init; }
 }
 
 /// <summary>One document's outcome: the prompt, the right answer, each candidate's log-likelihood and the picks.</summary>
@@ -42,6 +46,10 @@ public sealed record HarnessSample(int Index, string Prompt, IReadOnlyList<strin
     public string? Generated { get; init; }
     /// <summary>generate_until: the answer each filter pipeline made of it, by pipeline name.</summary>
     public IReadOnlyDictionary<string, string>? Filtered { get; init; }
+    /// <summary>generate_until with <c>repeats</c> &gt; 1: every generation, cut at its stop sequence (the first is <see cref="Generated"/>).</summary>
+    public IReadOnlyList<string>? Generations { get; init; }
+    /// <summary>pass_at_k: each generation's program run (the filtered answer, a newline, the target's tests), by pipeline name.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<Code.SandboxRun>>? Executions { get; init; }
 }
 
 /// <summary>A metric over the split, with its 95 % percentile bootstrap interval over documents.</summary>
@@ -51,6 +59,9 @@ public sealed record HarnessScore(string Metric, double Value, double Lower, dou
 public sealed record HarnessResult(string Task, HarnessOutputType OutputType, string Split, int NumFewshot, IReadOnlyList<HarnessScore> Scores,
     IReadOnlyList<HarnessSample> Samples, double Seconds)
 {
+    /// <summary>What isolated executed code (pass_at_k tasks), else null.</summary>
+    public string? Sandbox { get; init; }
+
     /// <summary>The scores as <c>results.json</c> holds them.</summary>
     public JsonObject ToJson()
     {
@@ -60,7 +71,7 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
         return new JsonObject
         {
             ["task"] = Task, ["output_type"] = Configuration.ConfigEnums.Name(OutputType), ["split"] = Split, ["num_fewshot"] = NumFewshot,
-            ["documents"] = Samples.Count, ["scores"] = scores, ["seconds"] = Math.Round(Seconds, 2),
+            ["documents"] = Samples.Count, ["scores"] = scores, ["seconds"] = Math.Round(Seconds, 2), ["sandbox"] = Sandbox,
         };
     }
 
@@ -73,6 +84,9 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
         ["metrics"] = new JsonObject(s.Metrics.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
         ["generated"] = s.Generated,
         ["filtered"] = s.Filtered is null ? null : new JsonObject(s.Filtered.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+        ["generations"] = s.Generations is null ? null : new JsonArray(s.Generations.Select(g => (JsonNode)g).ToArray()),
+        ["executions"] = s.Executions is null ? null : new JsonObject(s.Executions.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonArray(kv.Value.Select(r =>
+            (JsonNode)new JsonObject { ["outcome"] = Configuration.ConfigEnums.Name(r.Outcome), ["reason"] = r.Reason, ["exit_code"] = r.ExitCode, ["seconds"] = Math.Round(r.Seconds, 3) }).ToArray())))),
     }.ToJsonString());
 
     /// <summary>Writes <c>results.json</c> and <c>samples.jsonl</c> into <paramref name="dir"/>.</summary>
@@ -98,17 +112,20 @@ public static class HarnessEvaluator
     public static HarnessResult Run(HarnessEvalRequest request, Action<int, int>? progress = null, Action<string>? warn = null)
     {
         var task = HarnessTask.Load(request.Task, request.DatasetPath);
+        // refuse before the model loads when the task runs code and no sandbox works
+        var sandbox = task.Spec.ExecutesCode ? new Code.PythonSandbox(unsafeExecute: request.UnsafeExecute) : null;
+        if (sandbox is not null && !Code.PythonSandbox.Probe().Available) warn?.Invoke($"generated code runs {sandbox.Isolation}");
         var lm = TrainableModels.Load(request.Model, request.Dtype, TorchRuntime.Device);
         if (request.Adapter is not null)
             foreach (var w in Peft.PeftModel.LoadAdapter(lm.Host, request.Adapter).Warnings) warn?.Invoke(w);
         lm.Host.Module.eval();
         using var tokenizer = HfTokenizer.Load(request.Model);
-        return Evaluate(task, lm, tokenizer, request.NumFewshot, request.Limit, request.BatchSize, progress);
+        return Evaluate(task, lm, tokenizer, request.NumFewshot, request.Limit, request.BatchSize, progress, request.Seed, sandbox);
     }
 
-    /// <summary>Runs a loaded task on a loaded model.</summary>
+    /// <summary>Runs a loaded task on a loaded model; pass_at_k programs run in <paramref name="sandbox"/> (default: the machine's sandbox, refused when it does not work).</summary>
     public static HarnessResult Evaluate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, int? numFewshot = null, int? limit = null,
-        int batchSize = 16, Action<int, int>? progress = null)
+        int batchSize = 16, Action<int, int>? progress = null, long seed = FewshotSeed, Code.PythonSandbox? sandbox = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var docs = HarnessData.Load(task, task.ScoredSplit);
@@ -118,7 +135,8 @@ public static class HarnessEvaluator
         var fewshotDocs = shots == 0 ? [] : FewshotPool(task, shots);
         bool sameSplit = task.Spec.FewshotConfig?.Samples is null && task.FewshotSplit == task.ScoredSplit;
         if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
-            return Generate(task, lm, tokenizer, docs, fewshotDocs, shots, sameSplit, batchSize, progress, clock);
+            return Generate(task, lm, tokenizer, docs, fewshotDocs, shots, sameSplit, batchSize, progress, clock, seed,
+                task.Spec.ExecutesCode ? sandbox ?? new Code.PythonSandbox() : null);
 
         // --- every document's prompt and candidates -------------------------------------------------------------
         var items = docs.Select((doc, i) =>
@@ -256,34 +274,64 @@ public static class HarnessEvaluator
     };
 
     /// <summary>
-    /// generate_until: each prompt decoded greedily up to <c>max_gen_toks</c> (default 256), cut at the first
-    /// <c>until</c> sequence (default: the few-shot delimiter), passed through every filter pipeline, each pipeline's
-    /// answer scored against the target; scores are named <c>metric,pipeline</c> as the harness prints them.
+    /// generate_until: each prompt decoded (greedily, or sampled <c>repeats</c> times with <c>do_sample</c>) up to
+    /// <c>max_gen_toks</c> (default 256), cut at the first <c>until</c> sequence (default: the few-shot delimiter),
+    /// passed through every filter pipeline; exact_match and f1 score the first generation's answer against the
+    /// target, pass_at_k runs every generation's answer followed by the target (the tests) in the sandbox and gives
+    /// the unbiased pass@k of the document's n generations. Scores are named <c>metric,pipeline</c> (pass@k as
+    /// <c>pass@k,pipeline</c>), as the harness prints them.
     /// </summary>
     private static HarnessResult Generate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, IReadOnlyList<IReadOnlyDictionary<string, object?>> docs,
         IReadOnlyList<IReadOnlyDictionary<string, object?>> fewshotDocs, int shots, bool sameSplit, int batchSize, Action<int, int>? progress,
-        System.Diagnostics.Stopwatch clock)
+        System.Diagnostics.Stopwatch clock, long seed, Code.PythonSandbox? sandbox)
     {
         var gen = task.Spec.GenerationKwargs;
         IReadOnlyList<string> until = gen?.Until ?? [task.Spec.FewshotDelimiter];
         int maxNew = gen?.MaxGenToks ?? 256;
+        int n = task.Spec.Repeats;
+        var sampling = gen is { DoSample: true, Temperature: not 0 }                                    // temperature 0 is greedy, as in the harness
+            ? new Models.SamplingConfig(maxNew, Greedy: false, Temperature: gen.Temperature ?? 1.0, TopP: gen.TopP ?? 1.0, Seed: seed) : null;
         var filters = task.Spec.FilterList is { Count: > 0 } f ? f : [new HarnessFilter { Name = "none", Filter = [new HarnessFilterStep()] }];
         var metrics = task.Spec.MetricList is { Count: > 0 } ms ? ms : [new HarnessMetric { Metric = "exact_match" }];
         var prompts = docs.Select((doc, i) => Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i))).ToArray();
         var targets = docs.Select(task.TargetText).ToArray();
-        var outputs = GenerationEvaluator.GenerateByLength(lm.Generate, prompts.Select(p => lm.EncodeContext(tokenizer, p)).ToArray(), tokenizer, maxNew, batchSize, progress);
-        var generated = outputs.Select(o => HarnessScoring.CutAtStop(tokenizer.Decode(o, skipSpecialTokens: true), until)).ToArray();
+        var encoded = prompts.Select(p => lm.EncodeContext(tokenizer, p)).ToArray();
+        var outputs = GenerationEvaluator.GenerateByLength(lm.Generate, Enumerable.Range(0, docs.Count * n).Select(j => encoded[j / n]).ToArray(),   // doc i, repeat r: i·n + r
+            tokenizer, maxNew, batchSize, progress, sampling);
+        var generated = outputs.Select(o => HarnessScoring.CutAtStop(tokenizer.Decode(o, skipSpecialTokens: true), until)).Chunk(n).ToArray();
+        var filtered = docs.Select((doc, i) => filters.ToDictionary(fl => fl.Name, fl => generated[i].Select(g => HarnessScoring.Filter(fl.Filter, g, doc)).ToArray())).ToArray();
+
+        // --- pass@k: every (document, pipeline, generation) program in the sandbox ---------------------------------
+        var executions = new Dictionary<string, Code.SandboxRun[][]>();
+        if (task.Spec.ExecutesCode)
+            foreach (var fl in filters)
+            {
+                var programs = Enumerable.Range(0, docs.Count * n).Select(j => filtered[j / n][fl.Name][j % n] + "\n" + targets[j / n]).ToArray();
+                executions[fl.Name] = sandbox!.RunAll(programs, progress).Chunk(n).ToArray();
+            }
+
         var samples = docs.Select((_, i) =>
         {
-            var filtered = filters.ToDictionary(fl => fl.Name, fl => HarnessScoring.Filter(fl.Filter, generated[i]));
             var values = new Dictionary<string, double>();
             foreach (var fl in filters)
                 foreach (var m in metrics)
-                    values[$"{m.Metric},{fl.Name}"] = m.Metric == "f1" ? HarnessScoring.TokenF1(filtered[fl.Name], targets[i])
-                        : HarnessScoring.ExactMatch(filtered[fl.Name], targets[i], m);
-            return new HarnessSample(i, prompts[i], [targets[i]], 0, [], [], values) { Generated = generated[i], Filtered = filtered };
+                    if (m.Metric == HarnessTaskSpec.PassAtKMetric)
+                    {
+                        int passed = executions[fl.Name][i].Count(r => r.Passed);
+                        foreach (int k in HarnessTaskSpec.KsOf(m)) values[$"pass@{k},{fl.Name}"] = Code.PassAtK.Estimate(n, passed, k);
+                    }
+                    else
+                        values[$"{m.Metric},{fl.Name}"] = m.Metric == "f1" ? HarnessScoring.TokenF1(filtered[i][fl.Name][0], targets[i])
+                            : HarnessScoring.ExactMatch(filtered[i][fl.Name][0], targets[i], m);
+            return new HarnessSample(i, prompts[i], [targets[i]], 0, [], [], values)
+            {
+                Generated = generated[i][0], Filtered = filtered[i].ToDictionary(kv => kv.Key, kv => kv.Value[0]),
+                Generations = n > 1 ? generated[i] : null,
+                Executions = executions.Count == 0 ? null : executions.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<Code.SandboxRun>)kv.Value[i]),
+            };
         }).ToArray();
         var scores = samples[0].Metrics.Keys.Select(k => Aggregate(k, HarnessOutputType.GenerateUntil, samples)).ToArray();
-        return new HarnessResult(task.Name, HarnessOutputType.GenerateUntil, task.ScoredSplit, shots, scores, samples, clock.Elapsed.TotalSeconds);
+        return new HarnessResult(task.Name, HarnessOutputType.GenerateUntil, task.ScoredSplit, shots, scores, samples, clock.Elapsed.TotalSeconds)
+        { Sandbox = sandbox?.Isolation };
     }
 }

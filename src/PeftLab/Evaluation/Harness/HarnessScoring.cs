@@ -16,8 +16,9 @@ public static class HarnessScoring
         return text[..cut];
     }
 
-    /// <summary>Runs one filter pipeline over a generated answer.</summary>
-    public static string Filter(IReadOnlyList<HarnessFilterStep> steps, string answer)
+    /// <summary>Runs one filter pipeline over a generated answer of <paramref name="doc"/> (prepend_prompt reads its <c>prompt</c> field).</summary>
+    /// <exception cref="TemplateException">prepend_prompt on a document without a text <c>prompt</c> field.</exception>
+    public static string Filter(IReadOnlyList<HarnessFilterStep> steps, string answer, IReadOnlyDictionary<string, object?>? doc = null)
     {
         foreach (var step in steps)
             answer = step.Function switch
@@ -27,9 +28,30 @@ public static class HarnessScoring
                 HarnessFilterFunction.Lowercase => answer.ToLowerInvariant(),
                 HarnessFilterFunction.Uppercase => answer.ToUpperInvariant(),
                 HarnessFilterFunction.RemoveWhitespace => answer.StartsWith(' ') ? answer[1..] : answer,
+                HarnessFilterFunction.PrependPrompt => DocPrompt(doc) + answer.Replace("```python\n", "", StringComparison.Ordinal),
+                HarnessFilterFunction.ExtractCode => ExtractCode(answer),
                 _ => throw new ArgumentOutOfRangeException(nameof(steps), step.Function, null),
             };
         return answer;
+    }
+
+    private static string DocPrompt(IReadOnlyDictionary<string, object?>? doc) =>
+        doc is not null && doc.TryGetValue("prompt", out var p) && p is string text ? text
+        : throw new TemplateException("filter prepend_prompt needs the document's text field 'prompt' (HumanEval's schema: prompt, canonical_solution, test, entry_point)" +
+            (doc is null ? "" : $"; the document has {string.Join(", ", doc.Keys)}"));
+
+    /// <summary>
+    /// MBPP's code extraction: the body of the first <c>```lang … ```</c> block of <c>"```" + answer</c> (the answer
+    /// continues an opened block), else of the answer with <c>```python</c> made a bare fence, else the whole answer;
+    /// always after <c>from __future__ import annotations</c>.
+    /// </summary>
+    public static string ExtractCode(string answer)
+    {
+        const string annotations = "from __future__ import annotations\n";
+        var fence = new Regex(@"```(?:\w+)?\n?(.*?)\n?```", RegexOptions.Singleline | RegexOptions.CultureInvariant);
+        var m = fence.Match("```" + answer);
+        if (!m.Success) m = fence.Match(answer.Replace("```python", "```", StringComparison.Ordinal));
+        return annotations + (m.Success ? m.Groups[1].Value : answer);
     }
 
     /// <summary>

@@ -44,6 +44,16 @@ public enum HarnessFilterFunction
     Uppercase,
     /// <summary>One leading space removed (the harness's remove_whitespace).</summary>
     RemoveWhitespace,
+    /// <summary>
+    /// HumanEval's <c>utils.build_predictions</c>: the document's prompt (the function's signature and docstring)
+    /// followed by the completion, a leading <c>```python</c> line removed, so the program is the whole function.
+    /// </summary>
+    PrependPrompt,
+    /// <summary>
+    /// MBPP's <c>utils.build_predictions</c>: the first fenced code block of the answer (the answer as it is when it
+    /// has none), after <c>from __future__ import annotations</c>.
+    /// </summary>
+    ExtractCode,
 }
 
 /// <summary>One step of a filter pipeline.</summary>
@@ -84,8 +94,10 @@ public sealed record HarnessFilter
 /// <summary>One entry of <c>metric_list</c>.</summary>
 public sealed record HarnessMetric
 {
-    /// <summary>The metric's name: acc or acc_norm (multiple_choice); perplexity or acc (loglikelihood).</summary>
+    /// <summary>The metric's name: acc or acc_norm (multiple_choice); perplexity or acc (loglikelihood); exact_match, f1 or pass_at_k (generate_until).</summary>
     public string Metric { get; init; } = "";
+    /// <summary>pass_at_k: the k values reported (an integer or a list; default 1); each must be at most <c>repeats</c>.</summary>
+    public ConfigNode? K { get; init; }
     /// <summary>How per-document values combine: <c>mean</c>, or <c>perplexity</c> for the perplexity metric (exp of the mean negative log-likelihood, however it is spelled).</summary>
     public string? Aggregation { get; init; }
     /// <summary>Whether a higher value is better (informational, as in the harness).</summary>
@@ -106,11 +118,14 @@ public sealed record HarnessGenerationSection
     /// <summary>Most generated tokens.</summary>
     [ConfigRange(1, int.MaxValue)]
     public int? MaxGenToks { get; init; }
-    /// <summary>Sample instead of greedy decoding (PeftLab decodes greedily; true is refused).</summary>
+    /// <summary>Sample (temperature, top_p; seeded by <c>peftlab eval --seed</c>) instead of greedy decoding.</summary>
     public bool? DoSample { get; init; }
-    /// <summary>Sampling temperature.</summary>
+    /// <summary>Sampling temperature (with do_sample).</summary>
     [ConfigRange(0, 100)]
     public double? Temperature { get; init; }
+    /// <summary>Nucleus sampling: the smallest set of tokens whose probability reaches top_p (with do_sample).</summary>
+    [ConfigRange(0, 1)]
+    public double? TopP { get; init; }
 }
 
 /// <summary>
@@ -170,9 +185,11 @@ public sealed record HarnessTaskSpec : IValidatable
     public List<HarnessFilter>? FilterList { get; init; }
     /// <summary>Metrics reported (default: acc and acc_norm for multiple_choice, perplexity and acc for loglikelihood, exact_match for generate_until).</summary>
     public List<HarnessMetric>? MetricList { get; init; }
-    /// <summary>Generations per document; PeftLab decodes greedily, so only 1.</summary>
-    [ConfigRange(1, 1)]
+    /// <summary>Generations per document (pass@k's n); more than one needs <c>do_sample: true</c> to differ. Metrics other than pass@k score the first.</summary>
+    [ConfigRange(1, 10_000)]
     public int Repeats { get; init; } = 1;
+    /// <summary>The task runs generated code (lm-evaluation-harness's flag); PeftLab runs it in its sandbox (see <c>peftlab eval --unsafe-execute</c>).</summary>
+    public bool UnsafeCode { get; init; }
     /// <summary>Free-form metadata (the task's version).</summary>
     public ConfigNode? Metadata { get; init; }
     /// <summary>Decontamination flag (informational; PeftLab does not decontaminate).</summary>
@@ -185,16 +202,38 @@ public sealed record HarnessTaskSpec : IValidatable
     {
         [HarnessOutputType.MultipleChoice] = ["acc", "acc_norm"],
         [HarnessOutputType.Loglikelihood] = ["perplexity", "acc"],
-        [HarnessOutputType.GenerateUntil] = ["exact_match", "f1"],
+        [HarnessOutputType.GenerateUntil] = ["exact_match", "f1", PassAtKMetric],
     };
+
+    /// <summary>The code-execution metric's name.</summary>
+    public const string PassAtKMetric = "pass_at_k";
+
+    /// <summary>The k values of a pass_at_k metric entry.</summary>
+    public static int[] KsOf(HarnessMetric m) => m.K switch
+    {
+        null => [1],
+        ConfigScalar s when int.TryParse(s.Value, System.Globalization.CultureInfo.InvariantCulture, out int k) => [k],
+        ConfigSequence seq => seq.Items.Select(i => i is ConfigScalar s && int.TryParse(s.Value, System.Globalization.CultureInfo.InvariantCulture, out int k) ? k : 0).ToArray(),
+        _ => [0],
+    };
+
+    /// <summary>Whether the task executes generated code.</summary>
+    public bool ExecutesCode => MetricList?.Any(m => m.Metric == PassAtKMetric) == true;
 
     /// <inheritdoc/>
     public IEnumerable<(string Key, string Message)> Validate()
     {
+        for (int i = 0; i < (MetricList?.Count ?? 0); i++)
+            if (MetricList![i].Metric == PassAtKMetric)
+            {
+                var ks = KsOf(MetricList[i]);
+                if (ks.Any(k => k < 1)) yield return ($"metric_list.{i}.k", "give k as a positive integer or a list of them");
+                else if (ks.Max() > Repeats) yield return ($"metric_list.{i}.k", $"k {ks.Max()} is more than the {Repeats} generation(s) per document (repeats)");
+            }
+            else if (MetricList[i].K is not null) yield return ($"metric_list.{i}.k", "k belongs to pass_at_k only");
         if (DocToText is null) yield return ("doc_to_text", "is required");
         if (DocToTarget is null) yield return ("doc_to_target", "is required");
         if (OutputType == HarnessOutputType.MultipleChoice && DocToChoice is null) yield return ("doc_to_choice", "is required for output_type multiple_choice");
-        if (GenerationKwargs?.DoSample == true) yield return ("generation_kwargs.do_sample", "sampling is not supported: PeftLab scores greedy generations (do_sample: false)");
         if (TestSplit is null && ValidationSplit is null) yield return ("test_split", "give test_split or validation_split (the split scored)");
         if (MetricsOf.TryGetValue(OutputType, out var known))
             for (int i = 0; i < (MetricList?.Count ?? 0); i++)

@@ -69,13 +69,20 @@ public sealed class HarnessTask
         return new HarnessTask(spec, file, dataset);
     }
 
+    /// <summary>What replaces the harness's own code tasks' Python functions in PeftLab's subset.</summary>
+    private static string FunctionAdvice(string line) =>
+        line.Contains("pass_at_", StringComparison.Ordinal) ? "write 'metric: pass_at_k' with 'k: [1, 10]' (PeftLab runs the tests in its sandbox)"
+        : line.Contains("build_predictions", StringComparison.Ordinal) ? "write the filter step as 'function: prepend_prompt' (HumanEval) or 'function: extract_code' (MBPP)"
+        : line.Contains("list_fewshot_samples", StringComparison.Ordinal) ? "write the examples under fewshot_config.samples as a YAML list"
+        : "write the field as a template ({{ field }})";
+
     private static ConfigNode LoadWithIncludes(string file, HashSet<string> seen)
     {
         if (!seen.Add(file)) throw Error($"include: '{file}' includes itself", new SourcePosition(file, 0, 0));
         var lines = System.IO.File.ReadAllLines(file);
         for (int i = 0; i < lines.Length; i++)
             if (lines[i].Contains("!function", StringComparison.Ordinal) && !lines[i].TrimStart().StartsWith('#'))
-                throw Error($"'{lines[i].Trim()}': a Python function (!function) cannot run in PeftLab; write the field as a template ({{{{ field }}}})",
+                throw Error($"'{lines[i].Trim()}': a Python function (!function) cannot run in PeftLab; {FunctionAdvice(lines[i])}",
                     new SourcePosition(file, i + 1, lines[i].IndexOf('!') + 1));
         var node = ConfigNode.Load(file);
         if (node is ConfigScalar { IsNull: true }) node = new ConfigMapping([], node.Position);

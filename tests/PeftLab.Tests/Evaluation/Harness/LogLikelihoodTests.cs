@@ -182,9 +182,13 @@ public sealed class LogLikelihoodTests
         Assert.Equal(0.0, (double)generated["scores"]!["exact_match,none"]!["value"]!);   // 4 new tokens never repeat the whole text
         var sampled = Path.Combine(dir, "sampled.yaml");
         File.WriteAllText(sampled, File.ReadAllText(gen) + "  do_sample: true\n");
-        var refused = CliRunner.Run("eval", "--model", StoryTasks.Model, "--task", sampled);
-        Assert.NotEqual(0, refused.ExitCode);
-        Assert.Contains("generation_kwargs.do_sample: sampling is not supported", refused.Stderr);
+        string Sampled(string seed, string name)
+        {
+            CliRunner.Ok("eval", "--model", StoryTasks.Model, "--task", sampled, "--seed", seed, "--out", Path.Combine(dir, name));
+            return File.ReadAllText(Path.Combine(dir, name, "samples.jsonl"));
+        }
+        Assert.Equal(Sampled("3", "s1"), Sampled("3", "s2"));                     // sampling is seeded
+        Assert.NotEqual(Sampled("3", "s1"), Sampled("4", "s3"));
         var both = CliRunner.Run("eval", "--model", StoryTasks.Model, "--task", gen, "--tasks", dir);
         Assert.Contains("give --tasks DIR (a SuperNI-layout folder) or --task FILE", both.Stderr + both.Stdout);
     }
