@@ -83,6 +83,16 @@ public sealed class EvalSettings : ModelSettings
     [ConfigRange(0, 10_000)]
     public int? NumFewshot { get; init; }
 
+    /// <summary>The judge model of win_rate tasks.</summary>
+    [CommandOption("--judge <DIR>")]
+    [Description("With a win_rate task (pairwise judging, e.g. evals/alpaca_eval.yaml): the judge model's folder, any supported checkpoint")]
+    public string? Judge { get; init; }
+
+    /// <summary>The judge's prompt file.</summary>
+    [CommandOption("--judge-prompt <FILE>")]
+    [Description("With --judge: a prompt template over {{instruction}}, {{output_1}}, {{output_2}} replacing the task's judge_prompt (the judge then names Response 1 or 2)")]
+    public string? JudgePrompt { get; init; }
+
     /// <summary>Runs generated code without the sandbox.</summary>
     [CommandOption("--unsafe-execute")]
     [Description("With a pass_at_k task where no sandbox works here: run the model's code anyway, unsandboxed, as this user (rlimits only). Dangerous")]
@@ -175,6 +185,7 @@ public sealed class EvalCommand : Command<EvalSettings>
         {
             Model = s.Model!, Adapter = s.Adapter, Dtype = s.ComputeDType, Task = s.Task!, DatasetPath = s.DatasetPath, NumFewshot = s.NumFewshot,
             Limit = s.Limit, BatchSize = s.BatchSize, Seed = s.Seed, UnsafeExecute = s.UnsafeExecute,
+            Judge = s.Judge, JudgePrompt = s.JudgePrompt,
         };
         if (s.UnsafeExecute) Warn("--unsafe-execute: where the sandbox does not work, the model's code runs UNSANDBOXED as this user");
         var result = WithProgress($"scoring {Path.GetFileName(s.Task)}", progress => Evaluation.Harness.HarnessEvaluator.Run(request, progress, Warn));

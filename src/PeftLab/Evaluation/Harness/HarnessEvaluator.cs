@@ -29,6 +29,10 @@ public sealed record HarnessEvalRequest
     public long Seed { get; init; } = HarnessEvaluator.FewshotSeed;
     /// <summary>Run generated code even where no sandbox works (as this user, under rlimits only).</summary>
     public bool UnsafeExecute { get; init; }
+    /// <summary>win_rate tasks: the judge model's folder (any supported checkpoint).</summary>
+    public string? Judge { get; init; }
+    /// <summary>win_rate tasks: a judge prompt file replacing the task's <c>judge_prompt</c>.</summary>
+    public string? JudgePrompt { get; init; }
 }
 
 /// <summary>One document's outcome: the prompt, the right answer, each candidate's log-likelihood and the picks.</summary>
@@ -48,6 +52,8 @@ public sealed record HarnessSample(int Index, string Prompt, IReadOnlyList<strin
     public IReadOnlyDictionary<string, string>? Filtered { get; init; }
     /// <summary>generate_until with <c>repeats</c> &gt; 1: every generation, cut at its stop sequence (the first is <see cref="Generated"/>).</summary>
     public IReadOnlyList<string>? Generations { get; init; }
+    /// <summary>win_rate: the judge's verdict on the first generation's answer against the target, by pipeline name.</summary>
+    public IReadOnlyDictionary<string, PairwiseVerdict>? Verdicts { get; init; }
     /// <summary>pass_at_k: each generation's program run (the filtered answer, a newline, the target's tests), by pipeline name.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<Code.SandboxRun>>? Executions { get; init; }
 }
@@ -61,6 +67,8 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
 {
     /// <summary>What isolated executed code (pass_at_k tasks), else null.</summary>
     public string? Sandbox { get; init; }
+    /// <summary>The judge model and prompt (win_rate tasks), else null.</summary>
+    public string? Judge { get; init; }
 
     /// <summary>The scores as <c>results.json</c> holds them.</summary>
     public JsonObject ToJson()
@@ -71,7 +79,7 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
         return new JsonObject
         {
             ["task"] = Task, ["output_type"] = Configuration.ConfigEnums.Name(OutputType), ["split"] = Split, ["num_fewshot"] = NumFewshot,
-            ["documents"] = Samples.Count, ["scores"] = scores, ["seconds"] = Math.Round(Seconds, 2), ["sandbox"] = Sandbox,
+            ["documents"] = Samples.Count, ["scores"] = scores, ["seconds"] = Math.Round(Seconds, 2), ["sandbox"] = Sandbox, ["judge"] = Judge,
         };
     }
 
@@ -84,6 +92,10 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
         ["metrics"] = new JsonObject(s.Metrics.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
         ["generated"] = s.Generated,
         ["filtered"] = s.Filtered is null ? null : new JsonObject(s.Filtered.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+        ["verdicts"] = s.Verdicts is null ? null : new JsonObject(s.Verdicts.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject
+        {
+            ["model_first"] = kv.Value.ModelFirst, ["model_second"] = kv.Value.ModelSecond, ["preference"] = kv.Value.Preference,
+        }))),
         ["generations"] = s.Generations is null ? null : new JsonArray(s.Generations.Select(g => (JsonNode)g).ToArray()),
         ["executions"] = s.Executions is null ? null : new JsonObject(s.Executions.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonArray(kv.Value.Select(r =>
             (JsonNode)new JsonObject { ["outcome"] = Configuration.ConfigEnums.Name(r.Outcome), ["reason"] = r.Reason, ["exit_code"] = r.ExitCode, ["seconds"] = Math.Round(r.Seconds, 3) }).ToArray())))),
@@ -115,18 +127,26 @@ public static class HarnessEvaluator
         // refuse before the model loads when the task runs code and no sandbox works
         var sandbox = task.Spec.ExecutesCode ? new Code.PythonSandbox(unsafeExecute: request.UnsafeExecute) : null;
         if (sandbox is not null && !Code.PythonSandbox.Probe().Available) warn?.Invoke($"generated code runs {sandbox.Isolation}");
+        PairwiseJudge? judge = null;
+        if (task.Spec.NeedsJudge)
+            judge = PairwiseJudge.Load(request.Judge ?? throw new ArgumentException($"{task.Name}: metric win_rate needs a judge model (peftlab eval --judge MODEL_DIR)"),
+                request.JudgePrompt ?? task.JudgePromptFile, request.Dtype);
         var lm = TrainableModels.Load(request.Model, request.Dtype, TorchRuntime.Device);
         if (request.Adapter is not null)
             foreach (var w in Peft.PeftModel.LoadAdapter(lm.Host, request.Adapter).Warnings) warn?.Invoke(w);
         lm.Host.Module.eval();
         using var tokenizer = HfTokenizer.Load(request.Model);
-        return Evaluate(task, lm, tokenizer, request.NumFewshot, request.Limit, request.BatchSize, progress, request.Seed, sandbox);
+        return Evaluate(task, lm, tokenizer, request.NumFewshot, request.Limit, request.BatchSize, progress, request.Seed, sandbox, judge);
     }
 
-    /// <summary>Runs a loaded task on a loaded model; pass_at_k programs run in <paramref name="sandbox"/> (default: the machine's sandbox, refused when it does not work).</summary>
+    /// <summary>
+    /// Runs a loaded task on a loaded model; pass_at_k programs run in <paramref name="sandbox"/> (default: the
+    /// machine's sandbox, refused when it does not work); win_rate is judged by <paramref name="judge"/>.
+    /// </summary>
     public static HarnessResult Evaluate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, int? numFewshot = null, int? limit = null,
-        int batchSize = 16, Action<int, int>? progress = null, long seed = FewshotSeed, Code.PythonSandbox? sandbox = null)
+        int batchSize = 16, Action<int, int>? progress = null, long seed = FewshotSeed, Code.PythonSandbox? sandbox = null, PairwiseJudge? judge = null)
     {
+        if (task.Spec.NeedsJudge && judge is null) throw new ArgumentException($"{task.Name}: metric win_rate needs a judge model (peftlab eval --judge MODEL_DIR)");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var docs = HarnessData.Load(task, task.ScoredSplit);
         if (limit is int n) docs = docs.Take(n).ToArray();
@@ -136,7 +156,7 @@ public static class HarnessEvaluator
         bool sameSplit = task.Spec.FewshotConfig?.Samples is null && task.FewshotSplit == task.ScoredSplit;
         if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
             return Generate(task, lm, tokenizer, docs, fewshotDocs, shots, sameSplit, batchSize, progress, clock, seed,
-                task.Spec.ExecutesCode ? sandbox ?? new Code.PythonSandbox() : null);
+                task.Spec.ExecutesCode ? sandbox ?? new Code.PythonSandbox() : null, judge);
 
         // --- every document's prompt and candidates -------------------------------------------------------------
         var items = docs.Select((doc, i) =>
@@ -283,7 +303,7 @@ public static class HarnessEvaluator
     /// </summary>
     private static HarnessResult Generate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, IReadOnlyList<IReadOnlyDictionary<string, object?>> docs,
         IReadOnlyList<IReadOnlyDictionary<string, object?>> fewshotDocs, int shots, bool sameSplit, int batchSize, Action<int, int>? progress,
-        System.Diagnostics.Stopwatch clock, long seed, Code.PythonSandbox? sandbox)
+        System.Diagnostics.Stopwatch clock, long seed, Code.PythonSandbox? sandbox, PairwiseJudge? judge)
     {
         var gen = task.Spec.GenerationKwargs;
         IReadOnlyList<string> until = gen?.Until ?? [task.Spec.FewshotDelimiter];
@@ -310,6 +330,12 @@ public static class HarnessEvaluator
                 executions[fl.Name] = sandbox!.RunAll(programs, progress).Chunk(n).ToArray();
             }
 
+        // --- win_rate: the judge compares each first answer with the target (a reference output), in both orders ------
+        var verdicts = new Dictionary<string, IReadOnlyList<PairwiseVerdict>>();
+        if (task.Spec.NeedsJudge)
+            foreach (var fl in filters)
+                verdicts[fl.Name] = judge!.Judge(docs.Select((doc, i) => (task.Text(doc), filtered[i][fl.Name][0], targets[i])).ToArray(), batchSize, progress);
+
         var samples = docs.Select((_, i) =>
         {
             var values = new Dictionary<string, double>();
@@ -320,6 +346,12 @@ public static class HarnessEvaluator
                         int passed = executions[fl.Name][i].Count(r => r.Passed);
                         foreach (int k in HarnessTaskSpec.KsOf(m)) values[$"pass@{k},{fl.Name}"] = Code.PassAtK.Estimate(n, passed, k);
                     }
+                    else if (m.Metric == HarnessTaskSpec.WinRateMetric)
+                    {
+                        values[$"win_rate,{fl.Name}"] = verdicts[fl.Name][i].Preference;
+                        values[$"win_rate_discrete,{fl.Name}"] = verdicts[fl.Name][i].Win;
+                        values[$"judge_first_position,{fl.Name}"] = verdicts[fl.Name][i].FirstPositionRate;
+                    }
                     else
                         values[$"{m.Metric},{fl.Name}"] = m.Metric == "f1" ? HarnessScoring.TokenF1(filtered[i][fl.Name][0], targets[i])
                             : HarnessScoring.ExactMatch(filtered[i][fl.Name][0], targets[i], m);
@@ -328,10 +360,11 @@ public static class HarnessEvaluator
                 Generated = generated[i][0], Filtered = filtered[i].ToDictionary(kv => kv.Key, kv => kv.Value[0]),
                 Generations = n > 1 ? generated[i] : null,
                 Executions = executions.Count == 0 ? null : executions.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<Code.SandboxRun>)kv.Value[i]),
+                Verdicts = verdicts.Count == 0 ? null : verdicts.ToDictionary(kv => kv.Key, kv => kv.Value[i]),
             };
         }).ToArray();
         var scores = samples[0].Metrics.Keys.Select(k => Aggregate(k, HarnessOutputType.GenerateUntil, samples)).ToArray();
         return new HarnessResult(task.Name, HarnessOutputType.GenerateUntil, task.ScoredSplit, shots, scores, samples, clock.Elapsed.TotalSeconds)
-        { Sandbox = sandbox?.Isolation };
+        { Sandbox = sandbox?.Isolation, Judge = judge is null ? null : $"{judge.Name} ({judge.PromptFile})" };
     }
 }

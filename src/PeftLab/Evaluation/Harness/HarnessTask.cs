@@ -190,6 +190,12 @@ public sealed record HarnessTaskSpec : IValidatable
     public int Repeats { get; init; } = 1;
     /// <summary>The task runs generated code (lm-evaluation-harness's flag); PeftLab runs it in its sandbox (see <c>peftlab eval --unsafe-execute</c>).</summary>
     public bool UnsafeCode { get; init; }
+    /// <summary>
+    /// win_rate: the judge's prompt, a file (relative to the task file) holding a template over <c>instruction</c>,
+    /// <c>output_1</c> and <c>output_2</c> that ends where the judge names the better response (" 1" or " 2");
+    /// default PeftLab's built-in prompt. <c>peftlab eval --judge-prompt</c> replaces it.
+    /// </summary>
+    public string? JudgePrompt { get; init; }
     /// <summary>Free-form metadata (the task's version).</summary>
     public ConfigNode? Metadata { get; init; }
     /// <summary>Decontamination flag (informational; PeftLab does not decontaminate).</summary>
@@ -202,11 +208,13 @@ public sealed record HarnessTaskSpec : IValidatable
     {
         [HarnessOutputType.MultipleChoice] = ["acc", "acc_norm"],
         [HarnessOutputType.Loglikelihood] = ["perplexity", "acc"],
-        [HarnessOutputType.GenerateUntil] = ["exact_match", "f1", PassAtKMetric],
+        [HarnessOutputType.GenerateUntil] = ["exact_match", "f1", PassAtKMetric, WinRateMetric],
     };
 
     /// <summary>The code-execution metric's name.</summary>
     public const string PassAtKMetric = "pass_at_k";
+    /// <summary>The pairwise-judging metric's name: the judge's preference for the model's output over the target (a reference output).</summary>
+    public const string WinRateMetric = "win_rate";
 
     /// <summary>The k values of a pass_at_k metric entry.</summary>
     public static int[] KsOf(HarnessMetric m) => m.K switch
@@ -216,6 +224,9 @@ public sealed record HarnessTaskSpec : IValidatable
         ConfigSequence seq => seq.Items.Select(i => i is ConfigScalar s && int.TryParse(s.Value, System.Globalization.CultureInfo.InvariantCulture, out int k) ? k : 0).ToArray(),
         _ => [0],
     };
+
+    /// <summary>Whether a judge model scores the task.</summary>
+    public bool NeedsJudge => MetricList?.Any(m => m.Metric == WinRateMetric) == true;
 
     /// <summary>Whether the task executes generated code.</summary>
     public bool ExecutesCode => MetricList?.Any(m => m.Metric == PassAtKMetric) == true;

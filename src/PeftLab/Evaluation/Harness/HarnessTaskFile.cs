@@ -143,6 +143,9 @@ public sealed class HarnessTask
     private static object? FieldOrTemplate(DocTemplate t, IReadOnlyDictionary<string, object?> doc) =>
         doc.TryGetValue(t.Source, out var field) ? field : t.Evaluate(doc);
 
+    /// <summary>The judge prompt file of a win_rate task (<c>judge_prompt</c>, relative to the task file), or null for the built-in prompt.</summary>
+    public string? JudgePromptFile => Spec.JudgePrompt is { } p ? Path.Combine(Folder, p) : null;
+
     /// <summary>The split scored: <c>test_split</c>, else <c>validation_split</c>.</summary>
     public string ScoredSplit => Spec.TestSplit ?? Spec.ValidationSplit!;
 

@@ -233,33 +233,4 @@ public sealed class HarnessCodeTests
 
     private static string PythonLiteral(string s) =>
         "'" + s.Replace("\\", "\\\\").Replace("'", "\\'").Replace("\n", "\\n") + "'";
-
-    /// <summary>A model that answers each prompt from a script (in turn, per prompt); nothing else of a model.</summary>
-    private sealed class ScriptedModel(ITokenizer tokenizer, Dictionary<string, string[]> answers) : ITrainableModel
-    {
-        private readonly Dictionary<string, int> served = [];
-
-        public IReadOnlyList<int[]> Generate(IReadOnlyList<int[]> prompts, SamplingConfig cfg, IReadOnlyCollection<int> eos, int pad) =>
-            prompts.Select(p =>
-            {
-                var text = tokenizer.Decode(p, skipSpecialTokens: true);
-                int k = served.GetValueOrDefault(text);
-                served[text] = k + 1;
-                return tokenizer.Encode(answers[text][k]);
-            }).ToArray();
-
-        public int[] EncodeContext(ITokenizer t, string context) => t.Encode(context);
-        public IPeftHost Host => throw new NotSupportedException();
-        public bool SupportsPacking => false;
-        public IReadOnlyList<IModelBatch> Batches(Batcher batcher, IReadOnlyList<MaskedSequence> examples, int epoch, bool pack) => throw new NotSupportedException();
-        public Tensor BatchLoss(IModelBatch batch, out long targets) => throw new NotSupportedException();
-        public IReadOnlyList<ContinuationScore> ScoreContinuations(IReadOnlyList<ContinuationRequest> requests, int batchSize) => throw new NotSupportedException();
-        public ContinuationRequest Encode(ITokenizer t, string context, string continuation) => throw new NotSupportedException();
-        public void SaveFull(string dir) => throw new NotSupportedException();
-        public void LoadFull(string dir) => throw new NotSupportedException();
-        public Tensor Logits(PeftLab.Checkpoints.SafeTensorsFile input, string path) => throw new NotSupportedException();
-        public IReadOnlyList<int> ConfigEosIds => [];
-        public int ConfigPadId => 0;
-        public MemorySettings Memory { get; set; } = new();
-    }
 }
