@@ -28,7 +28,7 @@ public sealed class SynthSettings : GlobalSettings
 
     /// <summary>Also write the synthetic harness tasks.</summary>
     [CommandOption("--harness")]
-    [Description("Also write offline stand-ins of the open-instruction benchmarks as harness task files under DIR/harness (multiple choice, GSM8K-style arithmetic, extractive QA, cloze) for peftlab eval --task")]
+    [Description("Also write offline stand-ins of the open-instruction benchmarks as harness task files under DIR/harness (multiple choice, GSM8K-style arithmetic, extractive QA, cloze, Python functions with tests, open prompts with references) for peftlab eval --task")]
     public bool Harness { get; init; }
 
     /// <inheritdoc/>

@@ -9,14 +9,16 @@ namespace PeftLab.Synthetic;
 /// <param name="Stands">The benchmark it stands in for.</param>
 /// <param name="Test">Documents in its test split.</param>
 /// <param name="Train">Documents in its train split (few-shot source).</param>
-public sealed record HarnessTaskInfo(string Name, string OutputType, string Stands, int Test, int Train);
+/// <param name="Group">The capability group it measures in an open-instruction study.</param>
+public sealed record HarnessTaskInfo(string Name, string OutputType, string Stands, int Test, int Train, Training.CapabilityGroup Group);
 
 /// <summary>
 /// Offline counterparts of the open-instruction benchmarks, as lm-evaluation-harness task files over JSONL, so the
 /// harness kinds run without downloads: multiple choice by log-likelihood (an MMLU-style knowledge quiz over the
 /// synthetic suite's facts: animal sounds, colour fruits, opposites), arithmetic word problems with worked solutions
 /// ending <c>#### N</c> (GSM8K-style, strict and flexible extraction), passages with extractive questions (TyDiQA-style,
-/// token F1) and a last-word cloze (LAMBADA-style log-likelihood). Deterministic per seed.
+/// token F1), a last-word cloze (LAMBADA-style log-likelihood), tiny Python functions with tests (HumanEval schema,
+/// pass@1 in the sandbox) and open prompts with reference answers (AlpacaEval-style pairwise judging). Deterministic per seed.
 /// </summary>
 public static class HarnessSuite
 {
@@ -26,7 +28,7 @@ public static class HarnessSuite
         ArgumentOutOfRangeException.ThrowIfLessThan(instances, 4);
         Directory.CreateDirectory(dir);
         var written = new List<HarnessTaskInfo>();
-        void Task(string name, string type, string stands, string yaml, Func<DeterministicRng, Dictionary<string, object>> make)
+        void Task(string name, string type, string stands, Training.CapabilityGroup group, string yaml, Func<DeterministicRng, Dictionary<string, object>> make)
         {
             var rng = DeterministicRng.ForStream((long)seed, "harness/" + name);
             var folder = Path.Combine(dir, name);
@@ -38,10 +40,10 @@ public static class HarnessSuite
             File.WriteAllLines(Path.Combine(folder, "train.jsonl"), trainDocs.Select(d => JsonSerializer.Serialize(d)));
             File.WriteAllLines(Path.Combine(folder, "test.jsonl"), testDocs.Select(d => JsonSerializer.Serialize(d)));
             File.WriteAllText(Path.Combine(dir, name + ".yaml"), $"# synthetic stand-in for {stands}, written by peftlab data synth --harness\ntask: {name}\ndataset_path: {name}\n{yaml}");
-            written.Add(new HarnessTaskInfo(name, type, stands, testDocs.Length, trainDocs.Length));
+            written.Add(new HarnessTaskInfo(name, type, stands, testDocs.Length, trainDocs.Length, group));
         }
 
-        Task("synth_mc", "multiple_choice", "MMLU (knowledge, multiple choice)",
+        Task("synth_mc", "multiple_choice", "MMLU (knowledge, multiple choice)", Training.CapabilityGroup.Knowledge,
             "output_type: multiple_choice\ntest_split: test\nfewshot_split: train\nfewshot_config:\n  sampler: first_n\nnum_fewshot: 3\n" +
             "doc_to_text: \"{{question}}\\nA. {{choices[0]}}\\nB. {{choices[1]}}\\nC. {{choices[2]}}\\nD. {{choices[3]}}\\nAnswer:\"\n" +
             "doc_to_choice: [\"A\", \"B\", \"C\", \"D\"]\ndoc_to_target: answer\nmetric_list:\n  - metric: acc\n  - metric: acc_norm\n",
@@ -57,7 +59,7 @@ public static class HarnessSuite
                 return new() { ["question"] = question, ["choices"] = choices, ["answer"] = Array.IndexOf(choices, right) };
             });
 
-        Task("synth_arith", "generate_until", "GSM8K (arithmetic word problems with worked solutions)",
+        Task("synth_arith", "generate_until", "GSM8K (arithmetic word problems with worked solutions)", Training.CapabilityGroup.Reasoning,
             "output_type: generate_until\ntest_split: test\nfewshot_split: train\nnum_fewshot: 2\n" +
             "doc_to_text: \"Question: {{question}}\\nAnswer:\"\ndoc_to_target: \"{{answer}}\"\n" +
             "metric_list:\n  - metric: exact_match\n    ignore_case: true\n    regexes_to_ignore: [\",\", \"\\\\$\", \"(?s).*#### \", \"\\\\.$\"]\n" +
@@ -76,7 +78,7 @@ public static class HarnessSuite
                 return new() { ["question"] = question, ["answer"] = answer };
             });
 
-        Task("synth_qa", "generate_until", "TyDiQA gold passage (extractive QA)",
+        Task("synth_qa", "generate_until", "TyDiQA gold passage (extractive QA)", Training.CapabilityGroup.Knowledge,
             "output_type: generate_until\ntest_split: test\nfewshot_split: train\nnum_fewshot: 1\n" +
             "doc_to_text: \"Answer the following question based on the information in the given passage.\\n\\nPassage: {{context}}\\nQuestion: {{question}}\\nAnswer:\"\n" +
             "doc_to_target: \"{{answers.text[0]}}\"\nmetric_list:\n  - metric: f1\n  - metric: exact_match\n    ignore_case: true\n    ignore_punctuation: true\n" +
@@ -97,7 +99,7 @@ public static class HarnessSuite
                 return new() { ["context"] = context, ["question"] = question, ["answers"] = new Dictionary<string, object> { ["text"] = new[] { answer } } };
             });
 
-        Task("synth_cloze", "loglikelihood", "LAMBADA (last-word cloze, log-likelihood)",
+        Task("synth_cloze", "loglikelihood", "LAMBADA (last-word cloze, log-likelihood)", Training.CapabilityGroup.LongForm,
             "output_type: loglikelihood\ntest_split: test\ndoc_to_text: \"{{text.split(' ')[:-1]|join(' ')}}\"\ndoc_to_target: \"{{' '+text.split(' ')[-1]}}\"\n" +
             "metric_list:\n  - metric: perplexity\n  - metric: acc\n",
             rng =>
@@ -106,7 +108,57 @@ public static class HarnessSuite
                 string who = Names[rng.NextInt(Names.Length)];
                 return new() { ["text"] = $"{who} listened to the {animal} in the yard. The {animal} said {sound}" };
             });
+
+        Task("synth_code", "generate_until", "HumanEval (Python functions from a docstring, pass@1)", Training.CapabilityGroup.Coding,
+            "output_type: generate_until\ntest_split: test\nunsafe_code: true\ndoc_to_text: \"{{prompt}}\"\ndoc_to_target: \"{{test}}\\ncheck({{entry_point}})\"\n" +
+            "generation_kwargs:\n  until: [\"\\ndef\", \"\\nclass\", \"\\n#\", \"\\nif\", \"\\nprint\", \"\\n\\n\"]\n  max_gen_toks: 24\n" +
+            "metric_list:\n  - metric: pass_at_k\n    k: [1]\nfilter_list:\n  - name: create_test\n    filter:\n      - function: prepend_prompt\n",
+            rng => CodeProblem(rng));
+
+        Task("synth_open", "generate_until", "AlpacaEval (open prompts against reference answers, pairwise judging)", Training.CapabilityGroup.LongForm,
+            "output_type: generate_until\ntest_split: test\ndoc_to_text: \"{{instruction}}\\n\"\ndoc_to_target: \"{{output}}\"\n" +
+            "generation_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 32\nmetric_list:\n  - metric: win_rate\nfilter_list:\n  - name: answer\n    filter:\n      - function: remove_whitespace\n",
+            rng =>
+            {
+                string who = Names[rng.NextInt(Names.Length)], animal = Vocabulary.Animals[rng.NextInt(Vocabulary.Animals.Length)];
+                string color = Vocabulary.Colors[rng.NextInt(Vocabulary.Colors.Length)], pet = PetNames[rng.NextInt(PetNames.Length)];
+                var (sound, fruit) = (Vocabulary.AnimalSound[rng.NextInt(Vocabulary.AnimalSound.Length)], Vocabulary.Fruits[rng.NextInt(Vocabulary.Fruits.Length)]);
+                var (instruction, output) = rng.NextInt(3) switch
+                {
+                    0 => ($"Write one sentence about {who} and a {color} {animal} called {pet}.", $"{who} walks {pet}, a friendly {color} {animal}, to the park every day."),
+                    1 => ($"Tell me what a {sound.Key} says, in one sentence.", $"A {sound.Key} says {sound.Value} when it wants attention."),
+                    _ => ($"Describe a {fruit} to a child in one sentence.", $"A {fruit} is a sweet fruit you can eat for a snack."),
+                };
+                return new() { ["instruction"] = instruction, ["output"] = output, ["generator"] = "synthetic_reference", ["dataset"] = "synth_open" };
+            });
         return written;
+    }
+
+    /// <summary>
+    /// A tiny Python function in HumanEval's schema: its signature and docstring, a one-line solution, and a check with
+    /// three asserts whose expected values are computed here (right by construction; the tests run them in the sandbox).
+    /// </summary>
+    private static Dictionary<string, object> CodeProblem(DeterministicRng rng)
+    {
+        int k = 2 + rng.NextInt(9);
+        int[] xs = [rng.NextInt(20), rng.NextInt(50) + 20, rng.NextInt(7) + 1];
+        string word = Vocabulary.Animals[rng.NextInt(Vocabulary.Animals.Length)];
+        string[] words = [Vocabulary.Fruits[rng.NextInt(Vocabulary.Fruits.Length)], Vocabulary.Colors[rng.NextInt(Vocabulary.Colors.Length)], word];
+        static string Py(string s) => "'" + s + "'";
+        static string PyBool(bool b) => b ? "True" : "False";
+        var (name, args, doc, body, cases) = rng.NextInt(7) switch
+        {
+            0 => ($"add_{k}", "x", $"Return x plus {k}.", $"x + {k}", xs.Select(x => ($"{x}", $"{x + k}")).ToArray()),
+            1 => ($"times_{k}", "x", $"Return x times {k}.", $"x * {k}", xs.Select(x => ($"{x}", $"{x * k}")).ToArray()),
+            2 => ($"repeat_{word}", "n", $"Return the word '{word}' repeated n times.", $"'{word}' * n", xs.Select(x => ($"{x % 4}", Py(string.Concat(Enumerable.Repeat(word, x % 4))))).ToArray()),
+            3 => ("first_letter", "s", "Return the first letter of s.", "s[0]", words.Select(w => (Py(w), Py(w[..1]))).ToArray()),
+            4 => ("last_letter", "s", "Return the last letter of s.", "s[-1]", words.Select(w => (Py(w), Py(w[^1..]))).ToArray()),
+            5 => ("shout", "s", "Return s in upper case.", "s.upper()", words.Select(w => (Py(w), Py(w.ToUpperInvariant()))).ToArray()),
+            _ => ("is_even", "n", "Return whether n is even.", "n % 2 == 0", xs.Select(x => ($"{x}", PyBool(x % 2 == 0))).ToArray()),
+        };
+        var prompt = $"def {name}({args}):\n    \"\"\"{doc}\"\"\"\n";
+        var test = "\n\ndef check(candidate):\n" + string.Concat(cases.Select(c => $"    assert candidate({c.Item1}) == {c.Item2}\n"));
+        return new() { ["task_id"] = $"Synth/{name}", ["prompt"] = prompt, ["canonical_solution"] = $"    return {body}\n", ["test"] = test, ["entry_point"] = name };
     }
 
     private static (string Question, string Right, string[] Pool) Fact(DeterministicRng rng, (string Key, string Value)[] table, Func<string, string, string> ask)

@@ -289,6 +289,57 @@ public enum BestMetric
     Loss,
 }
 
+/// <summary>What an open-instruction benchmark measures (the reference study's grouping of the Tulu suite).</summary>
+public enum CapabilityGroup
+{
+    /// <summary>Multi-step reasoning: GSM8K chain of thought, BBH.</summary>
+    Reasoning,
+    /// <summary>Writing code that passes tests: HumanEval, MBPP.</summary>
+    Coding,
+    /// <summary>Knowledge and reading: MMLU, ARC, TyDiQA.</summary>
+    Knowledge,
+    /// <summary>Long-form and open generation: AlpacaEval, LAMBADA-style continuation.</summary>
+    LongForm,
+}
+
+/// <summary>One open-instruction benchmark of the final evaluation: a harness task file and what it measures.</summary>
+public sealed record OpenBenchmark : IValidatable
+{
+    /// <summary>The lm-evaluation-harness task file (see <c>evals/</c>), relative to the working folder.</summary>
+    public string Task { get; init; } = "";
+    /// <summary>The capability group it reports under (finding (f) compares methods on reasoning, coding and long-form).</summary>
+    public CapabilityGroup Group { get; init; } = CapabilityGroup.Knowledge;
+    /// <summary>A local copy of its dataset, replacing the file's <c>dataset_path</c>.</summary>
+    public string? DatasetPath { get; init; }
+    /// <summary>Few-shot examples, replacing the file's <c>num_fewshot</c>.</summary>
+    [ConfigRange(0, 10_000)]
+    public int? NumFewshot { get; init; }
+
+    /// <inheritdoc/>
+    public IEnumerable<(string Key, string Message)> Validate()
+    {
+        if (Task.Length == 0) yield return ("task", "is required (a harness task file)");
+        else if (!File.Exists(Task)) yield return ("task", $"'{Task}' does not exist");
+    }
+}
+
+/// <summary>
+/// The open-instruction arm of the final evaluation: the best weights are also scored on these harness benchmarks
+/// (written to <c>eval/open_instruction/&lt;task&gt;/</c>); a study reports them per benchmark and capability group.
+/// </summary>
+public sealed record OpenInstructionSection
+{
+    /// <summary>The benchmarks.</summary>
+    public List<OpenBenchmark> Tasks { get; init; } = [];
+    /// <summary>At most this many documents per benchmark (null: all).</summary>
+    [ConfigRange(1, int.MaxValue)]
+    public int? Limit { get; init; }
+    /// <summary>The judge of win_rate benchmarks: a model folder, or <c>base</c> for the run's own base model untuned (a weak judge for small bases; say so when reporting).</summary>
+    public string? Judge { get; init; }
+    /// <summary>Run generated code even where no sandbox works (unsandboxed, as this user).</summary>
+    public bool UnsafeExecute { get; init; }
+}
+
 /// <summary>Evaluation during and after training.</summary>
 public sealed record EvalSection
 {
@@ -321,6 +372,8 @@ public sealed record EvalSection
     /// <summary>At most this many instances per split in the final evaluation (null: all).</summary>
     [ConfigRange(1, int.MaxValue)]
     public int? MaxFinalInstances { get; init; }
+    /// <summary>Open-instruction benchmarks the final evaluation also scores (none by default).</summary>
+    public OpenInstructionSection? OpenInstruction { get; init; }
 }
 
 /// <summary>Divergence and loss-spike detection.</summary>

@@ -16,8 +16,10 @@ public sealed class HarnessSuiteTests
     {
         var dir = TestPaths.NewTempDir("harness-suite");
         var written = HarnessSuite.Write(dir, 7, 60);
-        Assert.Equal(["synth_mc", "synth_arith", "synth_qa", "synth_cloze"], written.Select(w => w.Name));
-        Assert.Equal(["multiple_choice", "generate_until", "generate_until", "loglikelihood"], written.Select(w => w.OutputType));
+        Assert.Equal(["synth_mc", "synth_arith", "synth_qa", "synth_cloze", "synth_code", "synth_open"], written.Select(w => w.Name));
+        Assert.Equal(["multiple_choice", "generate_until", "generate_until", "loglikelihood", "generate_until", "generate_until"], written.Select(w => w.OutputType));
+        Assert.Equal([CapabilityGroup.Knowledge, CapabilityGroup.Reasoning, CapabilityGroup.Knowledge, CapabilityGroup.LongForm, CapabilityGroup.Coding, CapabilityGroup.LongForm],
+            written.Select(w => w.Group));
         HarnessTask Load(string name) => HarnessTask.Load(Path.Combine(dir, name + ".yaml"));
 
         var mc = Load("synth_mc");
@@ -50,6 +52,20 @@ public sealed class HarnessSuiteTests
         var cloze = Load("synth_cloze");
         foreach (var d in HarnessData.Load(cloze, "test"))
             Assert.Equal((string)d["text"]!, cloze.Text(d) + cloze.TargetText(d));
+
+        // code: every canonical solution passes its own check in the sandbox, and a function returning None fails it
+        var code = Load("synth_code");
+        var sandbox = new PeftLab.Evaluation.Code.PythonSandbox();
+        var steps = code.Spec.FilterList!.Single().Filter;
+        var docs = HarnessData.Load(code, "test");
+        var passing = sandbox.RunAll(docs.Select(d => HarnessScoring.Filter(steps, (string)d["canonical_solution"]!, d) + "\n" + code.TargetText(d)).ToArray());
+        Assert.All(passing, r => Assert.True(r.Passed, r.Reason));
+        var wrong = sandbox.RunAll(docs.Take(10).Select(d => HarnessScoring.Filter(steps, "    return None\n", d) + "\n" + code.TargetText(d)).ToArray());
+        Assert.All(wrong, r => Assert.StartsWith("AssertionError", r.Reason));
+        Assert.True(docs.Select(d => (string)d["entry_point"]!).Distinct().Count() >= 5, "the problems vary");
+        var open = Load("synth_open");
+        Assert.True(open.Spec.NeedsJudge);
+        Assert.All(HarnessData.Load(open, "test"), d => Assert.EndsWith(".", open.TargetText(d)));
 
         var again = TestPaths.NewTempDir("harness-suite");
         HarnessSuite.Write(again, 7, 60);
@@ -85,9 +101,10 @@ public sealed class HarnessSuiteTests
         var lm = TrainableModels.Load(StoryTasks.Model, ScalarType.Float32, CPU);
         lm.Host.Module.eval();
         using var tok = HfTokenizer.Load(StoryTasks.Model);
-        foreach (var name in new[] { "synth_mc", "synth_arith", "synth_qa", "synth_cloze" })
+        var judge = new PairwiseJudge(lm, tok, null, "stories260K");
+        foreach (var name in new[] { "synth_mc", "synth_arith", "synth_qa", "synth_cloze", "synth_code", "synth_open" })
         {
-            var result = HarnessEvaluator.Evaluate(HarnessTask.Load(Path.Combine(dir, name + ".yaml")), lm, tok, batchSize: 8);
+            var result = HarnessEvaluator.Evaluate(HarnessTask.Load(Path.Combine(dir, name + ".yaml")), lm, tok, batchSize: 8, judge: judge);
             Assert.Equal(8, result.Samples.Count);
             Assert.NotEmpty(result.Scores);
             Assert.All(result.Scores, s => Assert.True(s.Lower <= s.Value && s.Value <= s.Upper && double.IsFinite(s.Value), $"{name} {s}"));
