@@ -101,6 +101,16 @@ public sealed record RunCost
     public ComputeDtype? Dtype { get; init; }
 }
 
+/// <summary>One open-instruction benchmark's headline score (a share in [0, 1], as the harness reports it) with its 95 % document-bootstrap interval.</summary>
+/// <param name="Task">The harness task's name (its folder under <c>eval/open_instruction/</c>).</param>
+/// <param name="Group">The capability group it reports under.</param>
+/// <param name="Metric">The metric, as the harness names it (<c>acc</c>, <c>exact_match,strict-match</c>, <c>pass@1,create_test</c>).</param>
+/// <param name="Value">The score.</param>
+/// <param name="Lower">Lower end of its interval.</param>
+/// <param name="Upper">Upper end of its interval.</param>
+/// <param name="Documents">Documents scored.</param>
+public sealed record OpenInstructionScore(string Task, CapabilityGroup Group, string Metric, double Value, double Lower, double Upper, int Documents);
+
 /// <summary>
 /// The result of one training run: what the trainer writes to the run folder's <c>result.json</c> when the run
 /// completes or diverges, and what <see cref="Trainer.Run"/> returns. This record is the only code that knows the
@@ -121,7 +131,8 @@ public sealed record RunResult
     private const string ReasonKey = "reason", DivergedAtStepKey = "diverged_at_step", TestKey = "test", HeldoutKey = "heldout",
         MethodKey = "method", StepsKey = "steps", TokensKey = "tokens", BestStepKey = "best_step", BestMetricKey = "best_metric",
         BestScoreKey = "best_score", FinalLossKey = "final_loss", SpikesKey = "spikes", LearningSpeedKey = "learning_speed",
-        CostKey = "cost", WarningsKey = "warnings";
+        CostKey = "cost", WarningsKey = "warnings", OpenInstructionKey = "open_instruction";
+    private const string GroupKey = "group", MetricKey = "metric", ValueKey = "value", LowKey = "ci95_low", HighKey = "ci95_high", DocumentsKey = "documents";
     private const string SpikeCountKey = "count", SpikeStepsKey = "steps";
     private const string StepsTo50Key = "steps_to_50pct", StepsTo80Key = "steps_to_80pct", StepsTo95Key = "steps_to_95pct", AucKey = "auc";
     private const string TrainableParamsKey = "trainable_params", TotalParamsKey = "total_params", OptimizerStateBytesKey = "optimizer_state_bytes",
@@ -134,7 +145,7 @@ public sealed record RunResult
     /// <summary>The top-level keys of result.json, in the order they are written.</summary>
     public static IReadOnlyList<string> Keys { get; } =
     [
-        RunStatuses.Key, ReasonKey, DivergedAtStepKey, TestKey, HeldoutKey, MethodKey, StepsKey, TokensKey, BestStepKey, BestMetricKey,
+        RunStatuses.Key, ReasonKey, DivergedAtStepKey, TestKey, HeldoutKey, OpenInstructionKey, MethodKey, StepsKey, TokensKey, BestStepKey, BestMetricKey,
         BestScoreKey, FinalLossKey, SpikesKey, LearningSpeedKey, CostKey, WarningsKey,
     ];
 
@@ -148,6 +159,8 @@ public sealed record RunResult
     public ScoreReport? Test { get; init; }
     /// <summary>Final evaluation of the best weights on the held-out instances of the training (seen) tasks; null as for <see cref="Test"/>.</summary>
     public ScoreReport? Heldout { get; init; }
+    /// <summary>Final evaluation of the best weights on the open-instruction benchmarks (<c>eval.open_instruction</c>); null when none were configured (the key is then absent).</summary>
+    public IReadOnlyList<OpenInstructionScore>? OpenInstruction { get; init; }
     /// <summary>The PEFT method trained.</summary>
     public PeftMethodKind? Method { get; init; }
     /// <summary>Optimizer steps run (for a diverged run, up to and including <see cref="DivergedAtStep"/>).</summary>
@@ -189,6 +202,11 @@ public sealed record RunResult
         if (DivergedAtStep is int at) o[DivergedAtStepKey] = at;
         if (Test is not null) o[TestKey] = JsonNode.Parse(Test.ToJson());
         if (Heldout is not null) o[HeldoutKey] = JsonNode.Parse(Heldout.ToJson());
+        if (OpenInstruction is not null)                                                // absent when not configured: older files rewrite byte for byte
+            o[OpenInstructionKey] = new JsonObject(OpenInstruction.Select(b => KeyValuePair.Create(b.Task, (JsonNode?)new JsonObject
+            {
+                [GroupKey] = ConfigEnums.Name(b.Group), [MetricKey] = b.Metric, [ValueKey] = b.Value, [LowKey] = b.Lower, [HighKey] = b.Upper, [DocumentsKey] = b.Documents,
+            })));
         Put(MethodKey, Method is { } m ? MethodName(m) : null);
         Put(StepsKey, Steps);
         Put(TokensKey, Tokens);
@@ -252,6 +270,7 @@ public sealed record RunResult
             DivergedAtStep = r.Int32(DivergedAtStepKey),
             Test = r.Object(TestKey) is { } test ? ScoreReport.FromJson(test) : null,
             Heldout = r.Object(HeldoutKey) is { } heldout ? ScoreReport.FromJson(heldout) : null,
+            OpenInstruction = r.Object(OpenInstructionKey) is { } open ? ReadOpen(open) : null,
             Method = r.String(MethodKey) is { } method ? ParseMethod(method) ?? throw r.Error(MethodKey, $"is '{method}', not a method this version knows") : null,
             Steps = r.Int32(StepsKey),
             Tokens = r.Int64(TokensKey),
@@ -315,6 +334,16 @@ public sealed record RunResult
     /// <summary>A method spelled as <see cref="MethodName"/> writes it, or by its canonical name (<c>prefix_tuning</c>); null for anything else.</summary>
     private static PeftMethodKind? ParseMethod(string text) =>
         Enum.GetValues<PeftMethodKind>().Where(k => MethodName(k) == text || PeftRegistry.NameOf(k) == text).Cast<PeftMethodKind?>().FirstOrDefault();
+
+    private static IReadOnlyList<OpenInstructionScore> ReadOpen(JsonFieldReader open) => open.Objects().Select(entry =>
+    {
+        var (task, b) = entry;
+        var groupText = b.String(GroupKey) ?? throw b.Missing(GroupKey);
+        var group = Enum.GetValues<CapabilityGroup>().Where(g => ConfigEnums.Name(g) == groupText).Cast<CapabilityGroup?>().FirstOrDefault()
+            ?? throw b.Error(GroupKey, $"is '{groupText}', not one of {string.Join(", ", Enum.GetValues<CapabilityGroup>().Select(g => ConfigEnums.Name(g)))}");
+        return new OpenInstructionScore(task, group, b.String(MetricKey) ?? throw b.Missing(MetricKey), b.Double(ValueKey) ?? throw b.Missing(ValueKey),
+            b.Double(LowKey) ?? throw b.Missing(LowKey), b.Double(HighKey) ?? throw b.Missing(HighKey), b.Int32(DocumentsKey) ?? throw b.Missing(DocumentsKey));
+    }).ToArray();
 
     private static LossSpikes ReadSpikes(JsonFieldReader spikes)
     {

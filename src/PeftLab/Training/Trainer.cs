@@ -91,6 +91,9 @@ public static class Trainer
             else if (!File.Exists(Path.Combine(modelDir, "config.json"))) TrainableModels.CreatePreset(modelDir, cfg.Model.Preset, cfg.Train.Seed, []);
         }
         var tokenizer = HfTokenizer.Load(modelDir);
+        // the open-instruction benchmarks are loaded (and their sandbox and judge readied) before any training: a bad
+        // task file or a refused sandbox fails the run now, not after it has trained
+        var openEval = cfg.Eval.OpenInstruction is { Tasks.Count: > 0 } open && cfg.Eval.Final ? Evaluation.Harness.OpenInstructionEval.Prepare(open, modelDir) : null;
         manual_seed(cfg.Train.Seed);
         var lm = TrainableModels.Load(modelDir, dtype, TorchRuntime.Device);
         lm.Memory = MemorySettings.From(cfg.Train);
@@ -245,6 +248,7 @@ public static class Trainer
 
         // --- final evaluation of the best weights ---------------------------------------------------
         ScoreReport? test = null, heldout = null;
+        IReadOnlyList<OpenInstructionScore>? openScores = null;
         if (status == RunStatus.Completed && cfg.Eval.Final && state.BestStep is not null)
         {
             RestoreBest(lm, peft, files);
@@ -258,9 +262,11 @@ public static class Trainer
             }
             test = Final(data.Test);
             heldout = Final(data.HeldOut);
+            openScores = openEval?.Run(lm, tokenizer, dtype, files.Eval, cfg.Eval.BatchSize, cfg.Train.Seed,
+                (task, d, n) => options.Progress?.Invoke(new TrainProgress("eval " + task, d, n, null, 0, 0, wall.Elapsed)));
         }
         var result = FinishResult(cfg, files, peft, optimizer, state, dtype, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings],
-            status == RunStatus.Diverged ? divergence : null, test, heldout);
+            status == RunStatus.Diverged ? divergence : null, test, heldout) with { OpenInstruction = openScores };
         result.Write(files.Result);
         return result;
     }

@@ -69,6 +69,15 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
     public string? Sandbox { get; init; }
     /// <summary>The judge model and prompt (win_rate tasks), else null.</summary>
     public string? Judge { get; init; }
+    /// <summary>The capability group the task reports under in a run's open-instruction evaluation, else null.</summary>
+    public CapabilityGroup? Group { get; init; }
+
+    /// <summary>
+    /// The task's headline score, a share in [0, 1] per document: the first score of the first metric and filter
+    /// pipeline, skipping perplexity (not a share) and the judge's position diagnostic.
+    /// </summary>
+    public HarnessScore Primary => Scores.FirstOrDefault(s => s.Metric.Split(',')[0] is not ("perplexity" or "judge_first_position"))
+        ?? throw new InvalidOperationException($"{Task}: no score is a share per document (only {string.Join(", ", Scores.Select(s => s.Metric))})");
 
     /// <summary>The scores as <c>results.json</c> holds them.</summary>
     public JsonObject ToJson()
@@ -80,6 +89,8 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
         {
             ["task"] = Task, ["output_type"] = Configuration.ConfigEnums.Name(OutputType), ["split"] = Split, ["num_fewshot"] = NumFewshot,
             ["documents"] = Samples.Count, ["scores"] = scores, ["seconds"] = Math.Round(Seconds, 2), ["sandbox"] = Sandbox, ["judge"] = Judge,
+            ["group"] = Group is { } g ? Configuration.ConfigEnums.Name(g) : null,
+            ["primary"] = Scores.Any(sc => sc.Metric.Split(',')[0] is not ("perplexity" or "judge_first_position")) ? Primary.Metric : null,
         };
     }
 
