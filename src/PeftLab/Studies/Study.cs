@@ -90,6 +90,18 @@ public sealed partial class Study
                 baseNode = ConfigTree.Set(baseNode, "data.kind", new ConfigScalar("superni", false, At(root, "synthetic_suite") ?? SourcePosition.CommandLine));
             }
         }
+        if (errors.Count == 0 && spec.SyntheticHarness is { } harness)
+        {
+            if (NodeAt(baseNode, "eval.open_instruction") is { } given and not ConfigScalar { IsNull: true })
+                errors.Add(new ConfigError("synthetic_harness", $"the study scores the synthetic open-instruction stand-ins but base eval.open_instruction is also set ({given.Position.Brief}); remove one", At(root, "synthetic_harness")));
+            else
+            {
+                var (dir, tasks) = SyntheticData.EnsureHarness(harness);
+                var yaml = $"judge: {System.Text.Json.JsonSerializer.Serialize(harness.Judge)}\ntasks:\n" + string.Concat(tasks.Select(t =>
+                    $"  - task: {System.Text.Json.JsonSerializer.Serialize(Path.Combine(dir, t.Name + ".yaml"))}\n    group: {ConfigEnums.Name(t.Group)}\n"));
+                baseNode = ConfigTree.Set(baseNode, "eval.open_instruction", ConfigNode.Parse(yaml, "synthetic_harness"));
+            }
+        }
         if (errors.Count > 0) throw new ConfigException(errors);
 
         var output = Path.GetFullPath(spec.Output);

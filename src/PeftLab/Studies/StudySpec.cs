@@ -21,6 +21,13 @@ public sealed record StudySpec
     public string? BaseConfig { get; init; }
     /// <summary>Train on the built-in synthetic suite (written once to the PeftLab cache); sets the base <c>data.path</c>.</summary>
     public SyntheticSuiteSpec? SyntheticSuite { get; init; }
+    /// <summary>
+    /// Score every trial's best weights on the built-in open-instruction stand-ins (multiple choice, arithmetic,
+    /// extractive QA, cloze, code with tests, open prompts; written once to the PeftLab cache): sets the base
+    /// <c>eval.open_instruction</c> tasks with their capability groups, so the report's open_instruction analysis and
+    /// finding (f) have them.
+    /// </summary>
+    public SyntheticHarnessSpec? SyntheticHarness { get; init; }
     /// <summary>The axes of the experiment matrix.</summary>
     public StudyAxes Axes { get; init; } = new();
     /// <summary>
@@ -111,6 +118,19 @@ public sealed record SyntheticSuiteSpec
     /// <summary>Instances written per task.</summary>
     [ConfigRange(1, 100_000)]
     public int InstancesPerTask { get; init; } = 200;
+}
+
+/// <summary>The built-in open-instruction stand-ins as a study's open-instruction benchmarks.</summary>
+public sealed record SyntheticHarnessSpec
+{
+    /// <summary>Seed of the generated documents.</summary>
+    [ConfigRange(0, long.MaxValue)]
+    public long Seed { get; init; } = 20240601;
+    /// <summary>Test documents per benchmark (the few-shot pool is a quarter of it, at least 8).</summary>
+    [ConfigRange(4, 100_000)]
+    public int Documents { get; init; } = 100;
+    /// <summary>The judge of the open-prompt benchmark: <c>base</c> (each trial's base model, untuned; weak for a small base) or a model folder.</summary>
+    public string Judge { get; init; } = "base";
 }
 
 /// <summary>How trials are executed by default (command-line options override).</summary>

@@ -13,7 +13,7 @@ public static class Analyses
 {
     /// <summary>Analysis ids in report order.</summary>
     public static readonly IReadOnlyList<string> Ids =
-        ["lr_sensitivity", "capacity", "cost", "model_scaling", "task_scaling", "memorization", "learning_speed", "stability", "categories"];
+        ["lr_sensitivity", "capacity", "cost", "model_scaling", "task_scaling", "memorization", "learning_speed", "stability", "categories", "open_instruction"];
 
     private const string Score = "test ROUGE-L (unseen tasks)";
 
@@ -30,6 +30,7 @@ public static class Analyses
         "learning_speed" => LearningSpeed(v),
         "stability" => Stability(v),
         "categories" => Categories(v),
+        "open_instruction" => OpenInstruction(v),
         _ => throw new ArgumentException($"unknown analysis '{id}'; known: {string.Join(", ", Ids)}", nameof(id)),
     };
 
@@ -309,6 +310,68 @@ public static class Analyses
             why,
             [new ReportTable("Test ROUGE-L by category [95% CI]", ["category", .. bests.Select(b => b.Method)], rows)],
             [new PlotSpec { Name = "categories", Title = "Test ROUGE-L by category (best settings)", XLabel = "category", YLabel = "test ROUGE-L", Kind = PlotKind.Bars, XScale = AxisScale.Ordinal, XCategories = categories, Series = series }]);
+    }
+
+    /// <summary>
+    /// Open-instruction benchmarks (the stand-ins, or MMLU / GSM8K / HumanEval / AlpacaEval files) at each method's best
+    /// setting and the untuned baseline's: each benchmark's headline score in percent, each capability group's (the
+    /// mean of its benchmarks), and each PEFT method's difference from full finetuning per group, all with paired
+    /// bootstrap intervals over documents and seeds.
+    /// </summary>
+    public static AnalysisResult OpenInstruction(StudyView v)
+    {
+        var bests = v.TableMethods.Select(m => (Method: m, Best: v.Best(m))).Where(x => x.Best is not null && OpenBenchmarksOf(x.Best!).Count > 0).ToArray();
+        var benchmarks = bests.SelectMany(b => OpenBenchmarksOf(b.Best!)).DistinctBy(b => b.Task).OrderBy(b => b.Group).ThenBy(b => b.Task, StringComparer.Ordinal).ToArray();
+        var groups = benchmarks.Select(b => b.Group).Distinct().Order().ToArray();
+        string G(Training.CapabilityGroup g) => Configuration.ConfigEnums.Name(g) + (FindingThresholds.HardGroups.Contains(g) ? " (hard)" : "");
+        var rows = benchmarks.Select(b => (IReadOnlyList<string>)[b.Task, Configuration.ConfigEnums.Name(b.Group), b.Metric,
+            .. bests.Select(x => Fmt.Ci(OpenMeanOf(x.Best!, b.Task), v.Combine(OpenTerms(x.Best!, 1, [b.Task]))))]).ToList();
+        var groupRows = groups.Select(g => (IReadOnlyList<string>)[G(g),
+            .. bests.Select(x => OpenGroupCi(v, x.Best!, g) is { } ci ? Fmt.Ci(ci.Estimate, ci) : "–")]).ToList();
+        var full = v.Best(PeftRegistry.NameOf(PeftMethodKind.Full));
+        var peft = bests.Where(x => !x.Best!.IsBaseline && x.Best != full).ToArray();
+        var diffRows = full is null || OpenBenchmarksOf(full).Count == 0 ? [] : groups.Select(g => (IReadOnlyList<string>)[G(g),
+            .. peft.Select(x => Fmt.Diff(OpenGroupDiff(v, x.Best!, full, g)))]).ToList();
+        var series = bests.Select(x => new PlotSeries(x.Method, x.Method, groups.Select((g, i) => (g, i))
+            .Select(p => (p.i, Ci: OpenGroupCi(v, x.Best!, p.g))).Where(p => p.Ci is not null)
+            .Select(p => PlotPoint.At(p.i, p.Ci!.Estimate, p.Ci)).ToArray())).Where(s => s.Points.Count > 0).ToArray();
+        var why = benchmarks.Length > 0 ? null : "no scored run has open-instruction scores (set synthetic_harness or base eval.open_instruction)";
+        var tables = new List<ReportTable>
+        {
+            new("Capability groups [95% CI] (mean of the group's benchmarks, percent)", ["group", .. bests.Select(b => b.Method)], groupRows),
+            new("Benchmarks [95% CI] (headline metric, percent)", ["benchmark", "group", "metric", .. bests.Select(b => b.Method)], rows),
+        };
+        if (diffRows.Count > 0) tables.Add(new("Difference from full finetuning by group [95% CI] (points)", ["group", .. peft.Select(x => $"{x.Method} − full")], diffRows));
+        return Result("open_instruction", "Open instruction following",
+            $"Each method's best setting ({v.MainContextLabel}) and the untuned base model scored on the open-instruction benchmarks after training: each benchmark's headline metric (accuracy, exact match, F1, pass@1, win rate) in percent, and per capability group the mean of its benchmarks; groups marked hard (reasoning, coding, long-form) are those of finding (f). {Intervals}",
+            why, tables,
+            [new PlotSpec { Name = "open_instruction", Title = "Open instruction following by capability group (best settings)", XLabel = "capability group", YLabel = "score (percent)", Kind = PlotKind.Bars, XScale = AxisScale.Ordinal, XCategories = groups.Select(G).ToArray(), Series = series }]);
+    }
+
+    /// <summary>The open-instruction benchmarks every scored run of a setting reports (task, group, headline metric).</summary>
+    public static IReadOnlyList<OpenInstructionScore> OpenBenchmarksOf(Setting s)
+    {
+        var runs = s.Runs.Where(r => r.Scored && r.OpenInstances is not null).ToArray();
+        if (runs.Length == 0) return [];
+        return runs[0].OpenScores.Where(b => runs.All(r => r.OpenScores.Any(o => o.Task == b.Task && o.Metric == b.Metric))).ToArray();
+    }
+
+    /// <summary>Mean percent score of one benchmark over a setting's scored runs.</summary>
+    public static double? OpenMeanOf(Setting s, string task) => s.MeanOf(r => r.OpenScores.FirstOrDefault(o => o.Task == task) is { } o ? 100 * o.Value : null);
+
+    /// <summary>Terms <c>weight × mean of each benchmark</c> over the open-instruction split, one per benchmark, split evenly.</summary>
+    public static SettingTerm[] OpenTerms(Setting s, double weight, IReadOnlyList<string> tasks) =>
+        tasks.Select(t => new SettingTerm(weight / tasks.Count, s, EvalSplit.Open, Task: t)).ToArray();
+
+    /// <summary>A setting's capability-group score (the mean of its benchmarks in the group) with its interval; null without them.</summary>
+    public static Interval? OpenGroupCi(StudyView v, Setting s, Training.CapabilityGroup g) =>
+        OpenBenchmarksOf(s).Where(b => b.Group == g).Select(b => b.Task).ToArray() is { Length: > 0 } tasks ? v.Combine(OpenTerms(s, 1, tasks)) : null;
+
+    /// <summary>Paired interval of <c>group score(a) − group score(b)</c> on the benchmarks both report; null without them.</summary>
+    public static Interval? OpenGroupDiff(StudyView v, Setting a, Setting b, Training.CapabilityGroup g, double constant = 0)
+    {
+        var tasks = OpenBenchmarksOf(a).Where(x => x.Group == g).Select(x => x.Task).Intersect(OpenBenchmarksOf(b).Where(x => x.Group == g).Select(x => x.Task)).ToArray();
+        return tasks.Length == 0 ? null : v.Combine([.. OpenTerms(a, 1, tasks), .. OpenTerms(b, -1, tasks)], constant);
     }
 
     /// <summary>Whether a category is one of the harder ones (see <see cref="FindingThresholds.HardCategoryKeywords"/>).</summary>

@@ -289,29 +289,45 @@ public static class Findings
 
     private static FindingResult HardCategories(StudyView v)
     {
-        const string statement = "On harder categories (reasoning, long-form generation) LoRA and adapters fall short of full finetuning, LoRA above adapters.";
+        const string statement = "On harder categories (reasoning, coding, long-form generation) LoRA and adapters fall short of full finetuning, LoRA above adapters.";
         var t = v.Thresholds;
         var bests = new[] { FullName, LoraName, AdapterName }.ToDictionary(m => m, m => v.Best(m));
         if (bests[FullName] is not { } full)
             return Finish("f", statement, [new Part(Verdict.NotEnoughData, "no scored full-finetuning run")], v);
         var present = bests.Where(kv => kv.Value is not null).Select(kv => kv.Value!).ToArray();
-        var hard = present.SelectMany(s => s.Runs.SelectMany(r => r.TestCategories.Keys)).Distinct().Where(Analyses.IsHard)
-            .Where(c => present.All(s => Analyses.CategoryScoreOf(s, c) is not null)).OrderBy(c => c, StringComparer.Ordinal).ToArray();
-        if (hard.Length == 0)
-            return Finish("f", statement, [new Part(Verdict.NotEnoughData, "no hard category (name containing " + string.Join("/", FindingThresholds.HardCategoryKeywords) + $") scored by {FullName} and the PEFT methods")], v);
-        // The hard-category score: the mean over hard categories of each category's mean, as one linear combination.
-        IEnumerable<SettingTerm> Terms(Setting s, double sign) => hard.Select(c => new SettingTerm(sign / hard.Length, s, EvalSplit.Test, c));
-        string HardMean(string m) => $"{m} {Fmt.Ci(hard.Average(c => Analyses.CategoryScoreOf(bests[m]!, c)!.Value), v.Combine(Terms(bests[m]!, 1).ToArray()))}";
-        var parts = new List<Part> { new(Verdict.Holds, $"hard categories: {string.Join(", ", hard)}; {HardMean(FullName)}") };
+
+        // The hard score: the mean over hard groups (open-instruction benchmarks, when the study has them) or hard
+        // SuperNI categories of each one's mean, as one linear combination of per-instance terms.
+        Func<Setting, double, IEnumerable<SettingTerm>> terms;
+        string what;
+        var groups = FindingThresholds.HardGroups.Select(g => (Group: g, Tasks: present.Select(s => Analyses.OpenBenchmarksOf(s).Where(b => b.Group == g).Select(b => b.Task))
+            .Aggregate((a, b) => a.Intersect(b)).Order(StringComparer.Ordinal).ToArray())).Where(x => x.Tasks.Length > 0).ToArray();
+        if (groups.Length > 0)
+        {
+            terms = (s, sign) => groups.SelectMany(g => Analyses.OpenTerms(s, sign / groups.Length, g.Tasks));
+            what = "hard capability groups (open-instruction benchmarks): " + string.Join(", ", groups.Select(g => $"{Configuration.ConfigEnums.Name(g.Group)} ({string.Join(", ", g.Tasks)})"));
+        }
+        else
+        {
+            var hard = present.SelectMany(s => s.Runs.SelectMany(r => r.TestCategories.Keys)).Distinct().Where(Analyses.IsHard)
+                .Where(c => present.All(s => Analyses.CategoryScoreOf(s, c) is not null)).OrderBy(c => c, StringComparer.Ordinal).ToArray();
+            if (hard.Length == 0)
+                return Finish("f", statement, [new Part(Verdict.NotEnoughData, "no open-instruction benchmark in a hard group (" + string.Join("/", FindingThresholds.HardGroups.Select(g => Configuration.ConfigEnums.Name(g))) +
+                    ") and no hard category (name containing " + string.Join("/", FindingThresholds.HardCategoryKeywords) + $") scored by {FullName} and the PEFT methods")], v);
+            terms = (s, sign) => hard.Select(c => new SettingTerm(sign / hard.Length, s, EvalSplit.Test, c));
+            what = "hard categories: " + string.Join(", ", hard);
+        }
+        string HardMean(string m) => v.Combine(terms(bests[m]!, 1).ToArray()) is { } ci ? $"{m} {Fmt.Ci(ci.Estimate, ci)}" : $"{m}: {NoInstances}";
+        var parts = new List<Part> { new(Verdict.Holds, $"{what}; {HardMean(FullName)}") };
         foreach (var m in PeftPair)
         {
             if (bests[m] is not { } s) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }
-            var d = v.Combine([.. Terms(full, 1), .. Terms(s, -1)], -t.HardCategoryGapPoints);
+            var d = v.Combine([.. terms(full, 1), .. terms(s, -1)], -t.HardCategoryGapPoints);
             parts.Add(Claim(HardMean(m), $"{FullName} − {m} − {Fmt.Num(t.HardCategoryGapPoints)}", d, Decide(d)));
         }
         if (bests[LoraName] is { } lora && bests[AdapterName] is { } adapter)
         {
-            var d = v.Combine([.. Terms(lora, 1), .. Terms(adapter, -1)]);
+            var d = v.Combine([.. terms(lora, 1), .. terms(adapter, -1)]);
             parts.Add(Claim("", $"{LoraName} − {AdapterName}", d, Decide(d, strict: true)));
         }
         return Finish("f", statement, parts, v);

@@ -73,6 +73,14 @@ public sealed record TrialRow
     public IReadOnlyDictionary<string, InstanceScore>? TestInstances { get; init; }
     /// <summary>Seen-task held-out scores per instance id (<c>eval/heldout_predictions.jsonl</c>); null when missing or unreadable.</summary>
     public IReadOnlyDictionary<string, InstanceScore>? HeldoutInstances { get; init; }
+    /// <summary>
+    /// Open-instruction scores per document (<c>eval/open_instruction/&lt;task&gt;/samples.jsonl</c>, each benchmark's
+    /// headline metric in percent), by id <c>task/doc</c>, with the benchmark as task and its capability group as
+    /// category; null when the run has none (or a file is unreadable).
+    /// </summary>
+    public IReadOnlyDictionary<string, InstanceScore>? OpenInstances { get; init; }
+    /// <summary>Open-instruction headline scores per benchmark (result.json <c>open_instruction</c>); empty when none.</summary>
+    public IReadOnlyList<OpenInstructionScore> OpenScores { get; init; } = [];
     /// <summary>Test scores per evaluation category.</summary>
     public IReadOnlyDictionary<string, CategoryScore> TestCategories { get; init; } = new Dictionary<string, CategoryScore>();
     /// <summary>Optimizer steps run.</summary>
@@ -208,6 +216,8 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
             BestMetric = result?.BestMetric?.ToString(),
             TestInstances = ReadInstances(Path.Combine(dir, "eval", "test_predictions.jsonl"), warnings),
             HeldoutInstances = ReadInstances(Path.Combine(dir, "eval", "heldout_predictions.jsonl"), warnings),
+            OpenInstances = result?.OpenInstruction is { Count: > 0 } open ? ReadOpenInstances(Path.Combine(dir, "eval", Evaluation.Harness.OpenInstructionEval.FolderName), open, warnings) : null,
+            OpenScores = result?.OpenInstruction ?? [],
             TestCategories = test is null ? new Dictionary<string, CategoryScore>()
                 : test.PerCategory.ToDictionary(c => c.Key, c => new CategoryScore(c.Value.RougeL, c.Value.ExactMatch, c.Value.Primary, c.Value.Count), StringComparer.Ordinal),
             Steps = result?.Steps,
@@ -313,6 +323,37 @@ public sealed record ReportData(string StudyName, IReadOnlyList<TrialRow> Rows, 
         }
         catch (JsonException e) { warnings.Add($"{path}: invalid JSON ({e.Message}); per-instance scores of this run ignored"); return null; }
         catch (IOException e) { warnings.Add($"{path}: unreadable ({e.Message}); per-instance scores of this run ignored"); return null; }
+        return scores;
+    }
+
+    /// <summary>
+    /// Each benchmark's per-document headline metric (<c>metrics[metric]</c> of its samples.jsonl, × 100) by id
+    /// <c>task/doc</c>; a missing file or a line without the metric makes the whole run's open scores a warning (and null).
+    /// </summary>
+    private static IReadOnlyDictionary<string, InstanceScore>? ReadOpenInstances(string dir, IReadOnlyList<OpenInstructionScore> benchmarks, List<string> warnings)
+    {
+        var scores = new Dictionary<string, InstanceScore>(StringComparer.Ordinal);
+        foreach (var b in benchmarks)
+        {
+            var path = Path.Combine(dir, b.Task, "samples.jsonl");
+            try
+            {
+                int lineNo = 0;
+                foreach (var line in File.ReadLines(path))
+                {
+                    lineNo++;
+                    if (string.IsNullOrWhiteSpace(line)) continue;
+                    if (JsonNode.Parse(line) is not JsonObject o || Num(o["doc"]) is not double doc || Num(o["metrics"]?[b.Metric]) is not double value)
+                    {
+                        warnings.Add($"{path}:{lineNo}: expected 'doc' and metrics.{b.Metric}; open-instruction scores of this run ignored");
+                        return null;
+                    }
+                    scores[$"{b.Task}/{doc.ToString(CultureInfo.InvariantCulture)}"] = new InstanceScore(b.Task, ConfigEnums.Name(b.Group), 100 * value, 100 * value);
+                }
+            }
+            catch (JsonException e) { warnings.Add($"{path}: invalid JSON ({e.Message}); open-instruction scores of this run ignored"); return null; }
+            catch (IOException e) { warnings.Add($"{path}: unreadable ({e.Message}); open-instruction scores of this run ignored"); return null; }
+        }
         return scores;
     }
 

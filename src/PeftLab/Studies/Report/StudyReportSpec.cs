@@ -40,6 +40,13 @@ public sealed record FindingThresholds
     /// <summary>Category names containing one of these (case-insensitive) are the harder ones of finding (f).</summary>
     public static readonly IReadOnlyList<string> HardCategoryKeywords = ["reason", "long", "generation"];
 
+    /// <summary>
+    /// The open-instruction capability groups of finding (f): complex reasoning, coding and long-form generation, where
+    /// the reference study saw LoRA and adapters fall short of full finetuning. When a study has them, (f) is judged on
+    /// these instead of the SuperNI categories.
+    /// </summary>
+    public static readonly IReadOnlyList<Training.CapabilityGroup> HardGroups = [Training.CapabilityGroup.Reasoning, Training.CapabilityGroup.Coding, Training.CapabilityGroup.LongForm];
+
     /// <summary>Every key: name, default, meaning.</summary>
     public static readonly IReadOnlyList<(string Key, string Default, string Meaning)> Keys =
     [

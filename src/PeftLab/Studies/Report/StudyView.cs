@@ -41,8 +41,12 @@ public sealed record Setting(string Method, string? Model, int? TaskCount, strin
         Runs.Where(r => r.Scored && splits.All(sp => InstancesOf(r, sp) is not null)).ToArray();
 
     /// <summary>A run's per-instance scores of one split, or null when it has none.</summary>
-    public static IReadOnlyDictionary<string, InstanceScore>? InstancesOf(TrialRow r, EvalSplit split) =>
-        split == EvalSplit.Test ? r.TestInstances : r.HeldoutInstances;
+    public static IReadOnlyDictionary<string, InstanceScore>? InstancesOf(TrialRow r, EvalSplit split) => split switch
+    {
+        EvalSplit.Test => r.TestInstances,
+        EvalSplit.Heldout => r.HeldoutInstances,
+        _ => r.OpenInstances,
+    };
 
     /// <summary>Short human label of the hyperparameters, e.g. "lr 1e-4, lora_r 8"; "no training" for the baseline.</summary>
     public string Label => IsBaseline ? "no training" : Lr is null ? KnobLabel : KnobLabel == "–" ? $"lr {Fmt.Lr(Lr)}" : $"lr {Fmt.Lr(Lr)}, {KnobLabel}";
@@ -67,13 +71,16 @@ public enum EvalSplit
     Test,
     /// <summary>Held-out instances of the training tasks (<c>eval/heldout_predictions.jsonl</c>).</summary>
     Heldout,
+    /// <summary>Open-instruction benchmark documents (<c>eval/open_instruction/&lt;task&gt;/samples.jsonl</c>; category = capability group).</summary>
+    Open,
 }
 
 /// <summary>
-/// One term <c>Weight × mean ROUGE-L</c> of a comparison: a setting's runs on one split, optionally only the instances
-/// of one evaluation category (matched by its official key, so "Multi-step Reasoning" and "multi-step_reasoning" agree).
+/// One term <c>Weight × mean score</c> of a comparison: a setting's runs on one split, optionally only the instances
+/// of one evaluation category (matched by its official key, so "Multi-step Reasoning" and "multi-step_reasoning" agree)
+/// or of one task (an open-instruction benchmark).
 /// </summary>
-public sealed record SettingTerm(double Weight, Setting Setting, EvalSplit Split = EvalSplit.Test, string? Category = null);
+public sealed record SettingTerm(double Weight, Setting Setting, EvalSplit Split = EvalSplit.Test, string? Category = null, string? Task = null);
 
 /// <summary>Mean and spread helpers.</summary>
 public static class Stats
@@ -160,7 +167,8 @@ public sealed class StudyView
         (MainModel, MainTaskCount) = main;
         var taskOf = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var r in rows)
-            foreach (var (id, score) in (r.TestInstances ?? new Dictionary<string, InstanceScore>()).Concat(r.HeldoutInstances ?? new Dictionary<string, InstanceScore>()))
+            foreach (var (id, score) in (r.TestInstances ?? new Dictionary<string, InstanceScore>()).Concat(r.HeldoutInstances ?? new Dictionary<string, InstanceScore>())
+                         .Concat(r.OpenInstances ?? new Dictionary<string, InstanceScore>()))
                 if (score.Task.Length > 0) taskOf.TryAdd(id, score.Task);
         TaskOf = taskOf;
     }
@@ -245,7 +253,7 @@ public sealed class StudyView
     /// </summary>
     public Interval? Combine(IReadOnlyList<SettingTerm> terms, double constant = 0)
     {
-        var key = string.Join("\n", terms.Select(t => $"{t.Weight.ToString("R", CultureInfo.InvariantCulture)}*{t.Setting.Id}@{t.Split}/{t.Category}"))
+        var key = string.Join("\n", terms.Select(t => $"{t.Weight.ToString("R", CultureInfo.InvariantCulture)}*{t.Setting.Id}@{t.Split}/{t.Category}/{t.Task}"))
             + "\n+" + constant.ToString("R", CultureInfo.InvariantCulture);
         if (_intervals.TryGetValue(key, out var cached)) return cached;
         var runsOf = terms.GroupBy(t => t.Setting.Id).ToDictionary(g => g.Key, g => g.First().Setting.RunsWith(g.Select(t => t.Split).Distinct().ToArray()));
@@ -253,17 +261,17 @@ public sealed class StudyView
         if (runsOf.Values.All(r => r.Count > 0))
         {
             var categoryKey = terms.Select(t => t.Category).Distinct().ToDictionary(c => c ?? "", c => c is null ? null : SuperNiScorer.CategoryKey(c));
-            var bootstrapTerms = terms.Select(t => new BootstrapTerm(t.Weight, t.Setting.Id, $"{t.Split}/{t.Category}",
-                runsOf[t.Setting.Id].Select(r => Project(Setting.InstancesOf(r, t.Split)!, categoryKey[t.Category ?? ""])).ToArray())).ToArray();
+            var bootstrapTerms = terms.Select(t => new BootstrapTerm(t.Weight, t.Setting.Id, $"{t.Split}/{t.Category}/{t.Task}",
+                runsOf[t.Setting.Id].Select(r => Project(Setting.InstancesOf(r, t.Split)!, categoryKey[t.Category ?? ""], t.Task)).ToArray())).ToArray();
             result = Report.Bootstrap.Combine(bootstrapTerms, constant, Bootstrap, TaskOf);
         }
         _intervals[key] = result;
         return result;
     }
 
-    /// <summary>ROUGE-L by instance id, only the instances of a category (by official key) when one is given.</summary>
-    private static IReadOnlyDictionary<string, double> Project(IReadOnlyDictionary<string, InstanceScore> scores, string? categoryKey) =>
-        scores.Where(kv => categoryKey is null || SuperNiScorer.CategoryKey(kv.Value.Category) == categoryKey)
+    /// <summary>Score by instance id, only the instances of a category (by official key) and of a task when given.</summary>
+    private static IReadOnlyDictionary<string, double> Project(IReadOnlyDictionary<string, InstanceScore> scores, string? categoryKey, string? task) =>
+        scores.Where(kv => (categoryKey is null || SuperNiScorer.CategoryKey(kv.Value.Category) == categoryKey) && (task is null || kv.Value.Task == task))
             .ToDictionary(kv => kv.Key, kv => kv.Value.RougeL, StringComparer.Ordinal);
 
     /// <summary>The grouping key of the hyperparameters: everything but method, model, task count and seed.</summary>

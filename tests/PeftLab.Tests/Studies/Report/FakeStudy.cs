@@ -30,6 +30,8 @@ internal sealed record FakeOutcome
     public long Total { get; init; } = 1_000_000;
     /// <summary>Validation ROUGE-L per eval step.</summary>
     public IReadOnlyList<(int Step, double Rouge)> Curve { get; init; } = [];
+    /// <summary>Open-instruction benchmarks: each one's per-document headline score (a share in [0, 1]); null writes none.</summary>
+    public IReadOnlyList<(string Task, CapabilityGroup Group, string Metric, IReadOnlyList<double> Docs)>? Open { get; init; }
 }
 
 /// <summary>Writes a study folder by hand, following the study results contract.</summary>
@@ -68,6 +70,13 @@ internal sealed class FakeStudy : IDisposable
         {
             WritePredictions(Path.Combine(dir, "eval", "test_predictions.jsonl"), outcome.TestInstances);
             WritePredictions(Path.Combine(dir, "eval", "heldout_predictions.jsonl"), outcome.HeldoutInstances);
+            foreach (var b in outcome.Open ?? [])
+            {
+                var folder = Path.Combine(dir, "eval", PeftLab.Evaluation.Harness.OpenInstructionEval.FolderName, b.Task);
+                Directory.CreateDirectory(folder);
+                File.WriteAllText(Path.Combine(folder, "samples.jsonl"), string.Concat(b.Docs.Select((v, i) =>
+                    new JsonObject { ["doc"] = i, ["prompt"] = "p", ["metrics"] = new JsonObject { [b.Metric] = v } }.ToJsonString() + "\n")));
+            }
         }
         return id;
     }
@@ -114,6 +123,8 @@ internal sealed class FakeStudy : IDisposable
                     o.Categories.ToDictionary(c => c.Key, c => new SplitCategoryScore(c.Value / 2, c.Value, 10, PrimaryMetric.RougeL)), Missing: 0, Count: 10)
                 : null,
             Heldout = o.Heldout is double h && !o.Diverged ? new ScoreReport(h / 2, h, new Dictionary<string, TaskScore>(), noScores, Missing: 0, Count: 10) : null,
+            OpenInstruction = o.Open is null || o.Diverged ? null
+                : o.Open.Select(b => new OpenInstructionScore(b.Task, b.Group, b.Metric, b.Docs.Average(), b.Docs.Min(), b.Docs.Max(), b.Docs.Count)).ToArray(),
             // the untuned baseline is the base model with zero steps of full finetuning
             Method = method == StudyView.BaselineMethod ? PeftMethodKind.Full : PeftRegistry.ParseKind(method),
             Steps = 400,
@@ -180,6 +191,7 @@ internal sealed class FakeStudy : IDisposable
                 HeldoutInstances = Instances(new Dictionary<string, double> { ["Arithmetic"] = untuned, ["Multi-step Reasoning"] = untuned }, ReferenceInstances, prefix: "h"),
                 Trainable = model == "small" ? 4_000_000 : 1_000_000, Total = model == "small" ? 4_000_000 : 1_000_000,
                 Curve = [(0, untuned)],
+                Open = OpenOutcome(untuned, 0),
             });
         }
         return study.Save(studyYaml);
@@ -216,6 +228,22 @@ internal sealed class FakeStudy : IDisposable
             Trainable = method switch { "full" => 1_000_000, "lora" => cap!.Value * 1000L, "adapter" => cap!.Value * 1200L, "prefix_tuning" => 5000, "prompt_tuning" => 1000, "ia3" => 500, _ => 2000 },
             Total = (model == "small" ? 4_000_000 : 1_000_000) + (method == "full" ? 0 : 5000),
             Curve = Enumerable.Range(1, 8).Select(i => (i * 50, score * (1 - Math.Exp(-i * 50 / tau)))).ToArray(),
+            Open = OpenOutcome(score, hardGap),
         };
+    }
+
+    /// <summary>
+    /// Open-instruction benchmarks shaped like the reference study's finding (f): knowledge above the score, the hard
+    /// groups (reasoning, coding) below it by the method's gap; 50 documents each at the mean ± 0.05 in one fixed pattern.
+    /// </summary>
+    private static IReadOnlyList<(string, CapabilityGroup, string, IReadOnlyList<double>)> OpenOutcome(double score, double hardGap)
+    {
+        IReadOnlyList<double> Docs(double percent) => Enumerable.Range(0, ReferenceInstances).Select(i => percent / 100 + (i % 2 == 0 ? 0.05 : -0.05)).ToArray();
+        return
+        [
+            ("synth_mc", CapabilityGroup.Knowledge, "acc", Docs(score + hardGap / 2)),
+            ("synth_arith", CapabilityGroup.Reasoning, "exact_match,strict-match", Docs(score - hardGap / 2)),
+            ("synth_code", CapabilityGroup.Coding, "pass@1,create_test", Docs(score - hardGap / 2 - 3)),
+        ];
     }
 }

@@ -42,6 +42,10 @@ public sealed class StudyReportTests
         Assert.Empty(output.Warnings);
 
         foreach (var f in output.Findings) Assert.True(f.Verdict == Verdict.Holds, $"({f.Id}) {f.VerdictText}: {f.Numbers}");
+        // (f) is judged from the open-instruction groups read from each trial's eval/open_instruction/*/samples.jsonl
+        Assert.Contains("hard capability groups (open-instruction benchmarks): reasoning (synth_arith), coding (synth_code)", output.Findings.Single(f => f.Id == "f").Numbers);
+        var open = output.Analyses.Single(a => a.Id == "open_instruction");
+        Assert.Equal(["reasoning (hard)", "coding (hard)", "knowledge"], open.Tables[0].Rows.Select(r => r[0]));          // CapabilityGroup order
 
         var lr = output.Analyses.Single(a => a.Id == "lr_sensitivity");
         var loraLine = lr.Plots[0].Series.Single(s => s.Name == "lora");
