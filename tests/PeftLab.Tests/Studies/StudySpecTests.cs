@@ -57,6 +57,34 @@ public sealed class StudySpecTests
         Assert.Equal(study.Plan.Select(p => (p.Index, p.Id, p.Describe())), Study.Load(study.Source).Plan.Select(p => (p.Index, p.Id, p.Describe())));
     }
 
+    [Fact]
+    public void SyntheticHarnessSetsEveryTrialsOpenInstructionBenchmarks_AndIdsDoNotNameTheCache()
+    {
+        var study = Load("""
+            synthetic_harness:
+              seed: 5
+              documents: 8
+            axes:
+              method: [full, lora]
+              lr: [1.0e-3]
+            """);
+        foreach (var t in study.Trials)
+        {
+            var open = t.Config.Eval.OpenInstruction!;
+            Assert.Equal("base", open.Judge);
+            Assert.Equal([CapabilityGroup.Knowledge, CapabilityGroup.Reasoning, CapabilityGroup.Knowledge, CapabilityGroup.LongForm, CapabilityGroup.Coding, CapabilityGroup.LongForm],
+                open.Tasks.Select(b => b.Group));
+            Assert.All(open.Tasks, b => Assert.True(File.Exists(b.Task), b.Task));
+            Assert.Equal(8, File.ReadAllLines(Path.Combine(Path.GetDirectoryName(open.Tasks[0].Task)!, "synth_mc", "test.jsonl")).Length);
+            // the id names the cached stand-ins symbolically (synthetic_harness:…); task files elsewhere are hashed by their path
+            var moved = t.Config with { Eval = t.Config.Eval with { OpenInstruction = open with { Tasks = open.Tasks.Select(b => b with { Task = b.Task.Replace(PeftLab.Runtime.NativeLoader.CacheRoot(), "/elsewhere") }).ToList() } } };
+            Assert.NotEqual(Study.TrialId(t.Config), Study.TrialId(moved));
+            Assert.Equal(t.Id, Study.TrialId(t.Config));
+        }
+        var both = Assert.Throws<ConfigException>(() => Load("synthetic_harness: {}\naxes:\n  method: [lora]\n", overrides: ["base.eval.open_instruction.limit=3"]));
+        Assert.Contains("base eval.open_instruction is also set", both.Message);
+    }
+
     [Theory]
     [InlineData(1000, 1000, "full 1,000,000")]             // 10^6 trials: refused at the default cap, at once
     [InlineData(40000, 40000, "full 1,600,000,000")]         // 10^9: never expanded

@@ -35,6 +35,9 @@ public sealed class OpenInstructionEval
     public static OpenInstructionEval Prepare(OpenInstructionSection section, string baseModelDir)
     {
         var tasks = section.Tasks.Select(b => (b, HarnessTask.Load(b.Task, b.DatasetPath))).ToArray();
+        foreach (var (b, t) in tasks)                                                  // the data must be there now, not after training
+            if (HarnessData.Load(t, t.ScoredSplit).Count == 0)
+                throw new InvalidDataException($"eval.open_instruction: {b.Task}: split '{t.ScoredSplit}' of {t.DatasetPath ?? "(no dataset_path)"} has no documents");
         var dup = tasks.GroupBy(t => t.Item2.Name).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new ArgumentException($"eval.open_instruction.tasks: two benchmarks are named '{dup.Key}' ({string.Join(", ", dup.Select(t => t.b.Task))}); give each its own task name");
         var sandbox = tasks.Any(t => t.Item2.Spec.ExecutesCode) ? new Code.PythonSandbox(unsafeExecute: section.UnsafeExecute) : null;

@@ -319,6 +319,13 @@ public static class Findings
         }
         string HardMean(string m) => v.Combine(terms(bests[m]!, 1).ToArray()) is { } ci ? $"{m} {Fmt.Ci(ci.Estimate, ci)}" : $"{m}: {NoInstances}";
         var parts = new List<Part> { new(Verdict.Holds, $"{what}; {HardMean(FullName)}") };
+        // a floor: when even full finetuning scores (about) nothing there, no shortfall can show, so nothing is decided
+        if (v.Combine(terms(full, 1).ToArray()) is { } fullHard && fullHard.Upper <= t.FloorPoints)
+        {
+            parts.AddRange(PeftPair.Where(m => bests[m] is not null).Select(m => new Part(Verdict.Holds, HardMean(m))));
+            parts.Add(new Part(Verdict.Inconclusive, $"floor: {FullName}'s hard score is at most {Fmt.Num(t.FloorPoints)} points (upper end {Fmt.Num(fullHard.Upper)}), so these benchmarks are beyond the model and a shortfall cannot show; no comparison is decided (floor_points)"));
+            return Finish("f", statement, parts, v);
+        }
         foreach (var m in PeftPair)
         {
             if (bests[m] is not { } s) { parts.Add(new Part(Verdict.NotEnoughData, $"{m}: no scored run")); continue; }

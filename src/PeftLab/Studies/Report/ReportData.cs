@@ -112,8 +112,13 @@ public sealed record TrialRow
 
     /// <summary>Finished, normally or by divergence: the trial counts in the analyses.</summary>
     public bool Finished => HasResult || State == TrialState.Diverged;
-    /// <summary>Finished normally with a test score.</summary>
-    public bool Scored => Finished && !Diverged && TestRougeL is not null;
+    /// <summary>
+    /// The run's headline score in percent: test ROUGE-L (unseen tasks); for a run without a SuperNI test split (one
+    /// trained on a chat mixture) the mean of its open-instruction benchmarks' headline scores; else null.
+    /// </summary>
+    public double? Headline => TestRougeL ?? (OpenScores.Count > 0 ? 100 * OpenScores.Average(o => o.Value) : null);
+    /// <summary>Finished normally with a headline score.</summary>
+    public bool Scored => Finished && !Diverged && Headline is not null;
     /// <summary>The untuned baseline (method <see cref="StudyView.BaselineMethod"/>): never a method's best, shown as its own row.</summary>
     public bool IsBaseline => Method == StudyView.BaselineMethod;
 }

@@ -31,6 +31,12 @@ public sealed record FindingThresholds
     /// <summary><c>hard_category_gap_points</c>: a method falls short on hard categories when at least this many points below full finetuning.</summary>
     public double HardCategoryGapPoints { get; init; } = 1.0;
 
+    /// <summary>
+    /// <c>floor_points</c>: when full finetuning's hard-group (or hard-category) score reaches no more than this, the
+    /// benchmarks are beyond the model and finding (f) is inconclusive rather than decided on a floor of zeros.
+    /// </summary>
+    public double FloorPoints { get; init; } = 5.0;
+
     /// <summary><c>answer_tolerance_points</c>: the report's recommendation considers the methods whose best score is within this of the top method's.</summary>
     public double AnswerTolerancePoints { get; init; } = 2.0;
 
@@ -60,6 +66,7 @@ public sealed record FindingThresholds
         ("spike_min_count", "1", "loss spikes that make a run 'spiking'"),
         ("memorization_margin_points", "0.5", "LoRA's held-out minus test gap must be this much below full finetuning's"),
         ("hard_category_gap_points", "1.0", "points below full finetuning on hard categories that count as falling short"),
+        ("floor_points", "5.0", "finding (f) is inconclusive when full finetuning's hard score is at most this (a floor: the benchmarks are beyond the model)"),
         ("answer_tolerance_points", "2.0", "the recommendation picks, among methods within this many points of the top method (overlapping intervals), the most parameter-efficient"),
     ];
 
@@ -78,6 +85,7 @@ public sealed record FindingThresholds
                 "lr_sensitivity_points" => t with { LrSensitivityPoints = value },
                 "capacity_tolerance_points" => t with { CapacityTolerancePoints = value },
                 "task_gain_points" => t with { TaskGainPoints = value },
+                "floor_points" => t with { FloorPoints = value },
                 "instability_share" or "unstable_lr_fraction" => value <= 1 ? t with { InstabilityShare = value }
                     : throw new FormatException($"{source}: {key} is a share between 0 and 1, got {value}"),
                 "seed_std_ratio" => t with { SeedStdRatio = value },

@@ -18,8 +18,8 @@ public sealed record Setting(string Method, string? Model, int? TaskCount, strin
     public int SeedCount => Scores.Count;
     /// <summary>Mean validation score at the best checkpoint (<see cref="TrialRow.BestScore"/>) over the scored runs that report one.</summary>
     public double? ValidationMean => MeanOf(r => r.BestScore);
-    /// <summary>Test ROUGE-L of the runs that finished normally.</summary>
-    public IReadOnlyList<double> Scores { get; } = Runs.Where(r => r.Scored).Select(r => r.TestRougeL!.Value).ToArray();
+    /// <summary>Headline score (<see cref="TrialRow.Headline"/>: test ROUGE-L, else the open-instruction mean) of the runs that finished normally.</summary>
+    public IReadOnlyList<double> Scores { get; } = Runs.Where(r => r.Scored).Select(r => r.Headline!.Value).ToArray();
     /// <summary>Mean test ROUGE-L over seeds (null when no run finished normally).</summary>
     public double? Mean => Stats.Mean(Scores);
     /// <summary>Sample standard deviation of test ROUGE-L over seeds (null below two scored runs).</summary>

@@ -44,6 +44,16 @@ public sealed class OpenInstructionReportTests
         Assert.Equal(Verdict.DoesNotHold, even.Verdict);
     }
 
+    /// <summary>Every method at zero on the hard groups (the benchmarks are beyond the model): (f) is not decided on a floor of zeros.</summary>
+    [Fact]
+    public void AFloorOfZerosLeavesFindingFInconclusive()
+    {
+        var f = Findings.HardCategories(Rows([0, 0, 50, 0], [0, 0, 50, 0]) is var rows ? rows.Select(r => r.Method == "full" ? Row("full", 0, 0, 60, 3) : r).ToArray() : []);
+        Assert.True(f.Verdict == Verdict.Inconclusive, f.Numbers);
+        Assert.True(f.Numbers.Contains("floor: full's hard score is at most 5 points (upper end 1)", StringComparison.Ordinal), f.Numbers);
+        Assert.Equal(Verdict.Holds, Findings.HardCategories(Rows([35, 25, 50, 15], [32, 22, 50, 12])).Verdict);   // well above the floor: decided
+    }
+
     [Fact]
     public void TheAnalysisTabulatesBenchmarksGroupsAndDifferencesFromFull()
     {
