@@ -415,6 +415,28 @@ public sealed class StudySpecTests
     }
 
     [Fact]
+    public void TheOpenInstructionStudyExpandsWithTheTuluSuiteAsBenchmarks()
+    {
+        var dir = TestPaths.NewTempDir("open-study");
+        // the study names its task files relative to the repository root (where it is run); here they are made absolute
+        var file = Path.Combine(dir, "open-instruction.yaml");
+        File.WriteAllText(file, File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "studies", "open-instruction.yaml")).Replace("task: evals/", $"task: {TestPaths.RepoRoot}/evals/"));
+        var mixture = Path.Combine(dir, "mixture.jsonl");
+        File.WriteAllText(mixture, "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"hello\"}]}\n");
+        var study = Study.Load(file, [$"data.path={mixture}", $"model={Path.Combine(TestPaths.HfFixtures, "llama-gqa")}", $"output={Path.Combine(dir, "out")}"]);
+        Assert.Equal(3 * 2 + 1, study.Trials.Count);                                   // full, lora, adapter × 2 rates, and the untuned base
+        Assert.All(study.Trials, t =>
+        {
+            var open = t.Config.Eval.OpenInstruction!;
+            Assert.Equal(["mmlu", "gsm8k", "bbh_cot_zeroshot", "tydiqa_goldp", "humaneval", "mbpp", "alpaca_eval"], open.Tasks.Select(b => Path.GetFileNameWithoutExtension(b.Task)));
+            Assert.Equal([CapabilityGroup.Knowledge, CapabilityGroup.Reasoning, CapabilityGroup.Reasoning, CapabilityGroup.Knowledge, CapabilityGroup.Coding, CapabilityGroup.Coding, CapabilityGroup.LongForm],
+                open.Tasks.Select(b => b.Group));
+            Assert.Equal(DataKind.Chat, t.Config.Data.Kind);
+            Assert.False(t.Config.Eval.Generate);
+        });
+    }
+
+    [Fact]
     public void ThePeftZooRunsEveryRegisteredMethodAtItsCapacityAxis()
     {
         var study = Study.Load(Path.Combine(TestPaths.RepoRoot, "studies", "peft-zoo.yaml"), [$"output={Path.Combine(TestPaths.NewTempDir("zoo"), "out")}"]);

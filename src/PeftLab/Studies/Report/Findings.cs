@@ -319,11 +319,16 @@ public static class Findings
         }
         string HardMean(string m) => v.Combine(terms(bests[m]!, 1).ToArray()) is { } ci ? $"{m} {Fmt.Ci(ci.Estimate, ci)}" : $"{m}: {NoInstances}";
         var parts = new List<Part> { new(Verdict.Holds, $"{what}; {HardMean(FullName)}") };
-        // a floor: when even full finetuning scores (about) nothing there, no shortfall can show, so nothing is decided
-        if (v.Combine(terms(full, 1).ToArray()) is { } fullHard && fullHard.Upper <= t.FloorPoints)
+        // a floor: when full finetuning adds (about) nothing over the untuned base there (or, without a baseline, scores
+        // about nothing), the hard benchmarks are beyond the model: no shortfall can show, so nothing is decided
+        var baseline = v.Baseline();
+        var gain = baseline is null ? null : v.Combine([.. terms(full, 1), .. terms(baseline, -1)]);
+        var floor = gain is not null ? (gain.Upper <= t.FloorPoints ? $"{FullName} − untuned on the hard score = {Fmt.Diff(gain)}, at most {Fmt.Num(t.FloorPoints)} points" : null)
+            : v.Combine(terms(full, 1).ToArray()) is { } fullHard && fullHard.Upper <= t.FloorPoints ? $"{FullName}'s hard score is at most {Fmt.Num(t.FloorPoints)} points (upper end {Fmt.Num(fullHard.Upper)})" : null;
+        if (floor is not null)
         {
             parts.AddRange(PeftPair.Where(m => bests[m] is not null).Select(m => new Part(Verdict.Holds, HardMean(m))));
-            parts.Add(new Part(Verdict.Inconclusive, $"floor: {FullName}'s hard score is at most {Fmt.Num(t.FloorPoints)} points (upper end {Fmt.Num(fullHard.Upper)}), so these benchmarks are beyond the model and a shortfall cannot show; no comparison is decided (floor_points)"));
+            parts.Add(new Part(Verdict.Inconclusive, $"floor: {floor}, so tuning reaches nothing these benchmarks measure and a shortfall cannot show; no comparison is decided (floor_points)"));
             return Finish("f", statement, parts, v);
         }
         foreach (var m in PeftPair)

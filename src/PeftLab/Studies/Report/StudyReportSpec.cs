@@ -32,10 +32,11 @@ public sealed record FindingThresholds
     public double HardCategoryGapPoints { get; init; } = 1.0;
 
     /// <summary>
-    /// <c>floor_points</c>: when full finetuning's hard-group (or hard-category) score reaches no more than this, the
-    /// benchmarks are beyond the model and finding (f) is inconclusive rather than decided on a floor of zeros.
+    /// <c>floor_points</c>: when full finetuning's gain over the untuned base on the hard groups (or hard categories)
+    /// reaches at most this (the upper end of its interval; without a baseline, its hard score itself), the benchmarks
+    /// are beyond the model and finding (f) is inconclusive rather than decided on a floor.
     /// </summary>
-    public double FloorPoints { get; init; } = 5.0;
+    public double FloorPoints { get; init; } = 1.0;
 
     /// <summary><c>answer_tolerance_points</c>: the report's recommendation considers the methods whose best score is within this of the top method's.</summary>
     public double AnswerTolerancePoints { get; init; } = 2.0;
@@ -66,7 +67,7 @@ public sealed record FindingThresholds
         ("spike_min_count", "1", "loss spikes that make a run 'spiking'"),
         ("memorization_margin_points", "0.5", "LoRA's held-out minus test gap must be this much below full finetuning's"),
         ("hard_category_gap_points", "1.0", "points below full finetuning on hard categories that count as falling short"),
-        ("floor_points", "5.0", "finding (f) is inconclusive when full finetuning's hard score is at most this (a floor: the benchmarks are beyond the model)"),
+        ("floor_points", "1.0", "finding (f) is inconclusive when full finetuning's gain over the untuned base on the hard score is at most this (upper end of its interval): a floor, the benchmarks are beyond the model"),
         ("answer_tolerance_points", "2.0", "the recommendation picks, among methods within this many points of the top method (overlapping intervals), the most parameter-efficient"),
     ];
 

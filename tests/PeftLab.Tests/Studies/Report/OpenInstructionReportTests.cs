@@ -44,13 +44,20 @@ public sealed class OpenInstructionReportTests
         Assert.Equal(Verdict.DoesNotHold, even.Verdict);
     }
 
-    /// <summary>Every method at zero on the hard groups (the benchmarks are beyond the model): (f) is not decided on a floor of zeros.</summary>
+    /// <summary>
+    /// Full finetuning no better than the untuned base on the hard groups (the benchmarks are beyond the model, as a
+    /// judge's 50 % or zeros on code show): (f) is not decided on that floor; without a baseline, an absolute floor.
+    /// </summary>
     [Fact]
-    public void AFloorOfZerosLeavesFindingFInconclusive()
+    public void AFloorLeavesFindingFInconclusive()
     {
-        var f = Findings.HardCategories(Rows([0, 0, 50, 0], [0, 0, 50, 0]) is var rows ? rows.Select(r => r.Method == "full" ? Row("full", 0, 0, 60, 3) : r).ToArray() : []);
+        // untuned hard = (10 + 0 + 5) / 3 = 5; full (10 + 0 + 5.9) / 3 = 5.3: a gain of 0.3, at most floor_points (1)
+        TrialRow[] rows = [Row(StudyView.BaselineMethod, 10, 0, 25, 5), Row("full", 10, 0, 60, 5.9), Row("lora", 0, 0, 50, 0), Row("adapter", 0, 0, 50, 0)];
+        var f = Findings.HardCategories(rows);
         Assert.True(f.Verdict == Verdict.Inconclusive, f.Numbers);
-        Assert.True(f.Numbers.Contains("floor: full's hard score is at most 5 points (upper end 1)", StringComparison.Ordinal), f.Numbers);
+        Assert.True(f.Numbers.Contains("floor: full − untuned on the hard score = +0.3 [+0.3, +0.3], at most 1 points", StringComparison.Ordinal), f.Numbers);
+        var absolute = Findings.HardCategories(rows.Skip(1).Select(r => r.Method == "full" ? Row("full", 0, 0, 60, 3) : r).ToArray());
+        Assert.True(absolute.Numbers.Contains("floor: full's hard score is at most 1 points (upper end 1)", StringComparison.Ordinal), absolute.Numbers);
         Assert.Equal(Verdict.Holds, Findings.HardCategories(Rows([35, 25, 50, 15], [32, 22, 50, 12])).Verdict);   // well above the floor: decided
     }
 
