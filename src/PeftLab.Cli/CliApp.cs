@@ -90,7 +90,7 @@ public static class CliApp
                 d.AddCommand<SynthCommand>("synth").WithDescription("Write the synthetic instruction suite (SuperNI schema) with its train/test split");
                 d.AddCommand<CorpusCommand>("corpus").WithDescription("Write the free-text pretraining corpus built from the suite's primitives");
             });
-            c.AddCommand<ScoreCommand>("score").WithDescription("Score a predictions JSONL with the official SuperNI metric");
+            c.AddCommand<ScoreCommand>("score").WithDescription("Score a predictions JSONL with the official SuperNI metric, or re-score a harness evaluation's samples.jsonl (--task, --samples)");
             c.AddCommand<EvalCommand>("eval").WithDescription("Generate on a split (test, seen, validation) and score");
             c.AddCommand<DescribeCommand>("describe").WithDescription("Trainable and total parameters of a method (or a sweep of methods and knobs) on a model");
             c.AddCommand<BenchCommand>("bench").WithDescription("Throughput benchmark with the PyTorch peer's workload and JSON fields");

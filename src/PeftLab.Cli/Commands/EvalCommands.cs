@@ -23,8 +23,33 @@ public sealed class ScoreSettings : GlobalSettings
 
     /// <summary>Output file.</summary>
     [CommandOption("--out <FILE>")]
-    [Description("Also write the scores (JSON, as printed) to this file")]
+    [Description("Also write the scores (JSON, as printed) to this file; with --task, a folder for results.json and samples.jsonl")]
     public string? Out { get; init; }
+
+    /// <summary>A harness task whose saved samples are re-scored.</summary>
+    [CommandOption("--task <FILE>")]
+    [Description("Re-score a harness evaluation: the task YAML as it now stands (filters, metrics, targets), with --samples")]
+    public string? Task { get; init; }
+
+    /// <summary>Saved per-document records of peftlab eval --task.</summary>
+    [CommandOption("--samples <FILE>")]
+    [Description("With --task: the samples.jsonl that peftlab eval --task --out wrote (generations and log-likelihoods are re-scored, not regenerated)")]
+    public string? Samples { get; init; }
+
+    /// <summary>Replaces the task file's dataset_path.</summary>
+    [CommandOption("--dataset-path <PATH>")]
+    [Description("With --task: the local copy of the task's dataset (its documents give the targets)")]
+    public string? DatasetPath { get; init; }
+
+    /// <summary>Judge of win_rate tasks.</summary>
+    [CommandOption("--judge <DIR>")]
+    [Description("With a win_rate task: the judge model's folder")]
+    public string? Judge { get; init; }
+
+    /// <summary>Runs re-scored code without the sandbox.</summary>
+    [CommandOption("--unsafe-execute")]
+    [Description("With a pass_at_k task where no sandbox works: run the saved programs unsandboxed, as this user. Dangerous")]
+    public bool UnsafeExecute { get; init; }
 
     /// <summary>Instances per task.</summary>
     [CommandOption("--instances-per-task <N>")]
@@ -34,7 +59,10 @@ public sealed class ScoreSettings : GlobalSettings
 
     /// <inheritdoc/>
     public override ValidationResult Validate() =>
-        Predictions is null ? ValidationResult.Error("--predictions FILE is required")
+        Task is not null || Samples is not null
+            ? (Task is null || Samples is null ? ValidationResult.Error("re-scoring a harness evaluation needs both --task FILE and --samples FILE")
+               : Predictions is not null || Tasks is not null ? ValidationResult.Error("give --task with --samples, or --tasks with --predictions, not both") : base.Validate())
+        : Predictions is null ? ValidationResult.Error("--predictions FILE is required (or --task FILE --samples FILE to re-score a harness evaluation)")
         : Tasks is null ? ValidationResult.Error("--tasks DIR is required") : base.Validate();
 }
 
@@ -44,6 +72,7 @@ public sealed class ScoreCommand : Command<ScoreSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, ScoreSettings s, CancellationToken cancellationToken)
     {
+        if (s.Task is not null) return Rescore(s);
         var collection = TaskLoader.LoadDirectory(s.Tasks!);
         var tasks = collection.HasSplit("test") ? collection.GetSplit("test") : collection.Tasks;
         var items = tasks.SelectMany(t => t.Instances.Take(s.InstancesPerTask).Select(i => new EvalItem(i.Id, t.Name, t.Category, i.Outputs))).ToArray();
@@ -55,6 +84,19 @@ public sealed class ScoreCommand : Command<ScoreSettings>
         var json = report.ToJson();
         if (s.Out is not null) File.WriteAllText(s.Out, json);
         Console.WriteLine(json);
+        return 0;
+    }
+
+    private static int Rescore(ScoreSettings s)
+    {
+        var task = Evaluation.Harness.HarnessTask.Load(s.Task!, s.DatasetPath);
+        var sandbox = task.Spec.ExecutesCode ? new Evaluation.Code.PythonSandbox(unsafeExecute: s.UnsafeExecute) : null;
+        var judge = task.Spec.NeedsJudge && s.Judge is { } j ? Evaluation.Harness.PairwiseJudge.Load(j, task.JudgePromptFile, TorchSharp.torch.ScalarType.Float32) : null;
+        var result = Evaluation.Harness.HarnessEvaluator.Rescore(task, s.Samples!, sandbox, judge);
+        if (s.Out is not null) result.Write(s.Out);
+        Console.WriteLine(result.ToJson().ToJsonString());
+        foreach (var score in result.Scores)
+            Console.Error.WriteLine($"{result.Task} {score.Metric}: {score.Value:F4} [95 % CI {score.Lower:F4}, {score.Upper:F4}] over {result.Samples.Count} documents (re-scored)");
         return 0;
     }
 }

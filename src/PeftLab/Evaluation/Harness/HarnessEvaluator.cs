@@ -209,11 +209,13 @@ public static class HarnessEvaluator
             samples.Add(new HarnessSample(i, it.Prompt, it.Candidates, it.Target, lls, s.Select(x => x.IsGreedy).ToArray(), metrics));
         }
 
-        var wanted = task.Spec.MetricList is { Count: > 0 } list ? list.Select(m => m.Metric).ToArray()
-            : task.Spec.OutputType == HarnessOutputType.MultipleChoice ? ["acc", "acc_norm"] : ["perplexity", "acc"];
-        var result = wanted.Select(m => Aggregate(m, task.Spec.OutputType, samples)).ToArray();
+        var result = ScoredMetrics(task).Select(m => Aggregate(m, task.Spec.OutputType, samples)).ToArray();
         return new HarnessResult(task.Name, task.Spec.OutputType, task.ScoredSplit, shots, result, samples, clock.Elapsed.TotalSeconds);
     }
+
+    /// <summary>The metrics a multiple_choice or loglikelihood task reports: its metric_list, else the harness's defaults.</summary>
+    private static string[] ScoredMetrics(HarnessTask task) => task.Spec.MetricList is { Count: > 0 } list ? list.Select(m => m.Metric).ToArray()
+        : HarnessTaskSpec.MetricsOf[task.Spec.OutputType];
 
     /// <summary>
     /// acc (the most likely choice is the target) and acc_norm (likelihood per character of the choice, as the harness
@@ -305,6 +307,50 @@ public static class HarnessEvaluator
     };
 
     /// <summary>
+    /// Re-scores a saved <c>samples.jsonl</c> under <paramref name="task"/> as the file now stands (its filters,
+    /// metrics and targets), without the model: generate_until from the saved generations (re-running code and the
+    /// judge when the task asks), multiple_choice and loglikelihood from the saved log-likelihoods. The task's data must
+    /// be readable (filters and targets read the documents); the samples must be documents 0..n−1 of its scored split.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A line is not a sample of this task (the message names the file and line).</exception>
+    public static HarnessResult Rescore(HarnessTask task, string samplesFile, Code.PythonSandbox? sandbox = null, PairwiseJudge? judge = null, int batchSize = 16,
+        Action<int, int>? progress = null)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var lines = File.ReadLines(samplesFile).Select((l, i) => (Line: i + 1, Text: l)).Where(l => !string.IsNullOrWhiteSpace(l.Text))
+            .Select(l => (l.Line, Node: JsonNode.Parse(l.Text) as JsonObject ?? throw new InvalidDataException($"{samplesFile}:{l.Line}: not a JSON object"))).ToArray();
+        var docs = HarnessData.Load(task, task.ScoredSplit);
+        InvalidDataException Bad(int line, string what) => new($"{samplesFile}:{line}: {what}");
+        for (int i = 0; i < lines.Length; i++)
+            if ((int?)lines[i].Node["doc"] != i) throw Bad(lines[i].Line, $"expected document {i} (samples are documents 0..n−1 of split '{task.ScoredSplit}', in order)");
+        if (lines.Length > docs.Count) throw Bad(lines[^1].Line, $"split '{task.ScoredSplit}' has {docs.Count} documents, the file {lines.Length}");
+        string[] Strings(JsonNode? n, int line, string key) => n is JsonArray a ? a.Select(x => (string?)x ?? throw Bad(line, $"{key} holds a non-text item")).ToArray() : throw Bad(line, $"'{key}' is missing");
+        var prompts = lines.Select(l => (string?)l.Node["prompt"] ?? throw Bad(l.Line, "'prompt' is missing")).ToArray();
+        int shots = 0;
+        if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
+        {
+            if (task.Spec.ExecutesCode) sandbox ??= new Code.PythonSandbox();
+            if (task.Spec.NeedsJudge && judge is null) throw new ArgumentException($"{task.Name}: metric win_rate needs a judge model (--judge MODEL_DIR)");
+            var generated = lines.Select(l => l.Node["generations"] is JsonArray ? Strings(l.Node["generations"], l.Line, "generations")
+                : [(string?)l.Node["generated"] ?? throw Bad(l.Line, "'generated' is missing (not a generate_until sample)")]).Select(g => (IReadOnlyList<string>)g).ToArray();
+            if (generated.Select(g => g.Count).Distinct().Count() > 1) throw Bad(lines[0].Line, "documents have different numbers of generations");
+            return ScoreGenerated(task, docs.Take(lines.Length).ToArray(), prompts, generated, shots, batchSize, progress, clock, sandbox, judge);
+        }
+        var samples = lines.Select((l, i) =>
+        {
+            var candidates = Strings(l.Node["candidates"], l.Line, "candidates");
+            var lls = l.Node["loglikelihoods"] is JsonArray a ? a.Select(x => (double?)x ?? throw Bad(l.Line, "a log-likelihood is not a number")).ToArray() : throw Bad(l.Line, "'loglikelihoods' is missing");
+            var greedy = l.Node["is_greedy"] is JsonArray g ? g.Select(x => (bool?)x ?? false).ToArray() : throw Bad(l.Line, "'is_greedy' is missing");
+            if (lls.Length != candidates.Length || lls.Length == 0) throw Bad(l.Line, $"{lls.Length} log-likelihoods for {candidates.Length} candidates");
+            int target = (int?)l.Node["target"] ?? throw Bad(l.Line, "'target' is missing");
+            var metrics = task.Spec.OutputType == HarnessOutputType.MultipleChoice ? MultipleChoiceMetrics(lls, candidates, target)
+                : new Dictionary<string, double> { ["perplexity"] = lls[0], ["acc"] = greedy[0] ? 1 : 0 };
+            return new HarnessSample(i, prompts[i], candidates, target, lls, greedy, metrics);
+        }).ToArray();
+        return new HarnessResult(task.Name, task.Spec.OutputType, task.ScoredSplit, shots, ScoredMetrics(task).Select(m => Aggregate(m, task.Spec.OutputType, samples)).ToArray(), samples, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
     /// generate_until: each prompt decoded (greedily, or sampled <c>repeats</c> times with <c>do_sample</c>) up to
     /// <c>max_gen_toks</c> (default 256), cut at the first <c>until</c> sequence (default: the few-shot delimiter),
     /// passed through every filter pipeline; exact_match and f1 score the first generation's answer against the
@@ -322,14 +368,27 @@ public static class HarnessEvaluator
         int n = task.Spec.Repeats;
         var sampling = gen is { DoSample: true, Temperature: not 0 }                                    // temperature 0 is greedy, as in the harness
             ? new Models.SamplingConfig(maxNew, Greedy: false, Temperature: gen.Temperature ?? 1.0, TopP: gen.TopP ?? 1.0, Seed: seed) : null;
-        var filters = task.Spec.FilterList is { Count: > 0 } f ? f : [new HarnessFilter { Name = "none", Filter = [new HarnessFilterStep()] }];
-        var metrics = task.Spec.MetricList is { Count: > 0 } ms ? ms : [new HarnessMetric { Metric = "exact_match" }];
         var prompts = docs.Select((doc, i) => Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i))).ToArray();
-        var targets = docs.Select(task.TargetText).ToArray();
         var encoded = prompts.Select(p => lm.EncodeContext(tokenizer, p)).ToArray();
         var outputs = GenerationEvaluator.GenerateByLength(lm.Generate, Enumerable.Range(0, docs.Count * n).Select(j => encoded[j / n]).ToArray(),   // doc i, repeat r: i·n + r
             tokenizer, maxNew, batchSize, progress, sampling);
-        var generated = outputs.Select(o => HarnessScoring.CutAtStop(tokenizer.Decode(o, skipSpecialTokens: true), until)).Chunk(n).ToArray();
+        var generated = outputs.Select(o => HarnessScoring.CutAtStop(tokenizer.Decode(o, skipSpecialTokens: true), until)).Chunk(n).Select(g => (IReadOnlyList<string>)g).ToArray();
+        return ScoreGenerated(task, docs, prompts, generated, shots, batchSize, progress, clock, sandbox, judge);
+    }
+
+    /// <summary>
+    /// Scores generations (per document, <c>repeats</c> of them, already cut at the stop sequences) as the task says:
+    /// every filter pipeline, exact_match / f1 on the first, pass@k over all in the sandbox, win_rate by the judge.
+    /// Shared by evaluation and by re-scoring saved samples (<see cref="Rescore"/>).
+    /// </summary>
+    private static HarnessResult ScoreGenerated(HarnessTask task, IReadOnlyList<IReadOnlyDictionary<string, object?>> docs, IReadOnlyList<string> prompts,
+        IReadOnlyList<IReadOnlyList<string>> generated, int shots, int batchSize, Action<int, int>? progress, System.Diagnostics.Stopwatch clock,
+        Code.PythonSandbox? sandbox, PairwiseJudge? judge)
+    {
+        int n = generated.Count == 0 ? 1 : generated[0].Count;
+        var filters = task.Spec.FilterList is { Count: > 0 } f ? f : [new HarnessFilter { Name = "none", Filter = [new HarnessFilterStep()] }];
+        var metrics = task.Spec.MetricList is { Count: > 0 } ms ? ms : [new HarnessMetric { Metric = "exact_match" }];
+        var targets = docs.Select(task.TargetText).ToArray();
         var filtered = docs.Select((doc, i) => filters.ToDictionary(fl => fl.Name, fl => generated[i].Select(g => HarnessScoring.Filter(fl.Filter, g, doc)).ToArray())).ToArray();
 
         // --- pass@k: every (document, pipeline, generation) program in the sandbox ---------------------------------

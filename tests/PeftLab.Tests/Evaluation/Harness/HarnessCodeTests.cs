@@ -146,6 +146,14 @@ public sealed class HarnessCodeTests
         Assert.Contains("\"outcome\":\"cpu_limit\"", line);
         Assert.Contains("\"generations\":[", line);
         Assert.StartsWith("network, mount and PID namespaces", result.Sandbox ?? "");
+        // re-scored from the saved samples (the programs run again), and under a changed task file
+        var saved = Path.Combine(dir, "out");
+        result.Write(saved);
+        var again = HarnessEvaluator.Rescore(task, Path.Combine(saved, "samples.jsonl"), new PythonSandbox(Tight));
+        Assert.Equal(result.Scores.Select(s => (s.Metric, s.Value)), again.Scores.Select(s => (s.Metric, s.Value)));
+        File.WriteAllText(Path.Combine(dir, "task.yaml"), File.ReadAllText(Path.Combine(dir, "task.yaml")).Replace("k: [1, 3]", "k: [2]"));
+        var k2 = HarnessEvaluator.Rescore(HarnessTask.Load(Path.Combine(dir, "task.yaml")), Path.Combine(saved, "samples.jsonl"), new PythonSandbox(Tight));
+        Assert.Equal((1 - 3.0 / 10 + 1 + 0) / 3, k2.Scores.Single().Value, 12);                // pass@2: 1 − C(3,2)/C(5,2) = 0.7 for 2 of 5
     }
 
     [Fact]

@@ -175,6 +175,12 @@ public sealed class LogLikelihoodTests
         Assert.True(ppl > 1 && double.IsFinite(ppl), $"perplexity {ppl}");
         Assert.True(File.Exists(Path.Combine(outDir, "results.json")));
         Assert.Equal(2, File.ReadAllLines(Path.Combine(outDir, "samples.jsonl")).Length);
+        // peftlab score re-scores the saved samples without the model, to the same scores
+        var rescored = System.Text.Json.Nodes.JsonNode.Parse(CliRunner.Ok("score", "--task", Path.Combine(dir, "lambada.yaml"), "--dataset-path", dir,
+            "--samples", Path.Combine(outDir, "samples.jsonl")).Trim().Split('\n')[^1])!;
+        Assert.Equal(json["scores"]!.ToJsonString(), rescored["scores"]!.ToJsonString());
+        var half = CliRunner.Run("score", "--task", Path.Combine(dir, "lambada.yaml"));
+        Assert.Contains("needs both --task FILE and --samples FILE", half.Stderr + half.Stdout);
 
         var gen = Path.Combine(dir, "gen.yaml");
         File.WriteAllText(gen, "dataset_path: .\ntest_split: test\noutput_type: generate_until\ndoc_to_text: \"{{text}}\"\ndoc_to_target: \"{{text}}\"\ngeneration_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 4\n");
