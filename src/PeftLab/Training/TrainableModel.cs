@@ -287,18 +287,26 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
         return ContinuationChecks.Batched(requests, batchSize, (start, count) =>
         {
             var device = model.EmbeddingWeight.device;
-            int T = Enumerable.Range(start, count).Max(i => rows[i].Length);
-            var ids = new long[count * T];
+            // Requests whose input rows are equal share one row: the choices of a multiple-choice question that are one
+            // token each (MMLU's " A" … " D") all read the logits after the same context, so a question costs one forward row.
+            var unique = new Dictionary<int[], int>(ContinuationChecks.SameTokens);
+            var rowOf = new int[count];
+            for (int b = 0; b < count; b++)
+                rowOf[b] = unique.TryGetValue(rows[start + b], out int u) ? u : unique[rows[start + b]] = unique.Count;
+            var distinct = unique.OrderBy(kv => kv.Value).Select(kv => kv.Key).ToArray();
+            int B = distinct.Length, T = distinct.Max(r => r.Length);
+            var ids = new long[B * T];
+            for (int r = 0; r < B; r++)
+                for (int t = 0; t < distinct[r].Length; t++) ids[r * T + t] = distinct[r][t];
             var positions = new List<long>();                                                               // flat (row, t) of each continuation token
             var targets = new List<long>();
             for (int b = 0; b < count; b++)
             {
-                var row = rows[start + b];
-                for (int t = 0; t < row.Length; t++) ids[b * T + t] = row[t];
+                int row = rowOf[b], length = distinct[row].Length;
                 var cont = requests[start + b].Continuation;
-                for (int j = 0; j < cont.Length; j++) { positions.Add(b * T + row.Length - cont.Length + j); targets.Add(cont[j]); }
+                for (int j = 0; j < cont.Length; j++) { positions.Add(row * T + length - cont.Length + j); targets.Add(cont[j]); }
             }
-            var hidden = model.Hidden(tensor(ids, [count, T], device: device));                          // [B, T, d]
+            var hidden = model.Hidden(tensor(ids, [B, T], device: device));                              // [B, T, d]
             var h = hidden.reshape(-1, hidden.shape[^1]).index_select(0, tensor(positions.ToArray(), device: device));   // [N, d]
             return (model.Head(h).to_type(ScalarType.Float32), tensor(targets.ToArray(), device: device));                // [N, V], [N]
         });
@@ -447,6 +455,20 @@ public sealed class Seq2SeqModel(T5ForConditionalGeneration model) : ITrainableM
 /// <summary>What both families' <see cref="ITrainableModel.ScoreContinuations"/> share: request checks and the batched log-softmax.</summary>
 internal static class ContinuationChecks
 {
+    /// <summary>Token sequences compared by content (one forward row per distinct input).</summary>
+    public static readonly IEqualityComparer<int[]> SameTokens = new TokenComparer();
+
+    private sealed class TokenComparer : IEqualityComparer<int[]>
+    {
+        public bool Equals(int[]? x, int[]? y) => x is null ? y is null : y is not null && x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(int[] obj)
+        {
+            var h = new HashCode();
+            foreach (var t in obj) h.Add(t);
+            return h.ToHashCode();
+        }
+    }
+
     /// <summary>Throws when a request cannot be scored.</summary>
     public static void Check(ContinuationRequest r, int index, int maxTokens)
     {

@@ -103,9 +103,10 @@ public sealed class PairwiseJudgeTests
             var t = lm.ScoreContinuations([lm.Encode(tok, p, " 2")], 1)[0].LogLikelihood;
             return PairwiseJudge.Softmax2(s, t);
         }
-        Assert.Equal(P1(items[0].Item2, items[0].Item3), verdicts[0].ModelFirst, 6);
-        Assert.Equal(1 - P1(items[0].Item3, items[0].Item2), verdicts[0].ModelSecond, 6);
-        Assert.Equal(0.5, verdicts[1].Preference, 6);                                  // one prompt in two batch rows: equal up to float32 rounding
+        // float32 forwards of different batch shapes agree to about 1e-7 in probability
+        Assert.Equal(P1(items[0].Item2, items[0].Item3), verdicts[0].ModelFirst, 1e-5);
+        Assert.Equal(1 - P1(items[0].Item3, items[0].Item2), verdicts[0].ModelSecond, 1e-5);
+        Assert.Equal(0.5, verdicts[1].Preference, 1e-5);                                  // one prompt in two batch rows: equal up to float32 rounding
         Assert.NotEqual(0.5, verdicts[1].FirstPositionRate);
     }
 }
