@@ -25,7 +25,7 @@ public class ModelSettings : CommonSettings
 
     /// <summary>Compute dtype.</summary>
     [CommandOption("--dtype <DTYPE>")]
-    [Description("Compute dtype: float32 (default) or bfloat16")]
+    [Description("Compute dtype: float32 (default), bfloat16, or auto (this host's faster one, as peftlab doctor reports)")]
     public string DType { get; init; } = "float32";
 
     /// <inheritdoc/>
@@ -35,13 +35,16 @@ public class ModelSettings : CommonSettings
     /// <summary>Parsed compute dtype.</summary>
     public ScalarType ComputeDType => ParseDType(DType);
 
-    /// <summary>The compute dtype called <paramref name="name"/> on the command line.</summary>
-    public static ScalarType ParseDType(string name) => name.ToLowerInvariant() switch
+    /// <summary>
+    /// The compute dtype called <paramref name="name"/> on the command line: a <see cref="ComputeDtype"/> as configs
+    /// spell it (<c>auto</c> resolved to this host's faster one), or the short forms fp32 / f32 / bf16.
+    /// </summary>
+    public static ScalarType ParseDType(string name) => ComputeDtypes.Resolve(ConfigEnums.Parse<ComputeDtype>(name.ToLowerInvariant() switch
     {
-        "float32" or "fp32" or "f32" => ScalarType.Float32,
-        "bfloat16" or "bf16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"unknown dtype '{name}'; supported: float32, bfloat16"),
-    };
+        "fp32" or "f32" => "float32",
+        "bf16" => "bfloat16",
+        var n => n,
+    }, "--dtype"));
 
     /// <summary>Loads the model of any family (and the adapter), printing adapter warnings to stderr.</summary>
     public ITrainableModel LoadModel(ScalarType? dtype = null)
