@@ -78,7 +78,7 @@ public sealed class RunResultTests
         Assert.Equal(text, RunResult.Read(file).ToJsonString());
         var keys = JsonNode.Parse(text)!.AsObject().Select(kv => kv.Key).ToArray();
         Assert.Equal(RunResult.Keys.Where(keys.Contains), keys);   // in the record's order
-        Assert.Equal(RunResult.Keys.Count - 2, keys.Length);       // all but the two of a diverged run
+        Assert.Equal(RunResult.Keys.Count - 3, keys.Length);       // all but the two of a diverged run and open_instruction (none configured)
         Assert.NotNull(result.Test);
         Assert.NotNull(result.Heldout);
         Assert.NotNull(result.LearningSpeed);
@@ -134,7 +134,7 @@ public sealed class RunResultTests
         Assert.Equal("""{"status":"interrupted"}""", new RunResult { Status = RunStatus.Interrupted }.ToJson().ToJsonString());
         var finished = new RunResult { Status = RunStatus.Completed }.ToJson();
         var optional = RunResult.Keys.Where(k => !finished.ContainsKey(k)).ToArray();
-        Assert.Equal(4, optional.Length);   // reason, diverged_at_step, test, heldout: written when there is one
+        Assert.Equal(5, optional.Length);   // reason, diverged_at_step, test, heldout, open_instruction: written when there is one
         Assert.Empty(RunResult.Parse(finished.ToJsonString(), "x").NumericFields());
     }
 
