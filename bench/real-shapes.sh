@@ -89,6 +89,11 @@ done
 # full finetuning where it fits: 16 bytes per parameter (bf16 weights + float32 master + two AdamW moments)
 (( full )) && peftlab "qwen2.5-0.5b full T=256" "ckpt+chunked" --preset qwen2.5-0.5b --seq-len 256 --batch 1 --method full --bf16 --activation-checkpointing 1 --warmup 1 --steps 2
 (( full )) && peer_run "qwen2.5-0.5b full T=256" "bf16 autocast" ${peershape[qwen2.5-0.5b]} --seq-len 256 --batch 1 --method full --bf16 --warmup 1 --steps 2
+(( full )) && peftlab "qwen2.5-0.5b full T=256" "fp32 ckpt+chunked" --preset qwen2.5-0.5b --seq-len 256 --batch 1 --method full --activation-checkpointing 1 --warmup 1 --steps 2
+(( full )) && peer_run "qwen2.5-0.5b full T=256" "fp32" ${peershape[qwen2.5-0.5b]} --seq-len 256 --batch 1 --method full --warmup 1 --steps 2
+(( full )) && peftlab "qwen2.5-0.5b full T=1024" "ckpt+chunked" --preset qwen2.5-0.5b --seq-len 1024 --batch 1 --method full --bf16 --activation-checkpointing 1 --warmup 1 --steps 2
+# llama-3.2-1b: 1.24B x 16 B = 19.8 GB before activations, at the edge of 24 GiB (an out-of-memory kill is recorded as an error)
+(( full )) && peftlab "llama-3.2-1b full T=256" "ckpt+chunked" --preset llama-3.2-1b --seq-len 256 --batch 1 --method full --bf16 --activation-checkpointing 1 --warmup 1 --steps 2
 
 for p in $genpresets; do
   case "$p" in small|medium) pflags="--preset $p";; *) pflags="${peershape[$p]}";; esac
