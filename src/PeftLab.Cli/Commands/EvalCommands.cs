@@ -135,6 +135,11 @@ public sealed class EvalSettings : ModelSettings
     [Description("With --judge: a prompt template over {{instruction}}, {{output_1}}, {{output_2}} replacing the task's judge_prompt (the judge then names Response 1 or 2)")]
     public string? JudgePrompt { get; init; }
 
+    /// <summary>Wraps contexts in the chat template.</summary>
+    [CommandOption("--apply-chat-template")]
+    [Description("With --task: put each context in the model tokenizer's chat template as one user turn, then the assistant header (lm-evaluation-harness's --apply_chat_template), for chat-tuned models")]
+    public bool ApplyChatTemplate { get; init; }
+
     /// <summary>Runs generated code without the sandbox.</summary>
     [CommandOption("--unsafe-execute")]
     [Description("With a pass_at_k task where no sandbox works here: run the model's code anyway, unsandboxed, as this user (rlimits only). Dangerous")]
@@ -227,7 +232,7 @@ public sealed class EvalCommand : Command<EvalSettings>
         {
             Model = s.Model!, Adapter = s.Adapter, Dtype = s.ComputeDType, Task = s.Task!, DatasetPath = s.DatasetPath, NumFewshot = s.NumFewshot,
             Limit = s.Limit, BatchSize = s.BatchSize, Seed = s.Seed, UnsafeExecute = s.UnsafeExecute,
-            Judge = s.Judge, JudgePrompt = s.JudgePrompt,
+            Judge = s.Judge, JudgePrompt = s.JudgePrompt, ApplyChatTemplate = s.ApplyChatTemplate,
         };
         if (s.UnsafeExecute) Warn("--unsafe-execute: where the sandbox does not work, the model's code runs UNSANDBOXED as this user");
         var result = WithProgress($"scoring {Path.GetFileName(s.Task)}", progress => Evaluation.Harness.HarnessEvaluator.Run(request, progress, Warn));

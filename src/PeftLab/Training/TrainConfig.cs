@@ -338,6 +338,11 @@ public sealed record OpenInstructionSection
     public string? Judge { get; init; }
     /// <summary>Run generated code even where no sandbox works (unsandboxed, as this user).</summary>
     public bool UnsafeExecute { get; init; }
+    /// <summary>
+    /// Put each benchmark context in the chat template the run trains with (<c>data.chat_template</c>, else the
+    /// tokenizer's) as one user turn, as lm-evaluation-harness's <c>--apply_chat_template</c>: for models tuned on chat data.
+    /// </summary>
+    public bool ApplyChatTemplate { get; init; }
 }
 
 /// <summary>Evaluation during and after training.</summary>

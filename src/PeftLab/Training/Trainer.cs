@@ -263,7 +263,7 @@ public static class Trainer
             test = Final(data.Test);
             heldout = Final(data.HeldOut);
             openScores = openEval?.Run(lm, tokenizer, dtype, files.Eval, cfg.Eval.BatchSize, cfg.Train.Seed,
-                (task, d, n) => options.Progress?.Invoke(new TrainProgress("eval " + task, d, n, null, 0, 0, wall.Elapsed)));
+                (task, d, n) => options.Progress?.Invoke(new TrainProgress("eval " + task, d, n, null, 0, 0, wall.Elapsed)), cfg.Data.ChatTemplate);
         }
         var result = FinishResult(cfg, files, peft, optimizer, state, dtype, wall.Elapsed.TotalSeconds + state.WallSeconds, [.. startWarnings, .. data.Warnings],
             status == RunStatus.Diverged ? divergence : null, test, heldout) with { OpenInstruction = openScores };

@@ -94,10 +94,7 @@ public sealed class TrainingData
     private static TrainingData Chat(DataSection cfg, ITokenizer tokenizer, long seed, Func<string, int[]> encode)
     {
         var data = ChatDataReader.ReadFile(cfg.Path);
-        var template = cfg.ChatTemplate is { } kind ? ChatTemplates.Get(kind)
-            : ChatTemplates.FromTokenizerConfig(tokenizer.ChatTemplate,
-                tokenizer.BosId is int b ? tokenizer.IdToToken(b) : null,
-                tokenizer.EosIds.Count > 0 ? tokenizer.IdToToken(tokenizer.EosIds[0]) : null);
+        var template = ChatTemplates.ForTokenizer(tokenizer, cfg.ChatTemplate);
         var sequences = data.Conversations.Select(c => LossMasking.FromSegments(template.Render(c), encode)).ToArray();
         // a deterministic 5% (at least one) validation slice
         var order = DeterministicRng.ForStream(seed, "chat-validation").Permutation(sequences.Length);

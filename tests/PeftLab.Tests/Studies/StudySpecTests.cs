@@ -433,6 +433,7 @@ public sealed class StudySpecTests
                 open.Tasks.Select(b => b.Group));
             Assert.Equal(DataKind.Chat, t.Config.Data.Kind);
             Assert.False(t.Config.Eval.Generate);
+            Assert.True(open.ApplyChatTemplate);
         });
     }
 

@@ -77,6 +77,17 @@ public static partial class ChatTemplates
         throw Unsupported("no known markers (<|start_header_id|>, <|im_start|>, <|user|>) were found");
     }
 
+    /// <summary>
+    /// The template a model is used with: <paramref name="kind"/> when given, else the one its tokenizer's
+    /// <c>chat_template</c> names (with its bos and eos tokens).
+    /// </summary>
+    /// <exception cref="NotSupportedException">No kind given and the tokenizer's template is missing or not one PeftLab renders.</exception>
+    public static ChatTemplate ForTokenizer(Tokenization.ITokenizer tokenizer, ChatTemplateKind? kind = null) =>
+        kind is { } k ? Get(k)
+            : FromTokenizerConfig(tokenizer.ChatTemplate,
+                tokenizer.BosId is int b ? tokenizer.IdToToken(b) : null,
+                tokenizer.EosIds.Count > 0 ? tokenizer.IdToToken(tokenizer.EosIds[0]) : null);
+
     /// <summary>Reads <c>chat_template</c>, <c>bos_token</c> and <c>eos_token</c> from a tokenizer_config.json and calls <see cref="FromTokenizerConfig"/>.</summary>
     public static ChatTemplate FromTokenizerConfigFile(string path)
     {

@@ -29,6 +29,8 @@ public sealed record HarnessEvalRequest
     public long Seed { get; init; } = HarnessEvaluator.FewshotSeed;
     /// <summary>Run generated code even where no sandbox works (as this user, under rlimits only).</summary>
     public bool UnsafeExecute { get; init; }
+    /// <summary>Wrap each context in the model tokenizer's chat template (one user turn, then the assistant header).</summary>
+    public bool ApplyChatTemplate { get; init; }
     /// <summary>win_rate tasks: the judge model's folder (any supported checkpoint).</summary>
     public string? Judge { get; init; }
     /// <summary>win_rate tasks: a judge prompt file replacing the task's <c>judge_prompt</c>.</summary>
@@ -147,15 +149,20 @@ public static class HarnessEvaluator
             foreach (var w in Peft.PeftModel.LoadAdapter(lm.Host, request.Adapter).Warnings) warn?.Invoke(w);
         lm.Host.Module.eval();
         using var tokenizer = HfTokenizer.Load(request.Model);
-        return Evaluate(task, lm, tokenizer, request.NumFewshot, request.Limit, request.BatchSize, progress, request.Seed, sandbox, judge);
+        var chat = request.ApplyChatTemplate ? Data.Chat.ChatTemplates.ForTokenizer(tokenizer) : null;
+        return Evaluate(task, lm, tokenizer, request.NumFewshot, request.Limit, request.BatchSize, progress, request.Seed, sandbox, judge, chat);
     }
 
     /// <summary>
     /// Runs a loaded task on a loaded model; pass_at_k programs run in <paramref name="sandbox"/> (default: the
-    /// machine's sandbox, refused when it does not work); win_rate is judged by <paramref name="judge"/>.
+    /// machine's sandbox, refused when it does not work); win_rate is judged by <paramref name="judge"/>. With
+    /// <paramref name="chat"/> each context (description, few-shot examples and prompt) is one user turn of that chat
+    /// template followed by the assistant header, as lm-evaluation-harness's <c>--apply_chat_template</c>; continuations
+    /// and generations follow it.
     /// </summary>
     public static HarnessResult Evaluate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, int? numFewshot = null, int? limit = null,
-        int batchSize = 16, Action<int, int>? progress = null, long seed = FewshotSeed, Code.PythonSandbox? sandbox = null, PairwiseJudge? judge = null)
+        int batchSize = 16, Action<int, int>? progress = null, long seed = FewshotSeed, Code.PythonSandbox? sandbox = null, PairwiseJudge? judge = null,
+        Data.Chat.ChatTemplate? chat = null)
     {
         if (task.Spec.NeedsJudge && judge is null) throw new ArgumentException($"{task.Name}: metric win_rate needs a judge model (peftlab eval --judge MODEL_DIR)");
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -165,14 +172,20 @@ public static class HarnessEvaluator
         int shots = numFewshot ?? task.Spec.NumFewshot;
         var fewshotDocs = shots == 0 ? [] : FewshotPool(task, shots);
         bool sameSplit = task.Spec.FewshotConfig?.Samples is null && task.FewshotSplit == task.ScoredSplit;
+        var contexts = docs.Select((doc, i) =>
+        {
+            var prompt = Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i));
+            return chat is null ? prompt
+                : chat.RenderText(new Data.Chat.Conversation([new Data.Chat.ChatMessage(Data.Chat.ChatRole.User, prompt)]), addGenerationPrompt: true);
+        }).ToArray();
         if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
-            return Generate(task, lm, tokenizer, docs, fewshotDocs, shots, sameSplit, batchSize, progress, clock, seed,
+            return Generate(task, lm, tokenizer, docs, contexts, shots, batchSize, progress, clock, seed,
                 task.Spec.ExecutesCode ? sandbox ?? new Code.PythonSandbox() : null, judge);
 
         // --- every document's prompt and candidates -------------------------------------------------------------
         var items = docs.Select((doc, i) =>
         {
-            var prompt = Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i));
+            var prompt = contexts[i];
             if (task.Spec.OutputType == HarnessOutputType.MultipleChoice)
             {
                 var choices = task.Choices(doc);
@@ -359,7 +372,7 @@ public static class HarnessEvaluator
     /// <c>pass@k,pipeline</c>), as the harness prints them.
     /// </summary>
     private static HarnessResult Generate(HarnessTask task, ITrainableModel lm, ITokenizer tokenizer, IReadOnlyList<IReadOnlyDictionary<string, object?>> docs,
-        IReadOnlyList<IReadOnlyDictionary<string, object?>> fewshotDocs, int shots, bool sameSplit, int batchSize, Action<int, int>? progress,
+        IReadOnlyList<string> prompts, int shots, int batchSize, Action<int, int>? progress,
         System.Diagnostics.Stopwatch clock, long seed, Code.PythonSandbox? sandbox, PairwiseJudge? judge)
     {
         var gen = task.Spec.GenerationKwargs;
@@ -368,7 +381,6 @@ public static class HarnessEvaluator
         int n = task.Spec.Repeats;
         var sampling = gen is { DoSample: true, Temperature: not 0 }                                    // temperature 0 is greedy, as in the harness
             ? new Models.SamplingConfig(maxNew, Greedy: false, Temperature: gen.Temperature ?? 1.0, TopP: gen.TopP ?? 1.0, Seed: seed) : null;
-        var prompts = docs.Select((doc, i) => Prompt(task, doc, Examples(task, fewshotDocs, shots, sameSplit ? i : -1, i))).ToArray();
         var encoded = prompts.Select(p => lm.EncodeContext(tokenizer, p)).ToArray();
         var outputs = GenerationEvaluator.GenerateByLength(lm.Generate, Enumerable.Range(0, docs.Count * n).Select(j => encoded[j / n]).ToArray(),   // doc i, repeat r: i·n + r
             tokenizer, maxNew, batchSize, progress, sampling);

@@ -54,13 +54,18 @@ public sealed class OpenInstructionEval
             foreach (var t in tasks.Where(t => t.Item2.JudgePromptFile is not null))
                 if (!File.Exists(t.Item2.JudgePromptFile)) throw new FileNotFoundException($"{t.Item2.File}: judge_prompt '{t.Item2.JudgePromptFile}' does not exist");
         }
+        if (section.ApplyChatTemplate) _ = Data.Chat.ChatTemplates.ForTokenizer(Tokenization.HfTokenizer.Load(baseModelDir), null);   // a template it can render, checked now
         return new OpenInstructionEval(section, tasks, sandbox, judge);
     }
 
-    /// <summary>Scores <paramref name="lm"/> on every benchmark, writing each under <paramref name="evalDir"/>; <paramref name="progress"/> gets (task, done, total).</summary>
+    /// <summary>
+    /// Scores <paramref name="lm"/> on every benchmark, writing each under <paramref name="evalDir"/>; <paramref name="progress"/>
+    /// gets (task, done, total); with <c>apply_chat_template</c> contexts are put in <paramref name="chatKind"/>'s template (null: the tokenizer's).
+    /// </summary>
     public IReadOnlyList<OpenInstructionScore> Run(ITrainableModel lm, ITokenizer tokenizer, TorchSharp.torch.ScalarType dtype, string evalDir, int batchSize, long seed,
-        Action<string, int, int>? progress = null)
+        Action<string, int, int>? progress = null, Data.Chat.ChatTemplateKind? chatKind = null)
     {
+        var chat = section.ApplyChatTemplate ? Data.Chat.ChatTemplates.ForTokenizer(tokenizer, chatKind) : null;
         PairwiseJudge? judge = judgeDir is null ? null : PairwiseJudge.Load(judgeDir, null, dtype);
         var scores = new List<OpenInstructionScore>();
         lm.Host.Module.eval();
@@ -69,7 +74,7 @@ public sealed class OpenInstructionEval
             var j = judge is not null && task.JudgePromptFile is { } prompt
                 ? PairwiseJudge.Load(judgeDir!, prompt, dtype) : judge;
             var result = HarnessEvaluator.Evaluate(task, lm, tokenizer, spec.NumFewshot, section.Limit, batchSize, (d, n) => progress?.Invoke(task.Name, d, n), seed,
-                sandbox, task.Spec.NeedsJudge ? j : null) with { Group = spec.Group };
+                sandbox, task.Spec.NeedsJudge ? j : null, chat) with { Group = spec.Group };
             result.Write(Path.Combine(evalDir, FolderName, task.Name));
             var p = result.Primary;
             scores.Add(new OpenInstructionScore(task.Name, spec.Group, p.Metric, p.Value, p.Lower, p.Upper, result.Samples.Count));
