@@ -97,7 +97,18 @@ public sealed partial class Study
             else
             {
                 var (dir, tasks) = SyntheticData.EnsureHarness(harness);
-                var yaml = $"judge: {System.Text.Json.JsonSerializer.Serialize(harness.Judge)}\ntasks:\n" + string.Concat(tasks.Select(t =>
+                if (harness.MixturePerTask > 0)
+                {
+                    if (spec.SyntheticSuite is not null)
+                        errors.Add(new ConfigError("synthetic_harness.mixture_per_task", "trains on the stand-ins' mixture, so synthetic_suite cannot also give the training data; remove one (synthetic_suite=null)", At(root, "synthetic_harness")));
+                    else if (NodeAt(baseNode, "data.path") is ConfigScalar { IsNull: false } dataPath)
+                        errors.Add(new ConfigError("synthetic_harness.mixture_per_task", $"trains on the stand-ins' mixture but base data.path is also set ('{dataPath.Value}', {dataPath.Position.Brief}); remove one", At(root, "synthetic_harness")));
+                    var at = At(root, "synthetic_harness") ?? SourcePosition.CommandLine;
+                    baseNode = ConfigTree.Set(baseNode, "data.kind", new ConfigScalar("chat", false, at));
+                    baseNode = ConfigTree.Set(baseNode, "data.path", new ConfigScalar(Path.Combine(dir, Synthetic.HarnessSuite.MixtureFile), true, at));
+                    baseNode = ConfigTree.Set(baseNode, "data.chat_template", new ConfigScalar("tulu", false, at));
+                }
+                var yaml = $"judge: {System.Text.Json.JsonSerializer.Serialize(harness.Judge)}\napply_chat_template: {(harness.MixturePerTask > 0 ? "true" : "false")}\ntasks:\n" + string.Concat(tasks.Select(t =>
                     $"  - task: {System.Text.Json.JsonSerializer.Serialize(Path.Combine(dir, t.Name + ".yaml"))}\n    group: {ConfigEnums.Name(t.Group)}\n"));
                 baseNode = ConfigTree.Set(baseNode, "eval.open_instruction", ConfigNode.Parse(yaml, "synthetic_harness"));
             }

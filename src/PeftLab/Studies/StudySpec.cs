@@ -131,6 +131,13 @@ public sealed record SyntheticHarnessSpec
     public int Documents { get; init; } = 100;
     /// <summary>The judge of the open-prompt benchmark: <c>base</c> (each trial's base model, untuned; weak for a small base) or a model folder.</summary>
     public string Judge { get; init; } = "base";
+    /// <summary>
+    /// Above 0: also write the stand-ins' own instruction mixture (this many conversations per benchmark, none equal to
+    /// a test document) and train every trial on it in chat form (Tulu template), with each benchmark's context put in
+    /// the same template - the open-instruction arm in miniature. It replaces <c>synthetic_suite</c> as the training data.
+    /// </summary>
+    [ConfigRange(0, 1_000_000)]
+    public int MixturePerTask { get; init; }
 }
 
 /// <summary>How trials are executed by default (command-line options override).</summary>

@@ -33,12 +33,13 @@ public static class SyntheticData
         string fingerprint;
         try
         {
-            tasks = HarnessSuite.Write(probe, (ulong)spec.Seed, 4);
+            tasks = HarnessSuite.Write(probe, (ulong)spec.Seed, 4, mixturePerTask: 2);
             fingerprint = string.Join("\n", Directory.GetFiles(probe, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
                 .Select(f => Path.GetRelativePath(probe, f) + "\n" + File.ReadAllText(f)));
         }
         finally { if (Directory.Exists(probe)) Directory.Delete(probe, recursive: true); }
-        var dir = Materialise($"harness-{spec.Seed}-{spec.Documents}", $"{spec.Seed}|{spec.Documents}|{fingerprint}", d => HarnessSuite.Write(d, (ulong)spec.Seed, spec.Documents));
+        var dir = Materialise($"harness-{spec.Seed}-{spec.Documents}" + (spec.MixturePerTask > 0 ? $"-mix{spec.MixturePerTask}" : ""),
+            $"{spec.Seed}|{spec.Documents}|{spec.MixturePerTask}|{fingerprint}", d => HarnessSuite.Write(d, (ulong)spec.Seed, spec.Documents, spec.MixturePerTask));
         return (dir, tasks);
     }
 
@@ -48,6 +49,7 @@ public static class SyntheticData
     /// </summary>
     public static string? SymbolicHarnessPath(string path)
     {
+        if (string.IsNullOrEmpty(path)) return null;
         var root = Path.Combine(NativeLoader.CacheRoot(), "synthetic") + Path.DirectorySeparatorChar;
         var full = Path.GetFullPath(path);
         return full.StartsWith(root, StringComparison.Ordinal) && Path.GetFileName(Path.GetDirectoryName(full))!.StartsWith("harness-", StringComparison.Ordinal)

@@ -22,12 +22,22 @@ public sealed record HarnessTaskInfo(string Name, string OutputType, string Stan
 /// </summary>
 public static class HarnessSuite
 {
-    /// <summary>Writes the task files and their data into <paramref name="dir"/>; returns what it wrote.</summary>
-    public static IReadOnlyList<HarnessTaskInfo> Write(string dir, ulong seed, int instances)
+    /// <summary>File name of the training mixture <see cref="Write"/> adds when asked.</summary>
+    public const string MixtureFile = "mixture.jsonl";
+
+    /// <summary>
+    /// Writes the task files and their data into <paramref name="dir"/>; returns what it wrote. With
+    /// <paramref name="mixturePerTask"/> &gt; 0 it also writes <see cref="MixtureFile"/>: that many conversations per task
+    /// in chat <c>messages</c> form, drawn from a stream of their own (no document equal to a test document), the user
+    /// turn the task's zero-shot prompt and the assistant turn its answer (the target after the target delimiter; for
+    /// code the canonical solution; a loglikelihood target as it is) - the stand-ins' own instruction mixture, as Tulu's is for its evaluation suite.
+    /// </summary>
+    public static IReadOnlyList<HarnessTaskInfo> Write(string dir, ulong seed, int instances, int mixturePerTask = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(instances, 4);
         Directory.CreateDirectory(dir);
         var written = new List<HarnessTaskInfo>();
+        var mixture = new List<string>();
         void Task(string name, string type, string stands, Training.CapabilityGroup group, string yaml, Func<DeterministicRng, Dictionary<string, object>> make)
         {
             var rng = DeterministicRng.ForStream((long)seed, "harness/" + name);
@@ -41,6 +51,7 @@ public static class HarnessSuite
             File.WriteAllLines(Path.Combine(folder, "test.jsonl"), testDocs.Select(d => JsonSerializer.Serialize(d)));
             File.WriteAllText(Path.Combine(dir, name + ".yaml"), $"# synthetic stand-in for {stands}, written by peftlab data synth --harness\ntask: {name}\ndataset_path: {name}\n{yaml}");
             written.Add(new HarnessTaskInfo(name, type, stands, testDocs.Length, trainDocs.Length, group));
+            if (mixturePerTask > 0) mixture.AddRange(Mixture(Path.Combine(dir, name + ".yaml"), testDocs, DeterministicRng.ForStream((long)seed, "harness-mixture/" + name), make, mixturePerTask));
         }
 
         Task("synth_mc", "multiple_choice", "MMLU (knowledge, multiple choice)", Training.CapabilityGroup.Knowledge,
@@ -131,7 +142,34 @@ public static class HarnessSuite
                 };
                 return new() { ["instruction"] = instruction, ["output"] = output, ["generator"] = "synthetic_reference", ["dataset"] = "synth_open" };
             });
+        if (mixturePerTask > 0) File.WriteAllLines(Path.Combine(dir, MixtureFile), mixture);
         return written;
+    }
+
+    /// <summary>Conversations for one task's documents (see <see cref="Write"/>), skipping documents equal to a test document.</summary>
+    private static IEnumerable<string> Mixture(string taskFile, IReadOnlyList<Dictionary<string, object>> testDocs, DeterministicRng rng,
+        Func<DeterministicRng, Dictionary<string, object>> make, int count)
+    {
+        var task = Evaluation.Harness.HarnessTask.Load(taskFile);
+        var test = testDocs.Select(d => JsonSerializer.Serialize(d)).ToHashSet(StringComparer.Ordinal);
+        int made = 0;
+        for (int tries = 0; made < count && tries < count * 20; tries++)
+        {
+            var json = JsonSerializer.Serialize(make(rng));
+            if (test.Contains(json)) continue;
+            using var parsed = JsonDocument.Parse(json);
+            var doc = (IReadOnlyDictionary<string, object?>)Evaluation.Harness.HarnessData.FromJson(parsed.RootElement)!;
+            // the answer as the task scores it: a choice or a generation after the target delimiter, a loglikelihood
+            // target as it is (it carries its own space), code as the canonical body
+            var answer = doc.TryGetValue("canonical_solution", out var code) && code is string solution ? solution
+                : task.Spec.OutputType == Evaluation.Harness.HarnessOutputType.Loglikelihood ? task.TargetText(doc)
+                : task.Spec.TargetDelimiter + Evaluation.Harness.HarnessEvaluator.AnswerText(task, doc);
+            made++;
+            yield return JsonSerializer.Serialize(new
+            {
+                messages = new[] { new { role = "user", content = Evaluation.Harness.HarnessEvaluator.Prompt(task, doc, []) }, new { role = "assistant", content = answer } },
+            });
+        }
     }
 
     /// <summary>

@@ -93,7 +93,7 @@ public static class Trainer
         var tokenizer = HfTokenizer.Load(modelDir);
         // the open-instruction benchmarks are loaded (and their sandbox and judge readied) before any training: a bad
         // task file or a refused sandbox fails the run now, not after it has trained
-        var openEval = cfg.Eval.OpenInstruction is { Tasks.Count: > 0 } open && cfg.Eval.Final ? Evaluation.Harness.OpenInstructionEval.Prepare(open, modelDir) : null;
+        var openEval = cfg.Eval.OpenInstruction is { Tasks.Count: > 0 } open && cfg.Eval.Final ? Evaluation.Harness.OpenInstructionEval.Prepare(open, modelDir, cfg.Data.ChatTemplate) : null;
         manual_seed(cfg.Train.Seed);
         var lm = TrainableModels.Load(modelDir, dtype, TorchRuntime.Device);
         lm.Memory = MemorySettings.From(cfg.Train);

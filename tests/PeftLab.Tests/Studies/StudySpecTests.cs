@@ -81,6 +81,13 @@ public sealed class StudySpecTests
             Assert.NotEqual(Study.TrialId(t.Config), Study.TrialId(moved));
             Assert.Equal(t.Id, Study.TrialId(t.Config));
         }
+        var noData = StudyFixtures.Base("DATA").Replace("path: DATA, ", "");
+        var mixed = Load("synthetic_harness:\n  documents: 8\n  mixture_per_task: 5\naxes:\n  method: [lora]\n  lr: [1.0e-3]\n", baseYaml: noData);
+        var cfg = mixed.Trials[0].Config;
+        Assert.Equal((DataKind.Chat, PeftLab.Data.Chat.ChatTemplateKind.Tulu, true), (cfg.Data.Kind, cfg.Data.ChatTemplate!.Value, cfg.Eval.OpenInstruction!.ApplyChatTemplate));
+        Assert.Equal(30, File.ReadAllLines(cfg.Data.Path).Length);
+        var dataToo = Assert.Throws<ConfigException>(() => Load("synthetic_harness:\n  mixture_per_task: 5\naxes:\n  method: [lora]\n"));
+        Assert.Contains("trains on the stand-ins' mixture but base data.path is also set", dataToo.Message);
         var both = Assert.Throws<ConfigException>(() => Load("synthetic_harness: {}\naxes:\n  method: [lora]\n", overrides: ["base.eval.open_instruction.limit=3"]));
         Assert.Contains("base eval.open_instruction is also set", both.Message);
     }

@@ -28,11 +28,11 @@ public sealed class OpenInstructionEval
         this.judgeDir = judgeDir;
     }
 
-    /// <summary>Loads every benchmark and readies what it needs; <paramref name="baseModelDir"/> is the run's base model (the <c>base</c> judge).</summary>
+    /// <summary>Loads every benchmark and readies what it needs; <paramref name="baseModelDir"/> is the run's base model (the <c>base</c> judge), <paramref name="chatKind"/> its chat template (null: the tokenizer's).</summary>
     /// <exception cref="Configuration.ConfigException">A task file is not a valid harness task.</exception>
     /// <exception cref="InvalidOperationException">A code benchmark and no working sandbox (without <c>unsafe_execute</c>).</exception>
     /// <exception cref="ArgumentException">A win_rate benchmark and no judge.</exception>
-    public static OpenInstructionEval Prepare(OpenInstructionSection section, string baseModelDir)
+    public static OpenInstructionEval Prepare(OpenInstructionSection section, string baseModelDir, Data.Chat.ChatTemplateKind? chatKind = null)
     {
         var tasks = section.Tasks.Select(b => (b, HarnessTask.Load(b.Task, b.DatasetPath))).ToArray();
         foreach (var (b, t) in tasks)                                                  // the data must be there now, not after training
@@ -54,7 +54,7 @@ public sealed class OpenInstructionEval
             foreach (var t in tasks.Where(t => t.Item2.JudgePromptFile is not null))
                 if (!File.Exists(t.Item2.JudgePromptFile)) throw new FileNotFoundException($"{t.Item2.File}: judge_prompt '{t.Item2.JudgePromptFile}' does not exist");
         }
-        if (section.ApplyChatTemplate) _ = Data.Chat.ChatTemplates.ForTokenizer(Tokenization.HfTokenizer.Load(baseModelDir), null);   // a template it can render, checked now
+        if (section.ApplyChatTemplate) _ = Data.Chat.ChatTemplates.ForTokenizer(Tokenization.HfTokenizer.Load(baseModelDir), chatKind);   // a template it can render, checked now
         return new OpenInstructionEval(section, tasks, sandbox, judge);
     }
 

@@ -34,21 +34,21 @@ public static class Answer
             .ThenByDescending(s => Shown(v, s)).FirstOrDefault();
         var rule = top is null
             ? "No tuning method has a scored run yet."
-            : $"Rule: among the methods whose best mean test ROUGE-L is within {Fmt.Num(tolerance)} ROUGE-L points of the top-scoring method " +
+            : $"Rule: among the methods whose best mean {v.HeadlineLabel} is within {Fmt.Num(tolerance)} {v.HeadlineUnit} of the top-scoring method " +
               $"({top.Method}, {Fmt.Ci(top.Mean, v.MeanCi(top))}) and whose 95% interval overlaps its interval, the one with the highest score per trainable parameter " +
               $"(finding_thresholds.answer_tolerance_points sets the tolerance). Candidates: {string.Join(", ", candidates.Select(s => s.Method))}.";
 
         var baseline = v.Baseline();
         var baselineText = baseline is null
             ? "No untuned baseline in this study (a study with baseline: true evaluates the base model without training)."
-            : $"Untuned baseline (the base model with zero training steps, same prompts and decoding): {Fmt.Ci(baseline.Mean, v.MeanCi(baseline))} test ROUGE-L. {DoesTuningHelp(v, bests)}";
+            : $"Untuned baseline (the base model with zero training steps, same prompts and decoding): {Fmt.Ci(baseline.Mean, v.MeanCi(baseline))} {v.HeadlineLabel}. {DoesTuningHelp(v, bests)}";
 
         var full = v.Best(PeftRegistry.NameOf(PeftMethodKind.Full));
         var halfWidths = full is null ? [] : bests.Where(s => !ReferenceEquals(s, full)).Select(s => v.DiffCi(s, full)?.HalfWidth).OfType<double>().Order().ToArray();
         double? resolution = halfWidths.Length == 0 ? null
             : halfWidths.Length % 2 == 1 ? halfWidths[halfWidths.Length / 2] : (halfWidths[halfWidths.Length / 2 - 1] + halfWidths[halfWidths.Length / 2]) / 2;
         var resolutionText = resolution is double res
-            ? $"Resolution: ±{Fmt.One(res)} ROUGE-L points — differences smaller than ±{Fmt.One(res)} points cannot be told apart by this study " +
+            ? $"Resolution: ±{Fmt.One(res)} {v.HeadlineUnit} — differences smaller than ±{Fmt.One(res)} points cannot be told apart by this study " +
               $"(median half-width of the 95% intervals of each method's difference to full finetuning, over {halfWidths.Length} method(s))."
             : "Resolution: unknown — it needs per-instance test scores of full finetuning and at least one other method.";
 
@@ -77,7 +77,7 @@ public static class Answer
         var total = s.MeanOf(r => r.TotalParams);
         var share = Fmt.Percent(trainable, total) is var p && p != "–" ? $" ({p} of all)" : "";
         var gain = v.GainCi(s) is { } g ? $", {Fmt.Diff(g)} over the untuned base model" : "";
-        return $"Recommended: {s.Method} ({s.Label}) — test ROUGE-L {Fmt.Ci(s.Mean, v.MeanCi(s))} over {s.SeedCount} seed(s), " +
+        return $"Recommended: {s.Method} ({s.Label}) — {v.HeadlineLabel} {Fmt.Ci(s.Mean, v.MeanCi(s))} over {s.SeedCount} seed(s), " +
                $"{(trainable is null ? "trainable parameters not reported" : $"{Fmt.Count(trainable)} trainable parameters{share}")}{gain}.";
     }
 

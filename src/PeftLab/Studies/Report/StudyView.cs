@@ -139,6 +139,16 @@ public sealed class StudyView
     public string? MainModel { get; }
     /// <summary>Task count of the comparison context.</summary>
     public int? MainTaskCount { get; }
+    /// <summary>
+    /// Whether the study's headline score is the open-instruction mean (its scored runs have open-instruction scores and
+    /// no SuperNI test split, e.g. trained on a chat mixture): a plain test-split term then stands for the mean of the
+    /// setting's benchmarks, paired document by document.
+    /// </summary>
+    public bool OpenHeadline { get; }
+    /// <summary>What the headline score is, for labels: "test ROUGE-L" or "open-instruction mean".</summary>
+    public string HeadlineLabel => OpenHeadline ? "open-instruction mean" : "test ROUGE-L";
+    /// <summary>The unit of a headline difference: "ROUGE-L points", or "points" of the open-instruction mean.</summary>
+    public string HeadlineUnit => OpenHeadline ? "points of the open-instruction mean" : "ROUGE-L points";
     /// <summary>Instance id → task, from every run's predictions (the clusters of a task-level bootstrap).</summary>
     public IReadOnlyDictionary<string, string> TaskOf { get; }
 
@@ -171,6 +181,8 @@ public sealed class StudyView
                          .Concat(r.OpenInstances ?? new Dictionary<string, InstanceScore>()))
                 if (score.Task.Length > 0) taskOf.TryAdd(id, score.Task);
         TaskOf = taskOf;
+        var scored = rows.Where(r => r.Scored).ToArray();
+        OpenHeadline = scored.Length > 0 && scored.All(r => r.TestRougeL is null && r.OpenScores.Count > 0);
     }
 
     /// <summary>Sort key of a method: the baseline first, then the canonical position, unknown methods after.</summary>
@@ -256,6 +268,10 @@ public sealed class StudyView
         var key = string.Join("\n", terms.Select(t => $"{t.Weight.ToString("R", CultureInfo.InvariantCulture)}*{t.Setting.Id}@{t.Split}/{t.Category}/{t.Task}"))
             + "\n+" + constant.ToString("R", CultureInfo.InvariantCulture);
         if (_intervals.TryGetValue(key, out var cached)) return cached;
+        if (OpenHeadline)                                                                 // the headline: the mean of the benchmarks
+            terms = terms.SelectMany(t => t is { Split: EvalSplit.Test, Category: null, Task: null }
+                ? Analyses.OpenTerms(t.Setting, t.Weight, Analyses.OpenBenchmarksOf(t.Setting).Select(b => b.Task).ToArray())
+                : [t]).ToArray();
         var runsOf = terms.GroupBy(t => t.Setting.Id).ToDictionary(g => g.Key, g => g.First().Setting.RunsWith(g.Select(t => t.Split).Distinct().ToArray()));
         Interval? result = null;
         if (runsOf.Values.All(r => r.Count > 0))

@@ -111,6 +111,32 @@ public sealed class HarnessSuiteTests
         }
     }
 
+    /// <summary>The stand-ins' own instruction mixture: every task's zero-shot prompt and its answer as the task scores it, no test document among them.</summary>
+    [Fact]
+    public void TheMixtureHoldsEachTasksPromptsAndAnswersButNoTestDocument()
+    {
+        var dir = TestPaths.NewTempDir("harness-mixture");
+        HarnessSuite.Write(dir, 4, 20, mixturePerTask: 30);
+        var lines = File.ReadAllLines(Path.Combine(dir, HarnessSuite.MixtureFile)).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["messages"]!.AsArray()).ToArray();
+        Assert.Equal(6 * 30, lines.Length);
+        Assert.All(lines, m => Assert.Equal(("user", "assistant"), ((string)m[0]!["role"]!, (string)m[1]!["role"]!)));
+        string User(int i) => (string)lines[i][0]!["content"]!;
+        string Assistant(int i) => (string)lines[i][1]!["content"]!;
+        Assert.All(Enumerable.Range(0, 30), i => Assert.Matches("^ [ABCD]$", Assistant(i)));                           // synth_mc: " A".." D", as scored
+        Assert.All(Enumerable.Range(30, 30), i => Assert.Matches(@"#### \d+$", Assistant(i)));                          // synth_arith: the worked solution
+        Assert.All(Enumerable.Range(90, 30), i => Assert.Matches("^ [a-z]+$", Assistant(i)));                           // synth_cloze: the last word, one space
+        Assert.All(Enumerable.Range(120, 30), i => Assert.StartsWith("    return ", Assistant(i)));                       // synth_code: the body
+        foreach (var name in new[] { "synth_mc", "synth_arith", "synth_qa", "synth_cloze", "synth_open" })
+        {
+            var task = HarnessTask.Load(Path.Combine(dir, name + ".yaml"));
+            var testPrompts = HarnessData.Load(task, "test").Select(d => HarnessEvaluator.Prompt(task, d, [])).ToHashSet();
+            Assert.Equal(20, testPrompts.Count > 0 ? 20 : 0);
+            int offset = Array.IndexOf(new[] { "synth_mc", "synth_arith", "synth_qa", "synth_cloze", "synth_code", "synth_open" }, name) * 30;
+            // no document equals a test document; with these small pools a prompt may recur with another answer set
+            Assert.True(Enumerable.Range(offset, 30).Count(i => testPrompts.Contains(User(i))) < 30, name);
+        }
+    }
+
     [Fact]
     public void DataSynthWritesTheStandInsOnRequest()
     {

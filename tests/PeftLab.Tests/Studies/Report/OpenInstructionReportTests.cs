@@ -81,6 +81,22 @@ public sealed class OpenInstructionReportTests
         Assert.Contains("no scored run has open-instruction scores", none.Notes.Single());
     }
 
+    /// <summary>A study trained on chat data (no SuperNI test split): the headline is the mean of the benchmarks, with paired intervals.</summary>
+    [Fact]
+    public void WithoutATestSplitTheHeadlineIsTheOpenMean()
+    {
+        TrialRow Chat(string method, params double[] scores) => Row(method, scores) with { TestRougeL = null, TestInstances = null };
+        var v = new StudyView([Chat(StudyView.BaselineMethod, 10, 0, 25, 5), Chat("full", 40, 30, 50, 20), Chat("lora", 35, 25, 50, 15)]);
+        Assert.True(v.OpenHeadline);
+        Assert.Equal("open-instruction mean", v.HeadlineLabel);
+        var full = v.Best("full")!;
+        Assert.Equal(35.0, full.Mean!.Value, 9);                                   // (40 + 30 + 50 + 20) / 4
+        Assert.Equal((35.0, 35.0, 35.0), (v.MeanCi(full)!.Estimate, v.MeanCi(full)!.Lower, v.MeanCi(full)!.Upper));
+        Assert.Equal(25.0, v.GainCi(full)!.Estimate, 9);                            // over the untuned 10
+        Assert.Equal(-3.75, v.DiffCi(v.Best("lora")!, full)!.Estimate, 9);
+        Assert.False(new StudyView(Rows([35, 25, 50, 15], [32, 22, 50, 12])).OpenHeadline);   // with a test split: test ROUGE-L
+    }
+
     /// <summary>Seeds and documents that vary: the group interval is the paired bootstrap's, so it contains the mean and narrows when documents agree across methods.</summary>
     [Fact]
     public void IntervalsPairDocumentsAcrossMethods()
