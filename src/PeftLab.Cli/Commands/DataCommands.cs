@@ -31,8 +31,15 @@ public sealed class SynthSettings : GlobalSettings
     [Description("Also write offline stand-ins of the open-instruction benchmarks as harness task files under DIR/harness (multiple choice, GSM8K-style arithmetic, extractive QA, cloze, Python functions with tests, open prompts with references) for peftlab eval --task")]
     public bool Harness { get; init; }
 
+    /// <summary>Training conversations per stand-in.</summary>
+    [CommandOption("--mixture <N>")]
+    [Description("With --harness: also write DIR/harness/mixture.jsonl, N chat conversations per stand-in (its prompt, its answer; none equal to a test document) to train on with data.kind chat")]
+    [ConfigRange(0, 1_000_000)]
+    public int Mixture { get; init; }
+
     /// <inheritdoc/>
-    public override ValidationResult Validate() => Out is null ? ValidationResult.Error("--out DIR is required") : base.Validate();
+    public override ValidationResult Validate() => Out is null ? ValidationResult.Error("--out DIR is required")
+        : Mixture > 0 && !Harness ? ValidationResult.Error("--mixture goes with --harness") : base.Validate();
 }
 
 /// <summary><c>peftlab data synth</c>: writes the built-in synthetic instruction suite in the SuperNI schema.</summary>
@@ -48,9 +55,10 @@ public sealed class SynthCommand : Command<SynthSettings>
         AnsiConsole.Write(table);
         Console.WriteLine($"wrote {tasks.Count} tasks ({tasks.Count(t => t.Split == TaskSplit.Train)} train, {tasks.Count(t => t.Split == TaskSplit.Test)} test) to {s.Out}");
         if (!s.Harness) return 0;
-        var harness = HarnessSuite.Write(Path.Combine(s.Out!, "harness"), s.Seed, s.Instances);
+        var harness = HarnessSuite.Write(Path.Combine(s.Out!, "harness"), s.Seed, s.Instances, s.Mixture);
         foreach (var h in harness)
             Console.WriteLine($"harness task {Path.Combine(s.Out!, "harness", h.Name + ".yaml")}: {h.OutputType}, stands in for {h.Stands} ({h.Test} test, {h.Train} train documents)");
+        if (s.Mixture > 0) Console.WriteLine($"training mixture {Path.Combine(s.Out!, "harness", HarnessSuite.MixtureFile)}: {s.Mixture} conversations per stand-in");
         return 0;
     }
 }

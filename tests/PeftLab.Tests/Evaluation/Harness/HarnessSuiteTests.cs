@@ -141,7 +141,8 @@ public sealed class HarnessSuiteTests
     public void DataSynthWritesTheStandInsOnRequest()
     {
         var dir = TestPaths.NewTempDir("synth-cli");
-        var stdout = CliRunner.Ok("data", "synth", "--out", dir, "--instances", "12", "--harness");
+        var stdout = CliRunner.Ok("data", "synth", "--out", dir, "--instances", "12", "--harness", "--mixture", "3");
+        Assert.Equal(18, File.ReadAllLines(Path.Combine(dir, "harness", HarnessSuite.MixtureFile)).Length);
         Assert.Contains("harness task", stdout);
         Assert.Contains("stands in for GSM8K", stdout);
         Assert.True(File.Exists(Path.Combine(dir, "harness", "synth_qa.yaml")));
