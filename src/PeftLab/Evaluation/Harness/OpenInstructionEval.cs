@@ -54,7 +54,11 @@ public sealed class OpenInstructionEval
             foreach (var t in tasks.Where(t => t.Item2.JudgePromptFile is not null))
                 if (!File.Exists(t.Item2.JudgePromptFile)) throw new FileNotFoundException($"{t.Item2.File}: judge_prompt '{t.Item2.JudgePromptFile}' does not exist");
         }
-        if (section.ApplyChatTemplate) _ = Data.Chat.ChatTemplates.ForTokenizer(Tokenization.HfTokenizer.Load(baseModelDir), chatKind);   // a template it can render, checked now
+        if (section.ApplyChatTemplate)
+        {
+            using var tokenizer = Tokenization.HfTokenizer.Load(baseModelDir);
+            _ = Data.Chat.ChatTemplates.ForTokenizer(tokenizer, chatKind);                                  // a template it can render, checked now
+        }
         return new OpenInstructionEval(section, tasks, sandbox, judge);
     }
 
