@@ -198,7 +198,11 @@ public static class HarnessEvaluator
         // --- score: whole documents per call (all candidates of a document together), about batchSize requests each ---
         var offsets = new int[items.Length + 1];                                                           // doc i: requests offsets[i]..offsets[i+1]
         for (int i = 0; i < items.Length; i++) offsets[i + 1] = offsets[i] + items[i].Continuations.Length;
-        var requests = items.SelectMany(it => it.Continuations.Select(c => lm.Encode(tokenizer, it.Prompt, c))).ToArray();
+        // in a chat template the context ends with the assistant header (often a newline): it stays the context's, and
+        // the continuation is encoded on its own, as chat training encodes the reply after the header; otherwise the
+        // harness's pair encoding (trailing whitespace of the context moves to the continuation)
+        var requests = items.SelectMany(it => it.Continuations.Select(c => chat is null ? lm.Encode(tokenizer, it.Prompt, c)
+            : new ContinuationRequest(lm.EncodeContext(tokenizer, it.Prompt), tokenizer.Encode(c)))).ToArray();
         var scores = new ContinuationScore[requests.Length];
         for (int doc = 0; doc < items.Length;)
         {

@@ -25,7 +25,9 @@ public sealed class ChatTemplateEvalTests
         Assert.Equal(expected, gen.Samples[0].Prompt);
         Assert.Equal(1, gen.Scores.Single().Value);
         var contexts = new List<string>();
-        var mc = HarnessEvaluator.Evaluate(HarnessTask.Load(Path.Combine(dir, "mc.yaml")), new ScriptedModel(tok, score: (c, x) => { contexts.Add(c); return x.Trim() == "4" ? -1 : -5; }), tok, chat: chat);
+        var continuations = new List<string>();
+        var mc = HarnessEvaluator.Evaluate(HarnessTask.Load(Path.Combine(dir, "mc.yaml")), new ScriptedModel(tok, score: (c, x) => { contexts.Add(c); continuations.Add(x); return x.Trim() == "4" ? -1 : -5; }), tok, chat: chat);
+        Assert.Equal([" 3", " 4"], continuations);                                 // the header's newline stays in the context
         Assert.Equal(1, mc.Scores.First(s => s.Metric == "acc").Value);
         Assert.All(contexts, c => Assert.EndsWith("user\nQ: 2 + 2\nA:\nassistant\n", c));     // the model scored the choices after the assistant header
         // without the flag, the raw context
