@@ -152,7 +152,10 @@ public sealed class PythonSandbox
         return results;
     }
 
-    private static bool IsRoot => Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root" || GetUid() == 0;
+    /// <summary>This process's real uid (read once from /proc; uint.MaxValue where there is none).</summary>
+    private static readonly uint Uid = GetUid();
+
+    private static bool IsRoot => Uid == 0;
 
     private static string Describe() => IsRoot
         ? "network, mount and PID namespaces; read-only file system outside the program's folder; user nobody; rlimits (unshare, setpriv, prlimit)"
@@ -254,17 +257,18 @@ public sealed class PythonSandbox
     /// <summary>Tasks (processes and threads) this user runs now: RLIMIT_NPROC counts them too when no other user is switched to.</summary>
     private static int CallerTasks()
     {
-        uint uid = GetUid();
+        var uid = Uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        static string? Field(string[] status, string key) =>
+            status.FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal))?.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
         int n = 0;
         foreach (var proc in Directory.EnumerateDirectories("/proc"))
         {
+            if (!char.IsAsciiDigit(Path.GetFileName(proc)[0])) continue;
             try
             {
-                if (!char.IsAsciiDigit(Path.GetFileName(proc)[0])) continue;
-                var status = File.ReadLines(Path.Combine(proc, "status")).FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
-                var threads = File.ReadLines(Path.Combine(proc, "status")).FirstOrDefault(l => l.StartsWith("Threads:", StringComparison.Ordinal));
-                if (status?.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1] == uid.ToString(System.Globalization.CultureInfo.InvariantCulture) && threads is not null)
-                    n += int.Parse(threads.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+                var status = File.ReadAllLines(Path.Combine(proc, "status"));
+                if (Field(status, "Uid:") == uid && Field(status, "Threads:") is { } threads)
+                    n += int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture);
             }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }

@@ -78,8 +78,11 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
     /// The task's headline score, a share in [0, 1] per document: the first score of the first metric and filter
     /// pipeline, skipping perplexity (not a share) and the judge's position diagnostic.
     /// </summary>
-    public HarnessScore Primary => Scores.FirstOrDefault(s => s.Metric.Split(',')[0] is not ("perplexity" or "judge_first_position"))
+    public HarnessScore Primary => Scores.FirstOrDefault(IsShare)
         ?? throw new InvalidOperationException($"{Task}: no score is a share per document (only {string.Join(", ", Scores.Select(s => s.Metric))})");
+
+    /// <summary>Whether a score is a per-document share in [0, 1] (not perplexity, not the judge's position diagnostic).</summary>
+    private static bool IsShare(HarnessScore s) => s.Metric.Split(',')[0] is not ("perplexity" or "judge_first_position");
 
     /// <summary>The scores as <c>results.json</c> holds them.</summary>
     public JsonObject ToJson()
@@ -92,7 +95,7 @@ public sealed record HarnessResult(string Task, HarnessOutputType OutputType, st
             ["task"] = Task, ["output_type"] = Configuration.ConfigEnums.Name(OutputType), ["split"] = Split, ["num_fewshot"] = NumFewshot,
             ["documents"] = Samples.Count, ["scores"] = scores, ["seconds"] = Math.Round(Seconds, 2), ["sandbox"] = Sandbox, ["judge"] = Judge,
             ["group"] = Group is { } g ? Configuration.ConfigEnums.Name(g) : null,
-            ["primary"] = Scores.Any(sc => sc.Metric.Split(',')[0] is not ("perplexity" or "judge_first_position")) ? Primary.Metric : null,
+            ["primary"] = Scores.FirstOrDefault(IsShare)?.Metric,
         };
     }
 
@@ -142,8 +145,7 @@ public static class HarnessEvaluator
         if (sandbox is not null && !Code.PythonSandbox.Probe().Available) warn?.Invoke($"generated code runs {sandbox.Isolation}");
         PairwiseJudge? judge = null;
         if (task.Spec.NeedsJudge)
-            judge = PairwiseJudge.Load(request.Judge ?? throw new ArgumentException($"{task.Name}: metric win_rate needs a judge model (peftlab eval --judge MODEL_DIR)"),
-                request.JudgePrompt ?? task.JudgePromptFile, request.Dtype);
+            judge = PairwiseJudge.Load(request.Judge ?? throw NoJudge(task), request.JudgePrompt ?? task.JudgePromptFile, request.Dtype);
         var lm = TrainableModels.Load(request.Model, request.Dtype, TorchRuntime.Device);
         if (request.Adapter is not null)
             foreach (var w in Peft.PeftModel.LoadAdapter(lm.Host, request.Adapter).Warnings) warn?.Invoke(w);
@@ -164,7 +166,7 @@ public static class HarnessEvaluator
         int batchSize = 16, Action<int, int>? progress = null, long seed = FewshotSeed, Code.PythonSandbox? sandbox = null, PairwiseJudge? judge = null,
         Data.Chat.ChatTemplate? chat = null)
     {
-        if (task.Spec.NeedsJudge && judge is null) throw new ArgumentException($"{task.Name}: metric win_rate needs a judge model (peftlab eval --judge MODEL_DIR)");
+        if (task.Spec.NeedsJudge && judge is null) throw NoJudge(task);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var docs = HarnessData.Load(task, task.ScoredSplit);
         if (limit is int n) docs = docs.Take(n).ToArray();
@@ -220,15 +222,20 @@ public static class HarnessEvaluator
         {
             var s = scores[offsets[i]..offsets[i + 1]];
             var lls = s.Select(x => x.LogLikelihood).ToArray();
-            var metrics = task.Spec.OutputType == HarnessOutputType.MultipleChoice
-                ? MultipleChoiceMetrics(lls, it.Candidates, it.Target)
-                : new Dictionary<string, double> { ["perplexity"] = lls[0], ["acc"] = s[0].IsGreedy ? 1 : 0 };
-            samples.Add(new HarnessSample(i, it.Prompt, it.Candidates, it.Target, lls, s.Select(x => x.IsGreedy).ToArray(), metrics));
+            var greedy = s.Select(x => x.IsGreedy).ToArray();
+            samples.Add(new HarnessSample(i, it.Prompt, it.Candidates, it.Target, lls, greedy, ChoiceMetrics(task, lls, it.Candidates, it.Target, greedy)));
         }
 
         var result = ScoredMetrics(task).Select(m => Aggregate(m, task.Spec.OutputType, samples)).ToArray();
         return new HarnessResult(task.Name, task.Spec.OutputType, task.ScoredSplit, shots, result, samples, clock.Elapsed.TotalSeconds);
     }
+
+    private static ArgumentException NoJudge(HarnessTask task) => new($"{task.Name}: metric win_rate needs a judge model (--judge MODEL_DIR)");
+
+    /// <summary>A multiple_choice document's acc and acc_norm, or a loglikelihood document's perplexity term and acc.</summary>
+    private static Dictionary<string, double> ChoiceMetrics(HarnessTask task, IReadOnlyList<double> lls, IReadOnlyList<string> candidates, int target, IReadOnlyList<bool> greedy) =>
+        task.Spec.OutputType == HarnessOutputType.MultipleChoice ? MultipleChoiceMetrics(lls, candidates, target)
+            : new Dictionary<string, double> { ["perplexity"] = lls[0], ["acc"] = greedy[0] ? 1 : 0 };
 
     /// <summary>The metrics a multiple_choice or loglikelihood task reports: its metric_list, else the harness's defaults.</summary>
     private static string[] ScoredMetrics(HarnessTask task) => task.Spec.MetricList is { Count: > 0 } list ? list.Select(m => m.Metric).ToArray()
@@ -347,7 +354,7 @@ public static class HarnessEvaluator
         if (task.Spec.OutputType == HarnessOutputType.GenerateUntil)
         {
             if (task.Spec.ExecutesCode) sandbox ??= new Code.PythonSandbox();
-            if (task.Spec.NeedsJudge && judge is null) throw new ArgumentException($"{task.Name}: metric win_rate needs a judge model (--judge MODEL_DIR)");
+            if (task.Spec.NeedsJudge && judge is null) throw NoJudge(task);
             var generated = lines.Select(l => l.Node["generations"] is JsonArray ? Strings(l.Node["generations"], l.Line, "generations")
                 : [(string?)l.Node["generated"] ?? throw Bad(l.Line, "'generated' is missing (not a generate_until sample)")]).Select(g => (IReadOnlyList<string>)g).ToArray();
             if (generated.Select(g => g.Count).Distinct().Count() > 1) throw Bad(lines[0].Line, "documents have different numbers of generations");
@@ -360,9 +367,7 @@ public static class HarnessEvaluator
             var greedy = l.Node["is_greedy"] is JsonArray g ? g.Select(x => (bool?)x ?? false).ToArray() : throw Bad(l.Line, "'is_greedy' is missing");
             if (lls.Length != candidates.Length || lls.Length == 0) throw Bad(l.Line, $"{lls.Length} log-likelihoods for {candidates.Length} candidates");
             int target = (int?)l.Node["target"] ?? throw Bad(l.Line, "'target' is missing");
-            var metrics = task.Spec.OutputType == HarnessOutputType.MultipleChoice ? MultipleChoiceMetrics(lls, candidates, target)
-                : new Dictionary<string, double> { ["perplexity"] = lls[0], ["acc"] = greedy[0] ? 1 : 0 };
-            return new HarnessSample(i, prompts[i], candidates, target, lls, greedy, metrics);
+            return new HarnessSample(i, prompts[i], candidates, target, lls, greedy, ChoiceMetrics(task, lls, candidates, target, greedy));
         }).ToArray();
         return new HarnessResult(task.Name, task.Spec.OutputType, task.ScoredSplit, shots, ScoredMetrics(task).Select(m => Aggregate(m, task.Spec.OutputType, samples)).ToArray(), samples, clock.Elapsed.TotalSeconds);
     }

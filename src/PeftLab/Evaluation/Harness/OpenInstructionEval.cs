@@ -75,8 +75,7 @@ public sealed class OpenInstructionEval
         lm.Host.Module.eval();
         foreach (var (spec, task) in tasks)
         {
-            var j = judge is not null && task.JudgePromptFile is { } prompt
-                ? PairwiseJudge.Load(judgeDir!, prompt, dtype) : judge;
+            var j = judge is not null && task.JudgePromptFile is { } prompt ? judge.WithPrompt(prompt) : judge;
             var result = HarnessEvaluator.Evaluate(task, lm, tokenizer, spec.NumFewshot, section.Limit, batchSize, (d, n) => progress?.Invoke(task.Name, d, n), seed,
                 sandbox, task.Spec.NeedsJudge ? j : null, chat) with { Group = spec.Group };
             result.Write(Path.Combine(evalDir, FolderName, task.Name));

@@ -76,6 +76,9 @@ public sealed class PairwiseJudge
         return new PairwiseJudge(lm, HfTokenizer.Load(modelDir), promptFile, modelDir);
     }
 
+    /// <summary>The same judge model with another prompt file (null: the built-in prompt); nothing is loaded again.</summary>
+    public PairwiseJudge WithPrompt(string? promptFile) => new(judge, tokenizer, promptFile, Name);
+
     /// <summary>The judge's prompt for one comparison.</summary>
     public string Render(string instruction, string output1, string output2) =>
         prompt.Render(new Dictionary<string, object?> { ["instruction"] = instruction, ["output_1"] = output1, ["output_2"] = output2 });

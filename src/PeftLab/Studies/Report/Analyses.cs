@@ -368,10 +368,10 @@ public static class Analyses
         OpenBenchmarksOf(s).Where(b => b.Group == g).Select(b => b.Task).ToArray() is { Length: > 0 } tasks ? v.Combine(OpenTerms(s, 1, tasks)) : null;
 
     /// <summary>Paired interval of <c>group score(a) − group score(b)</c> on the benchmarks both report; null without them.</summary>
-    public static Interval? OpenGroupDiff(StudyView v, Setting a, Setting b, Training.CapabilityGroup g, double constant = 0)
+    public static Interval? OpenGroupDiff(StudyView v, Setting a, Setting b, Training.CapabilityGroup g)
     {
         var tasks = OpenBenchmarksOf(a).Where(x => x.Group == g).Select(x => x.Task).Intersect(OpenBenchmarksOf(b).Where(x => x.Group == g).Select(x => x.Task)).ToArray();
-        return tasks.Length == 0 ? null : v.Combine([.. OpenTerms(a, 1, tasks), .. OpenTerms(b, -1, tasks)], constant);
+        return tasks.Length == 0 ? null : v.Combine([.. OpenTerms(a, 1, tasks), .. OpenTerms(b, -1, tasks)]);
     }
 
     /// <summary>Whether a category is one of the harder ones (see <see cref="FindingThresholds.HardCategoryKeywords"/>).</summary>
