@@ -272,6 +272,7 @@ public static class Bench
             using (var scope = NewDisposeScope()) next = model.Forward(prompt, cache: cache, mode: LogitsMode.Last).argmax(-1).item<long>();
             double prefill = sw.Elapsed.TotalSeconds;
             sw.Restart();
+            using var decoding = StreamedGemv.SingleRowDecoding();   // as Generation does after the prefill
             for (int i = 1; i < g; i++)
             {
                 using var scope = NewDisposeScope();

@@ -246,7 +246,10 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
         => Head(Hidden(inputIds, attentionMask, positionIds, segmentIds, cache, mode));
 
     /// <summary>The LM head: h [B, T, d] -> logits [B, T, V].</summary>
-    public Tensor Head(Tensor h) => lm_head is not null ? Projection.Apply(lm_head, h) : nn.functional.linear(h, model.EmbedTokens.EffectiveWeight);
+    public Tensor Head(Tensor h) =>
+        lm_head is not null ? Projection.Apply(lm_head, h)
+        : model.EmbedTokens.TokenRows is null ? Projection.Apply(model.EmbedTokens, model.EmbedTokens.weight, null, h) // tied, the stored table
+        : nn.functional.linear(h, model.EmbedTokens.EffectiveWeight);
 
     /// <summary>
     /// The head's weight [V, d] when the head is exactly <c>h @ W^T</c> (tied to the embedding, or a plain bias-free

@@ -64,10 +64,13 @@ public static class TextGenerator
         var allMask = new List<long>(mask);
         int len = p;
         long[] next = [];
+        IDisposable? decoding = null;
         try
         {
             for (int step = 0; step < cfg.MaxNewTokens && !finished.All(f => f); step++)
             {
+                // batch-1 cached steps after the prefill: one row per projection, streamed (StreamedGemv)
+                if (step == 1 && b == 1 && cache is not null) decoding = StreamedGemv.SingleRowDecoding();
                 using var scope = NewDisposeScope();
                 Tensor logits;
                 if (cache is not null)
@@ -96,6 +99,7 @@ public static class TextGenerator
         }
         finally
         {
+            decoding?.Dispose();
             if (wasTraining) model.train();
         }
         return outputs.Select(o => o.ToArray()).ToArray();

@@ -191,52 +191,87 @@ public sealed class Rotary : nn.Module
 }
 
 /// <summary>
-/// Calls a projection. Single-token decoding in float32 is bound by streaming weights from memory, and MKL runs a
-/// one-row GEMV on one thread (perf: 31 % of decode in <c>mkl_blas_def_xsgemv</c> while the second thread spins);
-/// an elementwise product and row sum, which ATen spreads over all threads, streams up to 2× faster on isolated cold
-/// weights but loses where the temporary it writes evicts what the next op needs. Which wins depends on the shape
-/// and the machine's caches, so each projection times both in place during its first single-row calls and keeps the
-/// faster (as cuDNN's benchmark mode does). Never under autograd; results differ from the GEMV only by float32
-/// summation order.
+/// Calls a projection. Single-token decoding is bound by streaming weights from memory, and libtorch's one-row
+/// kernels do not stream at the memory's rate: MKL runs a float32 GEMV on one thread (perf: 31 % of `small` decode in
+/// <c>mkl_blas_def_xsgemv</c> while the second thread spins) and its bf16 GEMV reads 21–31 GB/s. Two other paths
+/// compute the same row: an elementwise product and row sum, which ATen spreads over all threads (float32 only; its
+/// temporary can evict what the next op needs), and <see cref="StreamedGemv"/>. Which wins depends on the shape, the
+/// dtype and the machine's caches, so each projection times every path it may take in place during its first
+/// single-row calls and keeps the fastest (as cuDNN's benchmark mode does). Never under autograd; results differ from
+/// the GEMV only by float32 summation order.
 /// </summary>
 public static class Projection
 {
     private const int TrialsPerPath = 8;
 
+    private enum Path { Module, RowSum, Streamed }
+
+    private sealed class TunerPair
+    {
+        public Tuner? Plain, Decoding;   // outside and inside StreamedGemv.SingleRowDecoding (different threads, different winners)
+    }
+
     private sealed class Tuner
     {
         public int Calls;
-        public double GemvSeconds, RowSumSeconds;
-        public bool? UseRowSum;
+        public Path[] Paths = [];
+        public double[] Seconds = [];
+        public Path? Chosen;
     }
 
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Linear, Tuner> Tuners = new();
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, TunerPair> Tuners = new();
 
-    /// <summary>Allows the row-sum path (false: always the GEMV; for A/B measurements and tests).</summary>
-    public static bool RowSumDecoding { get; set; } = true;
+    /// <summary>Allows the timed choice of decoding paths (false: always the module; for A/B measurements and tests).</summary>
+    public static bool TunedDecoding { get; set; } = true;
 
-    /// <summary>y = m(x); a single float32 row through a plain <see cref="Linear"/> may take the row-sum path.</summary>
-    public static Tensor Apply(nn.Module<Tensor, Tensor> m, Tensor x)
+    /// <summary>y = m(x); a single row through a plain <see cref="Linear"/> may take a faster decoding path.</summary>
+    public static Tensor Apply(nn.Module<Tensor, Tensor> m, Tensor x) =>
+        m is Linear lin ? Apply(lin, lin.weight!, lin.bias, x, () => m.forward(x)) : m.forward(x);
+
+    /// <summary>
+    /// y = x·Wᵀ (+ bias) for a weight that is not a module's (a head tied to the token table); <paramref name="key"/>
+    /// identifies the projection across calls (its tuner), so pass the owner of a stored weight, never a fresh tensor.
+    /// </summary>
+    public static Tensor Apply(object key, Tensor weight, Tensor? bias, Tensor x) =>
+        Apply(key, weight, bias, x, () => nn.functional.linear(x, weight, bias));
+
+    private static Tensor Apply(object key, Tensor w, Tensor? bias, Tensor x, Func<Tensor> module)
     {
-        if (!RowSumDecoding || m is not Linear lin || x.dtype != ScalarType.Float32 || is_grad_enabled() || x.numel() != x.shape[^1])
-            return m.forward(x);
-        var tuner = Tuners.GetOrCreateValue(lin);
-        if (tuner.UseRowSum is bool decided) return decided ? RowSum(lin, x) : m.forward(x);
+        if (!TunedDecoding || is_grad_enabled() || x.numel() != x.shape[^1]) return module();
+        var both = Tuners.GetOrCreateValue(key);
+        var tuner = StreamedGemv.Decoding ? both.Decoding ??= NewTuner(w, x) : both.Plain ??= NewTuner(w, x);
+        if (tuner.Paths.Length == 1) return module();
+        if (tuner.Chosen is Path chosen) return Run(chosen, w, bias, x, module);
 
-        bool rowSum = tuner.Calls++ % 2 == 1;                                          // alternate: GEMV, row sum, GEMV, ...
+        int i = tuner.Calls++ % tuner.Paths.Length;                                   // round robin while timing
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var y = rowSum ? RowSum(lin, x) : m.forward(x);
-        if (rowSum) tuner.RowSumSeconds += sw.Elapsed.TotalSeconds; else tuner.GemvSeconds += sw.Elapsed.TotalSeconds;
-        if (tuner.Calls == 2 * TrialsPerPath) tuner.UseRowSum = tuner.RowSumSeconds < tuner.GemvSeconds;
+        var y = Run(tuner.Paths[i], w, bias, x, module);
+        tuner.Seconds[i] += sw.Elapsed.TotalSeconds;
+        if (tuner.Calls == TrialsPerPath * tuner.Paths.Length)
+            tuner.Chosen = tuner.Paths[Array.IndexOf(tuner.Seconds, tuner.Seconds.Min())];
         return y;
     }
 
-    private static Tensor RowSum(Linear lin, Tensor x)
+    private static Tuner NewTuner(Tensor w, Tensor x)
+    {
+        var paths = new List<Path> { Path.Module };
+        if (w.dtype == ScalarType.Float32 && x.dtype == ScalarType.Float32) paths.Add(Path.RowSum);
+        if (StreamedGemv.Accepts(w, x)) paths.Add(Path.Streamed);
+        return new Tuner { Paths = [.. paths], Seconds = new double[paths.Count] };
+    }
+
+    private static Tensor Run(Path path, Tensor w, Tensor? bias, Tensor x, Func<Tensor> module) => path switch
+    {
+        Path.RowSum => RowSum(w, bias, x),
+        Path.Streamed => StreamedGemv.Apply(w, bias, x),
+        _ => module(),
+    };
+
+    private static Tensor RowSum(Tensor w, Tensor? bias, Tensor x)
     {
         using var scope = NewDisposeScope();
-        var w = lin.weight!;
         var y = (w * x.reshape(1, -1)).sum(-1);                                          // [out]
-        if (lin.bias is { } b) y = y + b;
+        if (bias is { } b) y = y + b;
         long[] shape = [.. x.shape[..^1], w.shape[0]];
         return y.view(shape).MoveToOuterDisposeScope();
     }

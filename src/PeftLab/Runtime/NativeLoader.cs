@@ -29,6 +29,16 @@ public static partial class NativeLoader
     /// <summary>What the loader did, for diagnostics (<c>peftlab doctor</c>, error messages).</summary>
     public static string Report { get; private set; } = "not initialised";
 
+    /// <summary>
+    /// An export of TorchSharp's native bridge by name (e.g. <c>THSTensor_data</c>), or zero when the bridge was not
+    /// loaded by this class (not Linux, or TorchSharp's own loader was used) or lacks it.
+    /// </summary>
+    public static nint BridgeExport(string name)
+    {
+        EnsureLoaded();
+        return _bridge != 0 && NativeLibrary.TryGetExport(_bridge, name, out var f) ? f : 0;
+    }
+
     /// <summary>Makes sure TorchSharp's native libraries are loadable; idempotent and thread-safe.</summary>
     public static void EnsureLoaded()
     {

@@ -1,0 +1,226 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using PeftLab.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PeftLab.Models;
+
+/// <summary>
+/// y = W·x for one row x, written here because libtorch's single-row kernels do not stream weights at the memory's
+/// rate: measured on this project's AMD EPYC (2 threads, cold weights of the qwen2.5-0.5b layers), MKL's bf16 GEMV
+/// (<c>mkl_blas_def_xgemv_bf16bf16f32</c>) reads 21–31 GB/s and its float32 GEMV runs on one thread, while this loop
+/// — one weight row at a time, four SIMD accumulators, the rows split over the intra-op threads — reads 43–59 GB/s.
+/// Batch-1 decoding reads every weight once per token, so that rate is the decode rate. Weights are float32 or
+/// bfloat16 [out, in], contiguous, on the CPU; accumulation is float32 (as MKL's bf16 kernel), so results differ from
+/// <see cref="nn.functional.linear"/> only by summation order (and, for bf16, that order's rounding to bf16).
+/// <see cref="Projection"/> decides per projection, by timing, whether to use it, inside
+/// <see cref="SingleRowDecoding"/> only: there libtorch runs on one thread and this kernel's rows are split over a
+/// crew of spinning threads (libtorch's OpenMP workers, spinning after each parallel region, would otherwise take the
+/// cores this kernel's threads need, and a thread-pool wake-up costs as much as a small projection).
+/// </summary>
+public static unsafe class StreamedGemv
+{
+    private static readonly delegate* unmanaged<nint, nint> DataFn = (delegate* unmanaged<nint, nint>)NativeLoader.BridgeExport("THSTensor_data");
+
+    /// <summary>Whether the kernel can run here: the bridge's data pointer is reachable and SIMD is hardware-accelerated.</summary>
+    public static bool Available { get; } = DataFn != null && Vector.IsHardwareAccelerated;
+
+    [ThreadStatic] private static Crew? decoding;
+
+    /// <summary>Whether this thread is inside <see cref="SingleRowDecoding"/> with more than one thread to stream with.</summary>
+    public static bool Decoding => decoding is not null;
+
+    /// <summary>
+    /// A scope for batch-1 decoding steps on this thread: libtorch drops to one intra-op thread and this kernel streams
+    /// with the threads libtorch had (nothing changes when that is one, or the kernel is unavailable). Disposing
+    /// restores libtorch's thread count. Not for prefill or batched steps, whose matrix products want libtorch's threads.
+    /// </summary>
+    public static IDisposable SingleRowDecoding()
+    {
+        int threads = torch.get_num_threads();
+        if (!Available || threads < 2 || decoding is not null) return NoScope.Instance;
+        torch.set_num_threads(1);
+        decoding = Crew.Get(threads);
+        return new DecodeScope(threads);
+    }
+
+    private sealed class NoScope : IDisposable
+    {
+        public static readonly NoScope Instance = new();
+        public void Dispose() { }
+    }
+
+    private sealed class DecodeScope(int threads) : IDisposable
+    {
+        private bool disposed;
+        public void Dispose()
+        {
+            if (disposed) return;
+            disposed = true;
+            decoding = null;
+            torch.set_num_threads(threads);
+        }
+    }
+
+    /// <summary>Whether <paramref name="w"/> [out, in] and <paramref name="x"/> [..., in] (one row) can take this path now.</summary>
+    public static bool Accepts(Tensor w, Tensor x) =>
+        Available && Decoding && w.device_type == DeviceType.CPU && w.dim() == 2 && w.is_contiguous()
+        && (w.dtype == ScalarType.Float32 || w.dtype == ScalarType.BFloat16)
+        && x.numel() == w.shape[1] && x.numel() == x.shape[^1] && x.device_type == DeviceType.CPU;
+
+    /// <summary>x [..., in] (one row) → [..., out] in x's dtype: W·x (+ bias), float32 accumulation.</summary>
+    public static Tensor Apply(Tensor w, Tensor? bias, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long n = w.shape[0], k = w.shape[1];
+        var xf = x.to_type(ScalarType.Float32).contiguous();
+        var y = empty([n], dtype: ScalarType.Float32);
+        float* xp = (float*)DataFn(xf.Handle), yp = (float*)DataFn(y.Handle);
+        nint wp = DataFn(w.Handle);
+        bool bf16 = w.dtype == ScalarType.BFloat16;
+        var crew = decoding;
+        int parts = (int)Math.Clamp(Math.Min(crew?.Size ?? 1, n / 64), 1, 64);
+        long chunk = (n + parts - 1) / parts;
+        void Part(int p)
+        {
+            long r0 = p * chunk, r1 = Math.Min(n, r0 + chunk);
+            if (bf16) RowsBf16((ushort*)wp, xp, yp, k, r0, r1);
+            else RowsF32((float*)wp, xp, yp, k, r0, r1);
+        }
+        if (parts == 1) Part(0);
+        else crew!.Run(parts, Part);
+        Tensor result = bias is null ? y : y.add_(bias.to_type(ScalarType.Float32));
+        long[] shape = [.. x.shape[..^1], n];
+        return result.to_type(x.dtype).view(shape).MoveToOuterDisposeScope();
+    }
+
+    // One row at a time keeps one stream per thread (what the hardware prefetcher follows best) and x in L1.
+    private static void RowsF32(float* w, float* x, float* y, long k, long r0, long r1)
+    {
+        int v = Vector<float>.Count;
+        for (long r = r0; r < r1; r++)
+        {
+            float* a = w + r * k;
+            Vector<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            long i = 0;
+            for (; i + 4 * v <= k; i += 4 * v)
+            {
+                s0 = Vector.FusedMultiplyAdd(Vector.Load(a + i), Vector.Load(x + i), s0);
+                s1 = Vector.FusedMultiplyAdd(Vector.Load(a + i + v), Vector.Load(x + i + v), s1);
+                s2 = Vector.FusedMultiplyAdd(Vector.Load(a + i + 2 * v), Vector.Load(x + i + 2 * v), s2);
+                s3 = Vector.FusedMultiplyAdd(Vector.Load(a + i + 3 * v), Vector.Load(x + i + 3 * v), s3);
+            }
+            for (; i + v <= k; i += v) s0 = Vector.FusedMultiplyAdd(Vector.Load(a + i), Vector.Load(x + i), s0);
+            float t = Vector.Sum((s0 + s1) + (s2 + s3));
+            for (; i < k; i++) t += a[i] * x[i];
+            y[r] = t;
+        }
+    }
+
+    // bfloat16 is the top half of a float32: widen to 32 bits and shift left by 16. The widening is the loop's cost,
+    // so 512-bit vectors, where the hardware has them, stream faster (measured 43–59 vs 30–43 GB/s on the EPYC).
+    private static void RowsBf16(ushort* w, float* x, float* y, long k, long r0, long r1)
+    {
+        if (Vector512.IsHardwareAccelerated) { RowsBf16x512(w, x, y, k, r0, r1); return; }
+        int v = Vector<float>.Count, u = Vector<ushort>.Count; // u = 2v
+        for (long r = r0; r < r1; r++)
+        {
+            ushort* a = w + r * k;
+            Vector<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            long i = 0;
+            for (; i + 2 * u <= k; i += 2 * u)
+            {
+                Vector.Widen(Vector.Load(a + i), out var l0, out var h0);
+                Vector.Widen(Vector.Load(a + i + u), out var l1, out var h1);
+                s0 = Vector.FusedMultiplyAdd(Vector.AsVectorSingle(l0 << 16), Vector.Load(x + i), s0);
+                s1 = Vector.FusedMultiplyAdd(Vector.AsVectorSingle(h0 << 16), Vector.Load(x + i + v), s1);
+                s2 = Vector.FusedMultiplyAdd(Vector.AsVectorSingle(l1 << 16), Vector.Load(x + i + 2 * v), s2);
+                s3 = Vector.FusedMultiplyAdd(Vector.AsVectorSingle(h1 << 16), Vector.Load(x + i + 3 * v), s3);
+            }
+            float t = Vector.Sum((s0 + s1) + (s2 + s3));
+            for (; i < k; i++) t += BitConverter.Int32BitsToSingle(a[i] << 16) * x[i];
+            y[r] = t;
+        }
+    }
+
+    private static void RowsBf16x512(ushort* w, float* x, float* y, long k, long r0, long r1)
+    {
+        for (long r = r0; r < r1; r++)
+        {
+            ushort* a = w + r * k;
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            long i = 0;
+            for (; i + 64 <= k; i += 64)
+            {
+                var (l0, h0) = Vector512.Widen(Vector512.Load(a + i));
+                var (l1, h1) = Vector512.Widen(Vector512.Load(a + i + 32));
+                s0 = Vector512.FusedMultiplyAdd(Vector512.AsSingle(l0 << 16), Vector512.Load(x + i), s0);
+                s1 = Vector512.FusedMultiplyAdd(Vector512.AsSingle(h0 << 16), Vector512.Load(x + i + 16), s1);
+                s2 = Vector512.FusedMultiplyAdd(Vector512.AsSingle(l1 << 16), Vector512.Load(x + i + 32), s2);
+                s3 = Vector512.FusedMultiplyAdd(Vector512.AsSingle(h1 << 16), Vector512.Load(x + i + 48), s3);
+            }
+            float t = Vector512.Sum((s0 + s1) + (s2 + s3));
+            for (; i < k; i++) t += BitConverter.Int32BitsToSingle(a[i] << 16) * x[i];
+            y[r] = t;
+        }
+    }
+
+    /// <summary>
+    /// Threads that run one job's parts: the caller runs part 0, workers 1..n−1 spin for the next job for a while
+    /// (decode steps call this every few microseconds) and then sleep; one crew per size, made on first use.
+    /// </summary>
+    private sealed class Crew
+    {
+        private static readonly Dictionary<int, Crew> Crews = [];
+        private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 1000;  // 1 ms
+        private readonly object gate = new();
+        private Action<int>? job;
+        private int parts, epoch, pending;
+
+        public int Size { get; }
+
+        private Crew(int size)
+        {
+            Size = size;
+            for (int i = 1; i < size; i++)
+            {
+                int part = i;
+                new Thread(() => Work(part)) { IsBackground = true, Name = $"peftlab-gemv-{part}" }.Start();
+            }
+        }
+
+        public static Crew Get(int size)
+        {
+            lock (Crews)
+            {
+                if (!Crews.TryGetValue(size, out var crew)) Crews[size] = crew = new Crew(size);
+                return crew;
+            }
+        }
+
+        public void Run(int n, Action<int> body)
+        {
+            job = body;
+            parts = n;
+            Volatile.Write(ref pending, Size - 1);
+            lock (gate) { epoch++; Monitor.PulseAll(gate); }
+            body(0);
+            while (Volatile.Read(ref pending) > 0) Thread.SpinWait(8);
+            job = null;
+        }
+
+        private void Work(int part)
+        {
+            int seen = 0;
+            while (true)
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                while (Volatile.Read(ref epoch) == seen && System.Diagnostics.Stopwatch.GetTimestamp() - start < SpinTicks) Thread.SpinWait(8);
+                lock (gate) { while (epoch == seen) Monitor.Wait(gate); seen = epoch; }
+                if (part < parts) job!(part);
+                Interlocked.Decrement(ref pending);
+            }
+        }
+    }
+}
