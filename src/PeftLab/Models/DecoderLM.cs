@@ -63,6 +63,13 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
             k = cat([pk, k], 2);
             v = cat([pv, v], 2);
         }
+        if (kvHeads != heads && t == 1 && ctx.Mask is null && !ctx.IsCausal)
+        {
+            // one query token that sees every key (a decode step): each K/V head's query heads as rows of one query
+            // block, so the cache is read once instead of copied heads/kvHeads times (repeat_kv) per layer and step
+            var grouped = nn.functional.scaled_dot_product_attention(q.view(b, kvHeads, heads / kvHeads, headDim), k, v); // [B, Hkv, H/Hkv, hd]
+            return Projection.Apply(o_proj, grouped.reshape(b, 1, heads * headDim));
+        }
         if (kvHeads != heads)
         {
             // transformers' repeat_kv: each K/V head serves heads/kvHeads consecutive query heads
