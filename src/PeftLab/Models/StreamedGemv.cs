@@ -74,8 +74,9 @@ public static unsafe class StreamedGemv
     {
         using var scope = NewDisposeScope();
         long n = w.shape[0], k = w.shape[1];
-        var xf = x.to_type(ScalarType.Float32).contiguous();
-        var y = empty([n], dtype: ScalarType.Float32);
+        bool f32 = x.dtype == ScalarType.Float32;
+        var xf = f32 && x.is_contiguous() ? x : x.to_type(ScalarType.Float32).contiguous();   // decode steps: few tensor ops
+        var y = empty([.. x.shape[..^1], n], dtype: ScalarType.Float32);
         float* xp = (float*)DataFn(xf.Handle), yp = (float*)DataFn(y.Handle);
         nint wp = DataFn(w.Handle);
         bool bf16 = w.dtype == ScalarType.BFloat16;
@@ -90,9 +91,8 @@ public static unsafe class StreamedGemv
         }
         if (parts == 1) Part(0);
         else crew!.Run(parts, Part);
-        Tensor result = bias is null ? y : y.add_(bias.to_type(ScalarType.Float32));
-        long[] shape = [.. x.shape[..^1], n];
-        return result.to_type(x.dtype).view(shape).MoveToOuterDisposeScope();
+        if (bias is not null) y.add_(bias);
+        return (f32 ? y : y.to_type(x.dtype)).MoveToOuterDisposeScope();
     }
 
     // One row at a time keeps one stream per thread (what the hardware prefetcher follows best) and x in L1.
