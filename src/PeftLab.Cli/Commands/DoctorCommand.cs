@@ -30,6 +30,7 @@ public sealed class DoctorCommand : Command<DoctorSettings>
         Console.WriteLine($"device: {TorchRuntime.Device}");
         Console.WriteLine($"cache: {NativeLoader.CacheRoot()}");
         Console.WriteLine($"precision: {HostPrecision.Report}");
+        Console.WriteLine($"batch-1 decoding: {Models.StreamedGemv.Report}");
         var sandbox = Evaluation.Code.PythonSandbox.Probe();
         Console.WriteLine(sandbox.Available ? $"code sandbox: {sandbox.Python} in {sandbox.Isolation}"
             : $"code sandbox: NOT AVAILABLE ({sandbox.Isolation}); pass_at_k tasks are refused without --unsafe-execute");

@@ -26,6 +26,11 @@ public static unsafe class StreamedGemv
     /// <summary>Whether the kernel can run here: the bridge's data pointer is reachable and SIMD is hardware-accelerated.</summary>
     public static bool Available { get; } = DataFn != null && Vector.IsHardwareAccelerated;
 
+    /// <summary>What batch-1 decoding uses here, for <c>peftlab doctor</c>.</summary>
+    public static string Report => !Available
+        ? "libtorch's kernels (the streamed GEMV needs TorchSharp's bridge loaded by PeftLab and hardware SIMD)"
+        : $"streamed GEMV where timed faster ({(Vector512.IsHardwareAccelerated ? "512" : (Vector<float>.Count * 32).ToString())}-bit vectors for bf16, {Vector<float>.Count * 32}-bit for float32), threads split per step";
+
     [ThreadStatic] private static Crew? decoding;
 
     /// <summary>Whether this thread is inside <see cref="SingleRowDecoding"/> with more than one thread to stream with.</summary>
