@@ -50,9 +50,10 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
     public override Tensor forward(Tensor x, AttentionContext ctx)
     {
         long b = x.shape[0], t = x.shape[1];
-        var q = Projection.Apply(q_proj, x).view(b, t, heads, headDim).transpose(1, 2);   // [B, H, T, hd]
-        var k = Projection.Apply(k_proj, x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
-        var v = Projection.Apply(v_proj, x).view(b, t, kvHeads, headDim).transpose(1, 2); // [B, Hkv, T, hd]
+        var qkv = Projection.Apply([q_proj, k_proj, v_proj], x);
+        var q = qkv[0].view(b, t, heads, headDim).transpose(1, 2);               // [B, H, T, hd]
+        var k = qkv[1].view(b, t, kvHeads, headDim).transpose(1, 2);             // [B, Hkv, T, hd]
+        var v = qkv[2].view(b, t, kvHeads, headDim).transpose(1, 2);             // [B, Hkv, T, hd]
         q = Rotary.Apply(q, ctx.Cos, ctx.SignedSin);
         k = Rotary.Apply(k, ctx.Cos, ctx.SignedSin);
 
@@ -101,7 +102,10 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, IModuleContainer
 
     /// <summary>x [B, T, d] -> [B, T, d] through [B, T, ff].</summary>
     public override Tensor forward(Tensor x)
-        => Projection.Apply(down_proj, nn.functional.silu(Projection.Apply(gate_proj, x)) * Projection.Apply(up_proj, x));
+    {
+        var gateUp = Projection.Apply([gate_proj, up_proj], x);
+        return Projection.Apply(down_proj, nn.functional.silu(gateUp[0]) * gateUp[1]);
+    }
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["gate_proj", "up_proj", "down_proj"];

@@ -229,6 +229,25 @@ public static class Projection
         m is Linear lin ? Apply(lin, lin.weight!, lin.bias, x, () => m.forward(x)) : m.forward(x);
 
     /// <summary>
+    /// Several projections of one input (q/k/v; gate/up) → their outputs in order. Inside a decode step
+    /// (<see cref="StreamedGemv.SingleRowDecoding"/>) plain <see cref="Linear"/> layers of one dtype and width are
+    /// streamed in one pass: one dispatch to the threads and one float32 copy of the row for all of them. There
+    /// libtorch runs on one thread, so the streamed kernel beats its GEMV on every shape but the largest heads (timed
+    /// above), and a decode step of a small model is bound by its count of tensor ops. Otherwise each goes through
+    /// <see cref="Apply(nn.Module{Tensor, Tensor}, Tensor)"/>.
+    /// </summary>
+    public static Tensor[] Apply(IReadOnlyList<nn.Module<Tensor, Tensor>> modules, Tensor x)
+    {
+        if (TunedDecoding && StreamedGemv.Decoding && !is_grad_enabled() && modules.All(m => m is Linear)
+            && modules.Cast<Linear>().Select(l => l.weight!) is var ws
+            && ws.All(w => StreamedGemv.Accepts(w, x) && w.dtype == ws.First().dtype))
+            return StreamedGemv.Apply(ws.ToArray(), modules.Cast<Linear>().Select(l => l.bias).ToArray(), x);
+        var ys = new Tensor[modules.Count];
+        for (int i = 0; i < ys.Length; i++) ys[i] = Apply(modules[i], x);
+        return ys;
+    }
+
+    /// <summary>
     /// y = x·Wᵀ (+ bias) for a weight that is not a module's (a head tied to the token table); <paramref name="key"/>
     /// identifies the projection across calls (its tuner), so pass the owner of a stored weight, never a fresh tensor.
     /// </summary>

@@ -75,29 +75,55 @@ public static unsafe class StreamedGemv
         && x.numel() == w.shape[1] && x.numel() == x.shape[^1] && x.device_type == DeviceType.CPU;
 
     /// <summary>x [..., in] (one row) → [..., out] in x's dtype: W·x (+ bias), float32 accumulation.</summary>
-    public static Tensor Apply(Tensor w, Tensor? bias, Tensor x)
+    public static Tensor Apply(Tensor w, Tensor? bias, Tensor x) => Apply([w], [bias], x)[0];
+
+    /// <summary>
+    /// Several projections of the same row (q/k/v, gate/up) in one pass over the threads: weights [out_j, in], all of
+    /// one dtype, each → [..., out_j] in x's dtype. A decode step makes one dispatch and one float32 copy of x for them all.
+    /// </summary>
+    public static Tensor[] Apply(IReadOnlyList<Tensor> ws, IReadOnlyList<Tensor?> biases, Tensor x)
     {
         using var scope = NewDisposeScope();
-        long n = w.shape[0], k = w.shape[1];
+        int m = ws.Count;
+        long k = ws[0].shape[1];
+        var offsets = new long[m + 1];
+        var ptrs = new nint[m];
+        for (int j = 0; j < m; j++)
+        {
+            offsets[j + 1] = offsets[j] + ws[j].shape[0];
+            ptrs[j] = DataFn(ws[j].Handle);
+        }
+        long n = offsets[m];
         bool f32 = x.dtype == ScalarType.Float32;
         var xf = f32 && x.is_contiguous() ? x : x.to_type(ScalarType.Float32).contiguous();   // decode steps: few tensor ops
         var y = empty([.. x.shape[..^1], n], dtype: ScalarType.Float32);
         float* xp = (float*)DataFn(xf.Handle), yp = (float*)DataFn(y.Handle);
-        nint wp = DataFn(w.Handle);
-        bool bf16 = w.dtype == ScalarType.BFloat16;
+        bool bf16 = ws[0].dtype == ScalarType.BFloat16;
         var crew = decoding;
         int parts = (int)Math.Clamp(Math.Min(crew?.Size ?? 1, n / 64), 1, 64);
         long chunk = (n + parts - 1) / parts;
         void Part(int p)
         {
             long r0 = p * chunk, r1 = Math.Min(n, r0 + chunk);
-            if (bf16) RowsBf16((ushort*)wp, xp, yp, k, r0, r1);
-            else RowsF32((float*)wp, xp, yp, k, r0, r1);
+            for (int j = 0; j < m; j++)                                        // the part's rows, weight by weight
+            {
+                long a = Math.Max(r0, offsets[j]) - offsets[j], b = Math.Min(r1, offsets[j + 1]) - offsets[j];
+                if (a >= b) continue;
+                float* yj = yp + offsets[j];
+                if (bf16) RowsBf16((ushort*)ptrs[j], xp, yj, k, a, b);
+                else RowsF32((float*)ptrs[j], xp, yj, k, a, b);
+            }
         }
         if (parts == 1) Part(0);
         else crew!.Run(parts, Part);
-        if (bias is not null) y.add_(bias);
-        return (f32 ? y : y.to_type(x.dtype)).MoveToOuterDisposeScope();
+        var results = new Tensor[m];
+        for (int j = 0; j < m; j++)
+        {
+            var yj = m == 1 ? y : y.narrow(-1, offsets[j], offsets[j + 1] - offsets[j]);
+            if (biases[j] is { } bias) yj.add_(bias);
+            results[j] = (f32 ? yj : yj.to_type(x.dtype)).MoveToOuterDisposeScope();
+        }
+        return results;
     }
 
     // One row at a time keeps one stream per thread (what the hardware prefetcher follows best) and x in L1.

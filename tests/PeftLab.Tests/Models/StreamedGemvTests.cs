@@ -41,6 +41,34 @@ public sealed class StreamedGemvTests
         Assert.Equal(2, torch.get_num_threads());
     }
 
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void SeveralProjectionsOfOneRowInOnePassEqualEachLinear(ScalarType dtype)
+    {
+        TorchRuntime.EnsureInitialised();
+        using var scope = NewDisposeScope();
+        using var threads = new ThreadCount(2);
+        // q/k/v-like: different widths (one under the crew's split size), biases on two of three
+        nn.Module<Tensor, Tensor>[] layers = [nn.Linear(72, 96, hasBias: true), nn.Linear(72, 33, hasBias: false), nn.Linear(72, 130, hasBias: true)];
+        foreach (var l in layers) l.to(dtype);
+        var x = randn(1, 1, 72).to_type(dtype);
+        using var noGrad = no_grad();
+        var expected = layers.Select(l => l.forward(x).to_type(ScalarType.Float32)).ToArray();
+        using (StreamedGemv.SingleRowDecoding())
+        {
+            var ys = Projection.Apply(layers, x);
+            Assert.Equal(3, ys.Length);
+            for (int j = 0; j < 3; j++)
+            {
+                Assert.Equal(dtype, ys[j].dtype);
+                Assert.Equal(expected[j].shape, ys[j].shape);
+                var err = (ys[j].to_type(ScalarType.Float32) - expected[j]).abs().max().item<float>();
+                Assert.True(err <= (dtype == ScalarType.Float32 ? 1e-4f : 5e-2f), $"projection {j}: max error {err}");
+            }
+        }
+    }
+
     [Fact]
     public void OutsideTheDecodingScopeNothingIsStreamedAndOneThreadChangesNothing()
     {
