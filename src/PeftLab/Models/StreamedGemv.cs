@@ -205,7 +205,7 @@ public static unsafe class StreamedGemv
     {
         private static readonly Dictionary<int, Crew> Crews = [];
         private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 1000;  // 1 ms
-        private readonly object gate = new();
+        private readonly object gate = new(), runGate = new();
         private Action<int>? job;
         private int parts, epoch, pending;
 
@@ -230,7 +230,19 @@ public static unsafe class StreamedGemv
             }
         }
 
+        /// <summary>Runs parts 0..n−1 of <paramref name="body"/>; while another thread's step holds the crew, all on the caller.</summary>
         public void Run(int n, Action<int> body)
+        {
+            if (!Monitor.TryEnter(runGate))
+            {
+                for (int p = 0; p < n; p++) body(p);
+                return;
+            }
+            try { RunHeld(n, body); }
+            finally { Monitor.Exit(runGate); }
+        }
+
+        private void RunHeld(int n, Action<int> body)
         {
             job = body;
             parts = n;
