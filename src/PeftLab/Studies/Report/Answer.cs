@@ -66,8 +66,29 @@ public static class Answer
         string List(IEnumerable<(string Method, Interval? Gain)> xs) => string.Join(", ", xs.Select(x => $"{x.Method} {Fmt.Diff(x.Gain)}"));
         var above = gains.Where(x => x.Gain!.Lower > 0).ToArray();
         if (above.Length > 0) return $"Tuning helps: {above.Length} of {gains.Length} method(s) beat the untuned base with 95% confidence ({List(above)}).";
-        if (gains.All(x => x.Gain!.Upper < 0)) return $"Tuning does not help here: every method's best setting scores below the untuned base, each interval entirely below 0 ({List(gains)}).";
-        return $"Inconclusive whether tuning helps: no method beats the untuned base with 95% confidence ({List(gains)}).";
+        if (gains.All(x => x.Gain!.Upper < 0)) return $"Tuning does not help here: every method's best setting scores below the untuned base, each interval entirely below 0 ({List(gains)}).{WhyNot(v, bests)}";
+        return $"Inconclusive whether tuning helps: no method beats the untuned base with 95% confidence ({List(gains)}).{WhyNot(v, bests)}";
+    }
+
+    /// <summary>
+    /// Why no method beats the base on unseen tasks, from the seen tasks' held-out instances: if tuning raises those
+    /// (some method's held-out gain interval above 0), the model learned its training tasks and what it learned does not
+    /// transfer; if not even those rise, it did not learn the training tasks at all. Empty without held-out scores.
+    /// </summary>
+    private static string WhyNot(StudyView v, IReadOnlyList<Setting> bests)
+    {
+        if (v.OpenHeadline) return "";
+        var learned = bests.Where(s => !s.IsBaseline).Select(s => (s.Method, Gain: v.Baseline(s.Model, s.TaskCount) is { } b
+                ? v.Combine([new SettingTerm(1, s, EvalSplit.Heldout), new SettingTerm(-1, b, EvalSplit.Heldout)]) : null))
+            .Where(x => x.Gain is not null).ToArray();
+        if (learned.Length == 0) return "";
+        string List(IEnumerable<(string Method, Interval? Gain)> xs) => string.Join(", ", xs.Select(x => $"{x.Method} {Fmt.Diff(x.Gain)}"));
+        var up = learned.Where(x => x.Gain!.Lower > 0).ToArray();
+        return up.Length > 0
+            ? $" Why: tuning does raise the training tasks' held-out instances over the untuned base ({List(up)}), so the model learns its " +
+              "training tasks but what it learns does not carry over to the unseen ones; more and more varied training tasks, or a larger base, are what to change."
+            : $" Why: tuning does not raise even the training tasks' held-out instances over the untuned base with 95% confidence ({List(learned)}): " +
+              "the model does not learn the training tasks themselves, so no transfer to unseen tasks can show; the base is too small or too far from these tasks.";
     }
 
     private static string Recommendation(StudyView v, Setting? s)

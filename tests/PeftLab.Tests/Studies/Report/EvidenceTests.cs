@@ -26,8 +26,11 @@ public sealed class EvidenceTests
 
     private static int _runSeed = 1;
 
-    /// <summary>A study of full, lora, adapter, prefix tuning (3 seeds each) and the untuned baseline, with noisy instances.</summary>
-    private static FakeStudy Study(double full, double lora, double adapter, double prefix, double noise, double untuned = 12)
+    /// <summary>
+    /// A study of full, lora, adapter, prefix tuning (3 seeds each) and the untuned baseline, with noisy instances; each
+    /// run's held-out (seen-task) score is its test score + 5, plus <paramref name="heldoutGain"/> for the tuned methods.
+    /// </summary>
+    private static FakeStudy Study(double full, double lora, double adapter, double prefix, double noise, double untuned = 12, double heldoutGain = 0)
     {
         var study = new FakeStudy();
         void Add(string method, double score, int seeds, long trainable, object? cap = null)
@@ -38,10 +41,11 @@ public sealed class EvidenceTests
                 if (method != StudyViewBaseline) axes["lr"] = 1e-4;
                 if (cap is int c) axes[method == "lora" ? "lora_r" : "adapter_size"] = c;
                 var test = Noisy(score, noise, _runSeed++);
+                var heldout = score + 5 + (method == StudyViewBaseline ? 0 : heldoutGain);
                 study.Add(axes, new FakeOutcome
                 {
-                    Test = score, Validation = score, Heldout = score + 5, Trainable = trainable, Total = 1_000_000,
-                    TestInstances = test, HeldoutInstances = Noisy(score + 5, noise, _runSeed++),
+                    Test = score, Validation = score, Heldout = heldout, Trainable = trainable, Total = 1_000_000,
+                    TestInstances = test, HeldoutInstances = Noisy(heldout, noise, _runSeed++),
                     Categories = test.GroupBy(i => i.Category).ToDictionary(g => g.Key, g => g.Average(i => i.RougeL)),
                 });
             }
@@ -96,6 +100,17 @@ public sealed class EvidenceTests
             Has("Tuning does not help here: every method's best setting scores below the untuned base, each interval entirely below 0 (full −10.0 [", Answer.Of(Load(hurts)).Baseline);
         using (var unclear = Study(full: 12.2, lora: 11.9, adapter: 12.1, prefix: 5, noise: 12, untuned: 12))
             Has("Inconclusive whether tuning helps: no method beats the untuned base with 95% confidence", Answer.Of(Load(unclear)).Baseline);
+        // why, from the seen tasks' held-out instances: nothing learned at all, or learned without transfer
+        using (var unlearned = Study(full: 12.2, lora: 11.9, adapter: 12.1, prefix: 5, noise: 12, untuned: 12))
+            Has("Why: tuning does not raise even the training tasks' held-out instances over the untuned base with 95% confidence (full +0.2 [", Answer.Of(Load(unlearned)).Baseline);
+        using (var untransferred = Study(full: 12.2, lora: 11.9, adapter: 12.1, prefix: 5, noise: 12, untuned: 12, heldoutGain: 30))
+        {
+            var text = Answer.Of(Load(untransferred)).Baseline;
+            Has("Why: tuning does raise the training tasks' held-out instances over the untuned base (full +30.2 [", text);
+            Has("what it learns does not carry over to the unseen ones", text);
+        }
+        using (var helping = Study(full: 40, lora: 39.5, adapter: 12, prefix: 11.9, noise: 6))
+            Assert.DoesNotContain("Why:", Answer.Of(Load(helping)).Baseline);
         static void Has(string expected, string text) => Assert.True(text.Contains(expected, StringComparison.Ordinal), text);
     }
 
