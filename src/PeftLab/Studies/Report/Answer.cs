@@ -63,7 +63,6 @@ public static class Answer
     {
         var gains = bests.Where(s => !s.IsBaseline).Select(s => (s.Method, Gain: v.GainCi(s))).Where(x => x.Gain is not null).ToArray();
         if (gains.Length == 0) return "Whether tuning helps: unknown (no method has per-instance scores paired with the baseline's).";
-        string List(IEnumerable<(string Method, Interval? Gain)> xs) => string.Join(", ", xs.Select(x => $"{x.Method} {Fmt.Diff(x.Gain)}"));
         var above = gains.Where(x => x.Gain!.Lower > 0).ToArray();
         if (above.Length > 0) return $"Tuning helps: {above.Length} of {gains.Length} method(s) beat the untuned base with 95% confidence ({List(above)}).";
         if (gains.All(x => x.Gain!.Upper < 0)) return $"Tuning does not help here: every method's best setting scores below the untuned base, each interval entirely below 0 ({List(gains)}).{WhyNot(v, bests)}";
@@ -82,7 +81,6 @@ public static class Answer
                 ? v.Combine([new SettingTerm(1, s, EvalSplit.Heldout), new SettingTerm(-1, b, EvalSplit.Heldout)]) : null))
             .Where(x => x.Gain is not null).ToArray();
         if (learned.Length == 0) return "";
-        string List(IEnumerable<(string Method, Interval? Gain)> xs) => string.Join(", ", xs.Select(x => $"{x.Method} {Fmt.Diff(x.Gain)}"));
         var up = learned.Where(x => x.Gain!.Lower > 0).ToArray();
         return up.Length > 0
             ? $" Why: tuning does raise the training tasks' held-out instances over the untuned base ({List(up)}), so the model learns its " +
@@ -90,6 +88,9 @@ public static class Answer
             : $" Why: tuning does not raise even the training tasks' held-out instances over the untuned base with 95% confidence ({List(learned)}): " +
               "the model does not learn the training tasks themselves, so no transfer to unseen tasks can show; the base is too small or too far from these tasks.";
     }
+
+    /// <summary>"method ±gain [interval], ..." for the answer's sentences.</summary>
+    private static string List(IEnumerable<(string Method, Interval? Gain)> xs) => string.Join(", ", xs.Select(x => $"{x.Method} {Fmt.Diff(x.Gain)}"));
 
     private static string Recommendation(StudyView v, Setting? s)
     {
