@@ -8,9 +8,10 @@ namespace PeftLab.Models;
 
 /// <summary>
 /// y = W·x for one row x, written here because libtorch's single-row kernels do not stream weights at the memory's
-/// rate: measured on this project's AMD EPYC (2 threads, cold weights of the qwen2.5-0.5b layers), MKL's bf16 GEMV
-/// (<c>mkl_blas_def_xgemv_bf16bf16f32</c>) reads 21–31 GB/s and its float32 GEMV runs on one thread, while this loop
-/// — one weight row at a time, four SIMD accumulators, the rows split over the intra-op threads — reads 43–59 GB/s.
+/// rate: measured on this project's AMD EPYC (2 threads, cold weights of the qwen2.5-0.5b shapes), libtorch's bf16
+/// GEMV (<c>mkl_blas_def_xgemv_bf16bf16f32</c>) reads 21–31 GB/s and its float32 GEMV 17–25 GB/s, while this loop —
+/// one weight row at a time, four SIMD accumulators, the rows split over a crew of threads — reads 31–58 (bf16) and
+/// 40–50 GB/s (float32); docs/performance.md, "Streamed decoding".
 /// Batch-1 decoding reads every weight once per token, so that rate is the decode rate. Weights are float32 or
 /// bfloat16 [out, in], contiguous, on the CPU; accumulation is float32 (as MKL's bf16 kernel), so results differ from
 /// <see cref="nn.functional.linear"/> only by summation order (and, for bf16, that order's rounding to bf16).
