@@ -493,6 +493,7 @@ public sealed class StudySpecTests
         // the untuned baseline, and a confirmation stage giving each method's best setting three seeds
         Assert.Single(study.Trials, t => t.Entry.Axis("method")!.Display == StudyAxisNames.Untuned);
         Assert.Equal(2, study.Spec.Confirm!.Seeds.Count);
+        Assert.Equal(2, study.Spec.Confirm.Settings);        // the runner-up's seeds: finding (c)'s seed spread has data
         Assert.All(study.Trials, t => Assert.Null(t.Config.Eval.MaxFinalInstances));   // every test task in the final evaluation
         Assert.True(study.Trials[0].Config.Data.TestInstancesPerTask >= 10);
         // the resolved study.yaml does not pin the cache path, and expands to the same trials
