@@ -15,8 +15,8 @@ namespace PeftLab.Models;
 /// Batch-1 decoding reads every weight once per token, so that rate is the decode rate. Weights are float32 or
 /// bfloat16 [out, in], contiguous, on the CPU; accumulation is float32 (as MKL's bf16 kernel), so results differ from
 /// <see cref="nn.functional.linear"/> only by summation order (and, for bf16, that order's rounding to bf16).
-/// <see cref="Projection"/> decides per projection, by timing, whether to use it, inside
-/// <see cref="SingleRowDecoding"/> only: there libtorch runs on one thread and this kernel's rows are split over a
+/// <see cref="Projection"/> decides per projection, by timing, whether to use it (q/k/v and gate/up take it in one
+/// pass each, untimed), inside <see cref="SingleRowDecoding"/> only: there libtorch runs on one thread and this kernel's rows are split over a
 /// crew of spinning threads (libtorch's OpenMP workers, spinning after each parallel region, would otherwise take the
 /// cores this kernel's threads need, and a thread-pool wake-up costs as much as a small projection).
 /// </summary>
