@@ -226,7 +226,7 @@ public static class Projection
 
     /// <summary>y = m(x); a single row through a plain <see cref="Linear"/> may take a faster decoding path.</summary>
     public static Tensor Apply(nn.Module<Tensor, Tensor> m, Tensor x) =>
-        m is Linear lin ? Apply(lin, lin.weight!, lin.bias, x, () => m.forward(x)) : m.forward(x);
+        m is Linear lin ? Apply(lin, lin.weight!, lin.bias, x, lin) : m.forward(x);
 
     /// <summary>
     /// Several projections of one input (q/k/v; gate/up) → their outputs in order. Inside a decode step
@@ -239,9 +239,9 @@ public static class Projection
     public static Tensor[] Apply(IReadOnlyList<nn.Module<Tensor, Tensor>> modules, Tensor x)
     {
         if (TunedDecoding && StreamedGemv.Decoding && !is_grad_enabled() && modules.All(m => m is Linear)
-            && modules.Cast<Linear>().Select(l => l.weight!) is var ws
-            && ws.All(w => StreamedGemv.Accepts(w, x) && w.dtype == ws.First().dtype))
-            return StreamedGemv.Apply(ws.ToArray(), modules.Cast<Linear>().Select(l => l.bias).ToArray(), x);
+            && modules.Select(m => ((Linear)m).weight!).ToArray() is var ws
+            && ws.All(w => StreamedGemv.Accepts(w, x) && w.dtype == ws[0].dtype))
+            return StreamedGemv.Apply(ws, modules.Select(m => ((Linear)m).bias).ToArray(), x);
         var ys = new Tensor[modules.Count];
         for (int i = 0; i < ys.Length; i++) ys[i] = Apply(modules[i], x);
         return ys;
@@ -251,15 +251,15 @@ public static class Projection
     /// y = x·Wᵀ (+ bias) for a weight that is not a module's (a head tied to the token table); <paramref name="key"/>
     /// identifies the projection across calls (its tuner), so pass the owner of a stored weight, never a fresh tensor.
     /// </summary>
-    public static Tensor Apply(object key, Tensor weight, Tensor? bias, Tensor x) =>
-        Apply(key, weight, bias, x, () => nn.functional.linear(x, weight, bias));
+    public static Tensor Apply(object key, Tensor weight, Tensor? bias, Tensor x) => Apply(key, weight, bias, x, module: null);
 
-    private static Tensor Apply(object key, Tensor w, Tensor? bias, Tensor x, Func<Tensor> module)
+    /// <summary>The tuned call; <paramref name="module"/> is the linear owning the weight, or null for a bare weight (libtorch's linear).</summary>
+    private static Tensor Apply(object key, Tensor w, Tensor? bias, Tensor x, Linear? module)
     {
-        if (!TunedDecoding || is_grad_enabled() || x.numel() != x.shape[^1]) return module();
+        if (!TunedDecoding || is_grad_enabled() || x.numel() != x.shape[^1]) return Plain(module, w, bias, x);
         var both = Tuners.GetOrCreateValue(key);
         var tuner = StreamedGemv.Decoding ? both.Decoding ??= NewTuner(w, x) : both.Plain ??= NewTuner(w, x);
-        if (tuner.Paths.Length == 1) return module();
+        if (tuner.Paths.Length == 1) return Plain(module, w, bias, x);
         if (tuner.Chosen is Path chosen) return Run(chosen, w, bias, x, module);
 
         int i = tuner.Calls++ % tuner.Paths.Length;                                   // round robin while timing
@@ -279,12 +279,14 @@ public static class Projection
         return new Tuner { Paths = [.. paths], Seconds = new double[paths.Count] };
     }
 
-    private static Tensor Run(Path path, Tensor w, Tensor? bias, Tensor x, Func<Tensor> module) => path switch
+    private static Tensor Run(Path path, Tensor w, Tensor? bias, Tensor x, Linear? module) => path switch
     {
         Path.RowSum => RowSum(w, bias, x),
         Path.Streamed => StreamedGemv.Apply(w, bias, x),
-        _ => module(),
+        _ => Plain(module, w, bias, x),
     };
+
+    private static Tensor Plain(Linear? module, Tensor w, Tensor? bias, Tensor x) => module?.forward(x) ?? nn.functional.linear(x, w, bias);
 
     private static Tensor RowSum(Tensor w, Tensor? bias, Tensor x)
     {
