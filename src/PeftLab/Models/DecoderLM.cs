@@ -82,6 +82,11 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>, IMo
         return Projection.Apply(o_proj, y);
     }
 
+    /// <summary>The projections' weights and biases when all four are plain linear layers (no adapter wraps them), else null.</summary>
+    internal (Tensor[] Qkv, Tensor?[] QkvBias, Tensor O, Tensor? OBias)? PlainWeights() =>
+        q_proj is Linear q && k_proj is Linear k && v_proj is Linear v && o_proj is Linear o
+            ? ([q.weight!, k.weight!, v.weight!], [q.bias, k.bias, v.bias], o.weight!, o.bias) : null;
+
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
 }
@@ -106,6 +111,11 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, IModuleContainer
         var gateUp = Projection.Apply([gate_proj, up_proj], x);
         return Projection.Apply(down_proj, nn.functional.silu(gateUp[0]) * gateUp[1]);
     }
+
+    /// <summary>The projections' weights and biases when all three are plain linear layers, else null.</summary>
+    internal (Tensor[] GateUp, Tensor?[] GateUpBias, Tensor Down, Tensor? DownBias)? PlainWeights() =>
+        gate_proj is Linear g && up_proj is Linear u && down_proj is Linear dn
+            ? ([g.weight!, u.weight!], [g.bias, u.bias], dn.weight!, dn.bias) : null;
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["gate_proj", "up_proj", "down_proj"];
@@ -135,6 +145,13 @@ public sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>, 
         return h + mlp.forward(post_attention_layernorm.forward(h));
     }
 
+    /// <summary>The block's weights when it is the plain block (attention and MLP unreplaced, every projection a plain linear layer), else null.</summary>
+    internal SingleRowStep.Layer? PlainWeights() =>
+        self_attn is Attention a && a.PlainWeights() is var (qkv, qkvBias, o, oBias)
+        && mlp is Mlp m && m.PlainWeights() is var (gateUp, gateUpBias, down, downBias)
+            ? new(input_layernorm.Weight, qkv, qkvBias, o, oBias, post_attention_layernorm.Weight, gateUp, gateUpBias, down, downBias)
+            : null;
+
     /// <inheritdoc/>
     public IReadOnlyList<string> ReplaceableChildren { get; } = ["self_attn", "mlp"];
 }
@@ -157,6 +174,13 @@ public sealed class DecoderModel : nn.Module
 
     /// <summary>The token embedding.</summary>
     public TokenEmbedding EmbedTokens => embed_tokens;
+
+    /// <summary>The blocks' weights and the final norm's gain when every block is plain (<see cref="DecoderLayer.PlainWeights"/>), else null.</summary>
+    internal (SingleRowStep.Layer[] Layers, Tensor FinalNorm)? PlainWeights()
+    {
+        var plain = layers.Select(l => l.PlainWeights()).ToArray();
+        return plain.All(l => l is not null) ? (plain.Select(l => l!).ToArray(), norm.Weight) : null;
+    }
 
     /// <summary>
     /// h [B, T, d] through every block and the final norm. With <paramref name="checkpointEvery"/> k &gt; 0, blocks
@@ -254,7 +278,39 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         Tensor? segmentIds = null, KvCache? cache = null, LogitsMode mode = LogitsMode.All)
-        => Head(Hidden(inputIds, attentionMask, positionIds, segmentIds, cache, mode));
+        => cache is not null && SingleRowStepFor(inputIds, attentionMask, positionIds, segmentIds, cache) is { } step
+            ? step.Step(inputIds.item<long>(), cache)
+            : Head(Hidden(inputIds, attentionMask, positionIds, segmentIds, cache, mode));
+
+    /// <summary>
+    /// The fused decode step (<see cref="SingleRowStep"/>) when this call is one: inside
+    /// <see cref="StreamedGemv.SingleRowDecoding"/>, one token of one sequence after the cached ones, nothing masked,
+    /// no explicit positions, packing, input adapter or active sliding window, and every module plain.
+    /// </summary>
+    private SingleRowStep? SingleRowStepFor(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, Tensor? segmentIds, KvCache cache)
+    {
+        if (!SingleRowStep.Enabled || !StreamedGemv.Decoding || is_grad_enabled() || positionIds is not null || segmentIds is not null
+            || InputAdapter is not null || cache.PrefixLength != 0 || inputIds.numel() != 1 || inputIds.dim() != 2
+            || inputIds.device_type != DeviceType.CPU || (Config.SlidingWindow is int w && cache.Length + 1 > w))
+            return null;
+        if (attentionMask is not null && !AllOnes(attentionMask, cache.Length + 1)) return null;
+        long token = inputIds.item<long>();
+        if (token < 0 || token >= Config.VocabSize) return null;                   // the module path says what is wrong
+        return SingleRowStep.For(Config, cache, () =>
+            model.EmbedTokens.TokenRows is null && model.PlainWeights() is var (layers, norm)
+            && (lm_head is null ? model.EmbedTokens.weight : lm_head is Linear { bias: null } head ? head.weight : null) is { } headWeight
+                ? new SingleRowStep.Weights(model.EmbedTokens.weight, layers, norm, headWeight) : null);
+    }
+
+    // a [1, n] int64 mask of ones, read on the host (a decode step's mask; anything else takes the module path)
+    private static unsafe bool AllOnes(Tensor mask, long n)
+    {
+        if (mask.dtype != ScalarType.Int64 || mask.device_type != DeviceType.CPU || mask.dim() != 2 || mask.shape[0] != 1
+            || mask.shape[1] != n || !mask.is_contiguous()) return false;
+        long* p = (long*)StreamedGemv.Data(mask);
+        for (long i = 0; i < n; i++) if (p[i] != 1) return false;
+        return true;
+    }
 
     /// <summary>The LM head: h [B, T, d] -> logits [B, T, V].</summary>
     public Tensor Head(Tensor h) =>

@@ -43,6 +43,9 @@ public sealed class KvCache : IDisposable
         return (keys[layer].narrow(2, 0, Length + t), values[layer].narrow(2, 0, Length + t));
     }
 
+    /// <summary>Layer <paramref name="layer"/>'s whole key and value storage, [B, H_kv, capacity, hd], for code that writes in place.</summary>
+    internal (Tensor Key, Tensor Value) Storage(int layer) => (keys[layer], values[layer]);
+
     /// <summary>Commits <paramref name="t"/> appended positions (called once per forward, after all layers).</summary>
     public void Advance(long t) => Length += t;
 

@@ -94,14 +94,32 @@ public static unsafe class StreamedGemv
             offsets[j + 1] = offsets[j] + ws[j].shape[0];
             ptrs[j] = DataFn(ws[j].Handle);
         }
-        long n = offsets[m];
         bool f32 = x.dtype == ScalarType.Float32;
         var xf = f32 && x.is_contiguous() ? x : x.to_type(ScalarType.Float32).contiguous();   // decode steps: few tensor ops
-        var y = empty([.. x.shape[..^1], n], dtype: ScalarType.Float32);
-        float* xp = (float*)DataFn(xf.Handle), yp = (float*)DataFn(y.Handle);
-        bool bf16 = ws[0].dtype == ScalarType.BFloat16;
-        var crew = decoding;
-        int parts = (int)Math.Clamp(Math.Min(crew?.Size ?? 1, n / 64), 1, 64);
+        var y = empty([.. x.shape[..^1], offsets[m]], dtype: ScalarType.Float32);
+        Rows(ptrs, offsets, ws[0].dtype == ScalarType.BFloat16, (float*)DataFn(xf.Handle), (float*)DataFn(y.Handle), k);
+        var results = new Tensor[m];
+        for (int j = 0; j < m; j++)
+        {
+            var yj = m == 1 ? y : y.narrow(-1, offsets[j], offsets[j + 1] - offsets[j]);
+            if (biases[j] is { } bias) yj.add_(bias);
+            results[j] = (f32 ? yj : yj.to_type(x.dtype)).MoveToOuterDisposeScope();
+        }
+        return results;
+    }
+
+    /// <summary>The address of a CPU tensor's first element.</summary>
+    internal static nint Data(Tensor t) => DataFn(t.Handle);
+
+    /// <summary>
+    /// y[offsets[j] + r] = W_j[r]·x for every weight j (float32 or bf16 [out_j, k] at <paramref name="ptrs"/>[j], all of
+    /// one dtype), x and y float32; the rows are split over the decoding crew (on the caller alone outside the scope).
+    /// </summary>
+    internal static void Rows(nint[] ptrs, long[] offsets, bool bf16, float* xp, float* yp, long k)
+    {
+        int m = ptrs.Length;
+        long n = offsets[m];
+        int parts = (int)Math.Clamp(Math.Min(decoding?.Size ?? 1, n / 64), 1, 64);
         long chunk = (n + parts - 1) / parts;
         void Part(int p)
         {
@@ -116,15 +134,17 @@ public static unsafe class StreamedGemv
             }
         }
         if (parts == 1) Part(0);
-        else crew!.Run(parts, Part);
-        var results = new Tensor[m];
-        for (int j = 0; j < m; j++)
-        {
-            var yj = m == 1 ? y : y.narrow(-1, offsets[j], offsets[j + 1] - offsets[j]);
-            if (biases[j] is { } bias) yj.add_(bias);
-            results[j] = (f32 ? yj : yj.to_type(x.dtype)).MoveToOuterDisposeScope();
-        }
-        return results;
+        else decoding!.Run(parts, Part);
+    }
+
+    /// <summary>Threads <see cref="Parallel"/> splits work over on this thread now (1 outside <see cref="SingleRowDecoding"/>).</summary>
+    internal static int Threads => decoding?.Size ?? 1;
+
+    /// <summary>Runs parts 0..n−1 (n ≤ <see cref="Threads"/>) of <paramref name="body"/> on the decoding crew, the caller taking part 0.</summary>
+    internal static void Parallel(int n, Action<int> body)
+    {
+        if (n <= 1 || decoding is null) { for (int p = 0; p < n; p++) body(p); return; }
+        decoding.Run(Math.Min(n, decoding.Size), body);
     }
 
     // One row at a time keeps one stream per thread (what the hardware prefetcher follows best) and x in L1.
