@@ -71,13 +71,21 @@ public sealed class SingleRowStepTests(ITestOutputHelper output)
         double tol = dtype == ScalarType.Float32 ? 1e-4 : 1.5e-2;
         output.WriteLine($"{name} {dtype}: max |logit diff| over {Steps} fused steps {worst:E2} at logit scale {scale:F2}");
         Assert.True(worst <= tol * Math.Max(1, scale), $"max |logit diff| {worst} at logit scale {scale}");
+        // the caches hold every layer's keys and values: deeper layers carry more of the rounding flips
+        double cacheTol = dtype == ScalarType.Float32 ? 1e-4 : 4e-2;
+        double worstCache = 0;
         for (int l = 0; l < c.NumLayers; l++)
         {
             var (fk, fv) = fusedCache.Storage(l);
             var (pk, pv) = plainCache.Storage(l);
-            Assert.True(Fixtures.MaxAbsDiff(fk, pk) <= tol * Math.Max(1, pk.abs().max().to_type(ScalarType.Float32).item<float>()), $"layer {l} keys differ");
-            Assert.True(Fixtures.MaxAbsDiff(fv, pv) <= tol * Math.Max(1, pv.abs().max().to_type(ScalarType.Float32).item<float>()), $"layer {l} values differ");
+            foreach (var (f, p) in new[] { (fk, pk), (fv, pv) })
+            {
+                double rel = Fixtures.MaxAbsDiff(f, p) / Math.Max(1, p.abs().max().to_type(ScalarType.Float32).item<float>());
+                worstCache = Math.Max(worstCache, rel);
+                Assert.True(rel <= cacheTol, $"layer {l}: cached keys or values differ by {rel:E2} of their scale");
+            }
         }
+        output.WriteLine($"{name} {dtype}: max cache difference {worstCache:E2} of its scale");
     }
 
     [Fact]
@@ -116,13 +124,5 @@ public sealed class SingleRowStepTests(ITestOutputHelper output)
         // an adapter wrapping q/v: the module path, so the adapter acts
         PeftModel.LoadAdapter(model, Path.Combine(Fixtures.Dir("llama-gqa"), "adapters", "lora-qv"));
         Assert.Equal(0, Run(cache => model.Forward(one, cache: cache, mode: LogitsMode.Last)));
-    }
-
-    /// <summary>Sets libtorch's intra-op threads for a test and restores them.</summary>
-    private sealed class ThreadCount : IDisposable
-    {
-        private readonly int before = TorchSharp.torch.get_num_threads();
-        public ThreadCount(int n) => TorchSharp.torch.set_num_threads(n);
-        public void Dispose() => TorchSharp.torch.set_num_threads(before);
     }
 }

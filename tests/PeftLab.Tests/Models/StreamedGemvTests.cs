@@ -113,12 +113,4 @@ public sealed class StreamedGemvTests
             }
         }
     }
-
-    /// <summary>Sets libtorch's intra-op threads for a test and restores them.</summary>
-    private sealed class ThreadCount : IDisposable
-    {
-        private readonly int before = torch.get_num_threads();
-        public ThreadCount(int n) => torch.set_num_threads(n);
-        public void Dispose() => torch.set_num_threads(before);
-    }
 }
