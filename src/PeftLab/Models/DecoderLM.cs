@@ -274,7 +274,8 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     /// Runs the model. <paramref name="inputIds"/> [B, T]; <paramref name="attentionMask"/> [B, past + T] over real
     /// tokens (1 = token, 0 = padding; null = all ones); <paramref name="positionIds"/> [B, T] (null = derived from
     /// the mask); <paramref name="segmentIds"/> [B, T] for packed sequences (tokens attend only within their segment).
-    /// Returns logits [B, T, V] (or [B, 1, V] for <see cref="LogitsMode.Last"/>) in the compute dtype.
+    /// Returns logits [B, T, V] (or [B, 1, V] for <see cref="LogitsMode.Last"/>) in the compute dtype. A batch-1 decode
+    /// step inside <see cref="StreamedGemv.SingleRowDecoding"/> runs fused (<see cref="SingleRowStep"/>) when nothing needs the modules.
     /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         Tensor? segmentIds = null, KvCache? cache = null, LogitsMode mode = LogitsMode.All)

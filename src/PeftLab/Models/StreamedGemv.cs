@@ -30,7 +30,7 @@ public static unsafe class StreamedGemv
     /// <summary>What batch-1 decoding uses here, for <c>peftlab doctor</c>.</summary>
     public static string Report => !Available
         ? "libtorch's kernels (the streamed GEMV needs TorchSharp's bridge loaded by PeftLab and hardware SIMD)"
-        : $"streamed GEMV where timed faster ({(Vector512.IsHardwareAccelerated ? "512" : (Vector<float>.Count * 32).ToString())}-bit vectors for bf16, {Vector<float>.Count * 32}-bit for float32), threads split per step";
+        : $"streamed GEMV where timed faster ({(Vector512.IsHardwareAccelerated ? "512" : (Vector<float>.Count * 32).ToString())}-bit vectors for bf16, {Vector<float>.Count * 32}-bit for float32), threads split per step; plain Llama-family models take each step fused (SingleRowStep) when libtorch has 2+ threads";
 
     [ThreadStatic] private static Crew? decoding;
 
