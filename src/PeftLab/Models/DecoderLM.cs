@@ -279,8 +279,8 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         Tensor? segmentIds = null, KvCache? cache = null, LogitsMode mode = LogitsMode.All)
-        => cache is not null && SingleRowStepFor(inputIds, attentionMask, positionIds, segmentIds, cache) is { } step
-            ? step.Step(inputIds.item<long>(), cache)
+        => cache is not null && SingleRowStepFor(inputIds, attentionMask, positionIds, segmentIds, cache, out long token) is { } step
+            ? step.Step(token, cache)
             : Head(Hidden(inputIds, attentionMask, positionIds, segmentIds, cache, mode));
 
     /// <summary>
@@ -288,14 +288,15 @@ public sealed class CausalLM : nn.Module, IModuleContainer, IPeftHost
     /// <see cref="StreamedGemv.SingleRowDecoding"/>, one token of one sequence after the cached ones, nothing masked,
     /// no explicit positions, packing, input adapter or active sliding window, and every module plain.
     /// </summary>
-    private SingleRowStep? SingleRowStepFor(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, Tensor? segmentIds, KvCache cache)
+    private SingleRowStep? SingleRowStepFor(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, Tensor? segmentIds, KvCache cache, out long token)
     {
+        token = -1;
         if (!SingleRowStep.Enabled || !StreamedGemv.Decoding || is_grad_enabled() || positionIds is not null || segmentIds is not null
             || InputAdapter is not null || cache.PrefixLength != 0 || inputIds.numel() != 1 || inputIds.dim() != 2
             || inputIds.device_type != DeviceType.CPU || (Config.SlidingWindow is int w && cache.Length + 1 > w))
             return null;
         if (attentionMask is not null && !AllOnes(attentionMask, cache.Length + 1)) return null;
-        long token = inputIds.item<long>();
+        token = inputIds.item<long>();
         if (token < 0 || token >= Config.VocabSize) return null;                   // the module path says what is wrong
         return SingleRowStep.For(Config, cache, () =>
             model.EmbedTokens.TokenRows is null && model.PlainWeights() is var (layers, norm)

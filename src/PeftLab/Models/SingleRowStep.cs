@@ -56,7 +56,6 @@ public sealed unsafe class SingleRowStep
     private readonly long[] qkvRows, oRows, gateUpRows, downRows, headRows;
     // working rows, pinned (their addresses are taken once)
     private readonly float[] x, xn, qkv, att, tmp, gu, act, logits, scores, cos, sin;
-    private readonly object[] keepAlive;
 
     private SingleRowStep(DecoderConfig config, Weights w, KvCache cache)
     {
@@ -91,7 +90,6 @@ public sealed unsafe class SingleRowStep
         logits = Pinned(c.VocabSize);
         scores = Pinned(h * capacity);
         cos = Pinned(hd / 2); sin = Pinned(hd / 2);
-        keepAlive = [w, cache];
     }
 
     private static float[] Pinned(long n) => GC.AllocateArray<float>((int)n, pinned: true);
@@ -168,7 +166,7 @@ public sealed unsafe class SingleRowStep
         float* xp = P(x), xnp = P(xn), qkvp = P(qkv), attp = P(att), tmpp = P(tmp), gup = P(gu), actp = P(act);
 
         // the token's row of the table
-        if (bf16) { ushort* e = (ushort*)embedding + token * d; for (int i = 0; i < d; i++) xp[i] = Widen(e[i]); }
+        if (bf16) { ushort* e = (ushort*)embedding + token * d; for (int i = 0; i < d; i++) xp[i] = StreamedGemv.Widen(e[i]); }
         else new ReadOnlySpan<float>((float*)embedding + token * d, d).CopyTo(x);
 
         // rotary angles of this position, as Rotary.CosSin computes them (float32 position × inverse frequency)
@@ -240,10 +238,12 @@ public sealed unsafe class SingleRowStep
                 long kvBase = i / group * capacity * hd;
                 float* qi = q + i * hd, s = sp + i * capacity, oi = o + i * hd;
                 float max = float.NegativeInfinity;
+                // the head's cached keys are a [keys, hd] matrix: its scores are one GEMV
+                if (bf16) StreamedGemv.RowsBf16((ushort*)l.Keys + kvBase, qi, s, hd, 0, keys);
+                else StreamedGemv.RowsF32((float*)l.Keys + kvBase, qi, s, hd, 0, keys);
                 for (long j = 0; j < keys; j++)
                 {
-                    float dot = bf16 ? DotBf16(qi, (ushort*)l.Keys + kvBase + j * hd, hd) : Dot(qi, (float*)l.Keys + kvBase + j * hd, hd);
-                    s[j] = dot * scale;
+                    s[j] *= scale;
                     if (s[j] > max) max = s[j];
                 }
                 float sum = 0;
@@ -252,7 +252,7 @@ public sealed unsafe class SingleRowStep
                 for (long j = 0; j < keys; j++)
                 {
                     float p = s[j];
-                    if (bf16) { ushort* vj = (ushort*)l.Values + kvBase + j * hd; for (int e = 0; e < hd; e++) oi[e] += p * Widen(vj[e]); }
+                    if (bf16) { ushort* vj = (ushort*)l.Values + kvBase + j * hd; for (int e = 0; e < hd; e++) oi[e] += p * StreamedGemv.Widen(vj[e]); }
                     else Axpy(p, (float*)l.Values + kvBase + j * hd, oi, hd);
                 }
                 float inv = 1f / sum;
@@ -299,6 +299,7 @@ public sealed unsafe class SingleRowStep
         for (int i = 0; i < n; i++) x[i] = Round(x[i] + y[i]);
     }
 
+    // the values are rounded to bf16 already (Finish, Rotate), so keeping their top half is exact
     private void Store(nint storage, long at, float* src, int n)
     {
         if (bf16) { ushort* dst = (ushort*)storage + at; for (int i = 0; i < n; i++) dst[i] = (ushort)(BitConverter.SingleToUInt32Bits(src[i]) >> 16); }
@@ -313,25 +314,6 @@ public sealed unsafe class SingleRowStep
         uint b = BitConverter.SingleToUInt32Bits(f);
         if (float.IsNaN(f)) return 0x7FC00000u;
         return (b + 0x7FFFu + ((b >> 16) & 1)) & 0xFFFF0000u;
-    }
-
-    private static float Widen(ushort b) => BitConverter.Int32BitsToSingle(b << 16);
-
-    private static float Dot(float* a, float* b, int n)
-    {
-        int w = Vector<float>.Count, i = 0;
-        Vector<float> s = default;
-        for (; i + w <= n; i += w) s = Vector.FusedMultiplyAdd(Vector.Load(a + i), Vector.Load(b + i), s);
-        float t = Vector.Sum(s);
-        for (; i < n; i++) t += a[i] * b[i];
-        return t;
-    }
-
-    private static float DotBf16(float* a, ushort* b, int n)
-    {
-        float t = 0;
-        for (int i = 0; i < n; i++) t += a[i] * Widen(b[i]);
-        return t;
     }
 
     private static void Axpy(float p, float* x, float* y, int n)
