@@ -255,7 +255,7 @@ public sealed partial class Study
     {
         var c = cfg with { Output = "", Train = cfg.Train with { Threads = null } };
         if (synthetic is { } s && c.Data.Path == s.Path)
-            c = c with { Data = c.Data with { Path = $"synthetic_suite:seed={s.Spec.Seed},instances_per_task={s.Spec.InstancesPerTask}" } };
+            c = c with { Data = c.Data with { Path = "synthetic_suite:" + s.Spec.Symbol } };
         if (SyntheticData.SymbolicHarnessPath(c.Data.Path) is { } mixture) c = c with { Data = c.Data with { Path = mixture } };
         if (c.Eval.OpenInstruction is { } open)                                       // the stand-ins by name, wherever the cache is
             c = c with { Eval = c.Eval with { OpenInstruction = open with { Tasks = open.Tasks.Select(t => SyntheticData.SymbolicHarnessPath(t.Task) is { } name ? t with { Task = name } : t).ToList() } } };

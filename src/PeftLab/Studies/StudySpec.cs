@@ -118,6 +118,19 @@ public sealed record SyntheticSuiteSpec
     /// <summary>Instances written per task.</summary>
     [ConfigRange(1, 100_000)]
     public int InstancesPerTask { get; init; } = 200;
+    /// <summary>
+    /// The task categories the study keeps (empty: all twelve), e.g. <c>[rule_classification, extraction]</c>: a base
+    /// too small to learn letter-level rewrites or arithmetic is then measured on the families it can learn, instead of
+    /// averaging them with zeros. Test tasks are kept where every primitive they compose occurs in a kept train task.
+    /// </summary>
+    public IReadOnlyList<Synthetic.SyntheticCategory> Categories { get; init; } = [];
+
+    /// <summary>The generator options this spec asks for.</summary>
+    public Synthetic.SyntheticSuiteOptions Options => new((ulong)Seed, InstancesPerTask) { Categories = Categories.Count > 0 ? Categories : null };
+
+    /// <summary>The suite's name in trial ids and folder names: seed, size and (when filtered) the kept categories.</summary>
+    public string Symbol => $"seed={Seed},instances_per_task={InstancesPerTask}" +
+        (Categories.Count > 0 ? ",categories=" + string.Join("+", Categories.Distinct().Order()) : "");
 }
 
 /// <summary>The built-in open-instruction stand-ins as a study's open-instruction benchmarks.</summary>

@@ -16,8 +16,8 @@ public static class SyntheticData
     /// <summary>The suite's folder (SuperNI layout), generating it first if needed.</summary>
     public static string Ensure(SyntheticSuiteSpec spec)
     {
-        var options = new SyntheticSuiteOptions((ulong)spec.Seed, spec.InstancesPerTask);
-        // the key covers the task catalogue so a changed catalogue never reuses stale files
+        var options = spec.Options;
+        // the key covers the task catalogue (as filtered) so a changed catalogue never reuses stale files
         var catalogue = string.Join("\n", SyntheticSuite.Describe(options).Select(t => $"{t.Name}|{t.Split}|{t.Definition}"));
         return Materialise($"suite-{spec.Seed}-{spec.InstancesPerTask}", $"{spec.Seed}|{spec.InstancesPerTask}|{catalogue}", dir => SyntheticSuite.Write(dir, options));
     }

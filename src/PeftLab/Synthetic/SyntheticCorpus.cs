@@ -149,7 +149,8 @@ public static class SyntheticCorpus
 
     /// <summary>Every input of the suite (instances and examples) that the corpus must not contain.</summary>
     internal static IEnumerable<string> SuiteInputs(SyntheticSuiteOptions suite) =>
-        SyntheticSuite.Generate(suite).SelectMany(t =>
+        // every category's inputs, so a base's corpus (and its weights) does not depend on which categories a study keeps
+        SyntheticSuite.Generate(suite with { Categories = null }).SelectMany(t =>
             t.Instances.Select(i => i.Input).Concat(t.PositiveExamples.Select(e => e.Input)).Concat(t.NegativeExamples.Select(e => e.Input)));
 
     /// <summary>

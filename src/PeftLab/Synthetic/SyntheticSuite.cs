@@ -20,7 +20,7 @@ public static class SyntheticSuite
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return TaskCatalog.All.Select(Info).ToArray();
+        return TaskCatalog.Select(options.Categories).Select(Info).ToArray();
     }
 
     /// <summary>Generates every task in memory.</summary>
@@ -28,7 +28,7 @@ public static class SyntheticSuite
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return TaskCatalog.All.Select(s => TaskGenerator.Generate(s, options, Info(s))).ToArray();
+        return TaskCatalog.Select(options.Categories).Select(s => TaskGenerator.Generate(s, options, Info(s))).ToArray();
     }
 
     /// <summary>
@@ -154,6 +154,9 @@ public static class SyntheticSuite
         sb.Append("* `splits/categories.tsv` - task, category, primitives (comma-separated), split.\n\n");
         sb.Append(inv, $"Generated with seed {o.Seed}, {o.InstancesPerTask} instances per task, {o.PositiveExamplesPerTask} positive examples per task");
         sb.Append(o.NegativeExamples ? ", one negative example where a plausible wrong answer exists.\n" : ", no negative examples.\n");
+        if (o.Categories is { Count: > 0 } kept)
+            sb.Append("Categories kept: ").Append(string.Join(", ", kept.Distinct().Order().Select(c => c.DisplayName())))
+              .Append(" (test tasks only where every primitive they compose occurs in a kept train task).\n");
         sb.Append(inv, $"Tasks: {tasks.Count} ({train} train, {test} test); instances: {tasks.Sum(t => t.Instances.Count)}.\n\n");
 
         sb.Append("## Design\n\n");

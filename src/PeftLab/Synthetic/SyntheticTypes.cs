@@ -71,9 +71,22 @@ public sealed record SyntheticSuiteOptions(
     int PositiveExamplesPerTask = 2,
     bool NegativeExamples = true)
 {
+    /// <summary>
+    /// The task categories the suite keeps (null or empty: all). A test task is kept only when it is in a kept
+    /// category and every primitive it composes occurs in a kept train task, so the compositional split still holds.
+    /// A base too small for letter-level rewrites or arithmetic can thus be studied on the families it can learn.
+    /// </summary>
+    public IReadOnlyList<SyntheticCategory>? Categories { get; init; }
+
+    /// <summary>Whether <see cref="Categories"/> keeps at least one test task (always, when it keeps all).</summary>
+    public bool KeepsTestTasks => TaskCatalog.Select(Categories).Any(t => t.Split == TaskSplit.Test);
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the offending option.</summary>
     public void Validate()
     {
+        if (!KeepsTestTasks)
+            throw new ArgumentOutOfRangeException(nameof(Categories), string.Join(", ", Categories ?? []),
+                "SyntheticSuiteOptions.Categories keeps no test task whose primitives all occur in the kept train tasks; add categories");
         if (InstancesPerTask is < 1 or > 100_000)
             throw new ArgumentOutOfRangeException(nameof(InstancesPerTask), InstancesPerTask, "SyntheticSuiteOptions.InstancesPerTask must be between 1 and 100000");
         if (PositiveExamplesPerTask is < 2 or > 3)

@@ -62,6 +62,18 @@ internal static class TaskCatalog
 
     public static IReadOnlyList<TaskSpec> All => Instance.Value;
 
+    /// <summary>
+    /// The tasks of some categories (null or empty: all), catalog order: their train tasks, and their test tasks whose
+    /// every primitive occurs in one of those train tasks (see <see cref="SyntheticSuiteOptions.Categories"/>).
+    /// </summary>
+    public static IReadOnlyList<TaskSpec> Select(IReadOnlyCollection<SyntheticCategory>? categories)
+    {
+        if (categories is not { Count: > 0 }) return All;
+        var kept = All.Where(s => categories.Contains(s.Category)).ToArray();
+        var trained = new HashSet<string>(kept.Where(s => s.Split == TaskSplit.Train).SelectMany(s => s.Primitives), StringComparer.Ordinal);
+        return kept.Where(s => s.Split == TaskSplit.Train || s.Primitives.All(trained.Contains)).ToArray();
+    }
+
     private sealed class Builder
     {
         public readonly List<TaskSpec> Specs = [];

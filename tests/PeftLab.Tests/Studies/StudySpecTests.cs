@@ -503,6 +503,27 @@ public sealed class StudySpecTests
     }
 
     [Fact]
+    public void SyntheticSuiteCategories_FilterTheStudysTasksAndAreCheckedByKeyPath()
+    {
+        var quickstart = Path.Combine(TestPaths.RepoRoot, "studies", "quickstart.yaml");
+        var output = $"output={Path.Combine(TestPaths.NewTempDir("qs-cats"), "out")}";
+        var study = Study.Load(quickstart, [output, "synthetic_suite.categories=[extraction, list_operations]"]);
+        var categories = File.ReadAllLines(Path.Combine(study.SyntheticDataPath!, "splits", "categories.tsv")).Skip(1).Select(l => l.Split('\t')[1]).Distinct().Order();
+        Assert.Equal(["Extraction", "List Operations"], categories);
+        Assert.Contains("Categories kept: List Operations, Extraction", File.ReadAllText(Path.Combine(study.SyntheticDataPath!, "README.md")));
+        // a filtered suite is its own folder, and its trials have their own ids
+        var all = Study.Load(quickstart, [output, "synthetic_suite.categories=[]"]);
+        Assert.NotEqual(all.SyntheticDataPath, study.SyntheticDataPath);
+        Assert.Empty(study.Trials.Select(t => t.Id).Intersect(all.Trials.Select(t => t.Id)));
+
+        var unknown = Assert.Throws<ConfigException>(() => Study.Load(quickstart, [output, "synthetic_suite.categories=[spelling]"]));
+        Assert.Contains("synthetic_suite.categories", unknown.Message);
+        Assert.Contains("rule_classification", unknown.Message);      // the accepted names are listed
+        var noTest = Assert.Throws<ConfigException>(() => Study.Load(quickstart, [output, "synthetic_suite.categories=[counting]"]));
+        Assert.Contains("synthetic_suite.categories: [Counting] keep no test task", noTest.Message);
+    }
+
+    [Fact]
     public void ReadSpecBindsTheStudyKeysWithoutTheData()
     {
         var dir = TestPaths.NewTempDir("study-readspec");

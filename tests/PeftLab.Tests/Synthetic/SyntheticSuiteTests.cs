@@ -32,6 +32,35 @@ public sealed class SyntheticSuiteTests(SyntheticSuiteFixture fx)
     }
 
     [Fact]
+    public void Categories_KeepTheirTrainTasksAndOnlyTestTasksWhosePrimitivesTheyTrain()
+    {
+        SyntheticCategory[] kept = [SyntheticCategory.RuleClassification, SyntheticCategory.Extraction, SyntheticCategory.Counting, SyntheticCategory.ListOperations];
+        var all = SyntheticSuite.Describe(new SyntheticSuiteOptions());
+        var some = SyntheticSuite.Describe(new SyntheticSuiteOptions { Categories = kept });
+        Assert.All(some, t => Assert.Contains(t.Category, kept));
+        Assert.Equal(all.Where(t => t.Split == TaskSplit.Train && kept.Contains(t.Category)).Select(t => t.Name),
+            some.Where(t => t.Split == TaskSplit.Train).Select(t => t.Name));
+        var trained = some.Where(t => t.Split == TaskSplit.Train).SelectMany(t => t.Primitives).ToHashSet(StringComparer.Ordinal);
+        var tests = some.Where(t => t.Split == TaskSplit.Test).ToArray();
+        Assert.NotEmpty(tests);
+        Assert.All(tests, t => Assert.All(t.Primitives, p => Assert.Contains(p, trained)));
+        // a kept-category test task that needs a primitive only another category trains is dropped, not kept untrained
+        var dropped = all.Where(t => t.Split == TaskSplit.Test && kept.Contains(t.Category) && !t.Primitives.All(trained.Contains)).Select(t => t.Name).ToArray();
+        Assert.NotEmpty(dropped);     // e.g. sum_even_or_odd: only Arithmetic trains sum
+        Assert.DoesNotContain(some, t => dropped.Contains(t.Name));
+        // definitions and order do not change with the filter
+        Assert.Equal(some.Select(t => t.Definition), all.Where(t => some.Any(s => s.Name == t.Name)).Select(t => t.Definition));
+    }
+
+    [Fact]
+    public void Categories_ThatKeepNoTestTask_AreRefusedByName()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => SyntheticSuite.Describe(new SyntheticSuiteOptions { Categories = [SyntheticCategory.Counting] }));
+        Assert.Contains("Categories keeps no test task", e.Message);
+        Assert.Equal("Categories", e.ParamName);
+    }
+
+    [Fact]
     public void Describe_MatchesWrittenFilesAndDoesNotDependOnSeed()
     {
         var other = SyntheticSuite.Describe(new SyntheticSuiteOptions(Seed: 99, InstancesPerTask: 5));
