@@ -26,6 +26,15 @@ public sealed class SynthSettings : GlobalSettings
     [ConfigRange(1, int.MaxValue)]
     public int Instances { get; init; } = 200;
 
+    /// <summary>The task families kept, comma-separated (null: all).</summary>
+    [CommandOption("--categories <LIST>")]
+    [Description("Keep only these task families, comma-separated (e.g. list_operations,extraction; default: all twelve); a test task is kept only where every primitive it composes is trained by a kept train task")]
+    public string? Categories { get; init; }
+
+    /// <summary>The parsed <see cref="Categories"/>, or null for all.</summary>
+    public IReadOnlyList<SyntheticCategory>? CategoryList => Categories?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(c => ConfigEnums.Parse<SyntheticCategory>(c, "--categories")).ToArray();
+
     /// <summary>Also write the synthetic harness tasks.</summary>
     [CommandOption("--harness")]
     [Description("Also write offline stand-ins of the open-instruction benchmarks as harness task files under DIR/harness (multiple choice, GSM8K-style arithmetic, extractive QA, cloze, Python functions with tests, open prompts with references) for peftlab eval --task")]
@@ -38,8 +47,18 @@ public sealed class SynthSettings : GlobalSettings
     public int Mixture { get; init; }
 
     /// <inheritdoc/>
-    public override ValidationResult Validate() => Out is null ? ValidationResult.Error("--out DIR is required")
-        : Mixture > 0 && !Harness ? ValidationResult.Error("--mixture goes with --harness") : base.Validate();
+    public override ValidationResult Validate()
+    {
+        if (Out is null) return ValidationResult.Error("--out DIR is required");
+        if (Mixture > 0 && !Harness) return ValidationResult.Error("--mixture goes with --harness");
+        try
+        {
+            if (!new SyntheticSuiteOptions { Categories = CategoryList }.KeepsTestTasks)
+                return ValidationResult.Error($"--categories {Categories}: keeps no test task whose primitives all occur in the kept train tasks; add categories");
+        }
+        catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
+        return base.Validate();
+    }
 }
 
 /// <summary><c>peftlab data synth</c>: writes the built-in synthetic instruction suite in the SuperNI schema.</summary>
@@ -48,7 +67,7 @@ public sealed class SynthCommand : Command<SynthSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, SynthSettings s, CancellationToken cancellationToken)
     {
-        var tasks = SyntheticSuite.Write(s.Out!, new SyntheticSuiteOptions(s.Seed, s.Instances));
+        var tasks = SyntheticSuite.Write(s.Out!, new SyntheticSuiteOptions(s.Seed, s.Instances) { Categories = s.CategoryList });
         var table = new Table().AddColumns("category", "train tasks", "test tasks");
         foreach (var g in tasks.GroupBy(t => t.Category).OrderBy(g => g.Key))
             table.AddRow(g.Key.DisplayName(), g.Count(t => t.Split == TaskSplit.Train).ToString(), g.Count(t => t.Split == TaskSplit.Test).ToString());

@@ -84,7 +84,7 @@ public sealed partial class Study
             if (NodeAt(baseNode, "data.path") is ConfigScalar { IsNull: false } given)
                 errors.Add(new ConfigError("synthetic_suite", $"the study trains on the synthetic suite but base data.path is also set ('{given.Value}', {given.Position.Brief}); remove one (override with synthetic_suite=null to use data.path)", At(root, "synthetic_suite")));
             else if (!suite.Options.KeepsTestTasks)
-                errors.Add(new ConfigError("synthetic_suite.categories", $"[{string.Join(", ", suite.Categories)}] keep no test task whose primitives all occur in the kept train tasks, so nothing would measure unseen tasks; add categories (e.g. list_operations, which trains most list primitives)", At(root, "synthetic_suite.categories") ?? At(root, "synthetic_suite")));
+                errors.Add(new ConfigError("synthetic_suite.categories", $"[{string.Join(", ", suite.Categories.Select(c => ConfigEnums.Name(c)))}] keep no test task whose primitives all occur in the kept train tasks, so nothing would measure unseen tasks; add categories (e.g. list_operations, which trains most list primitives)", At(root, "synthetic_suite.categories") ?? At(root, "synthetic_suite")));
             else
             {
                 synthetic = SyntheticData.Ensure(suite);

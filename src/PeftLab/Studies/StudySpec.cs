@@ -128,9 +128,9 @@ public sealed record SyntheticSuiteSpec
     /// <summary>The generator options this spec asks for.</summary>
     public Synthetic.SyntheticSuiteOptions Options => new((ulong)Seed, InstancesPerTask) { Categories = Categories.Count > 0 ? Categories : null };
 
-    /// <summary>The suite's name in trial ids and folder names: seed, size and (when filtered) the kept categories.</summary>
+    /// <summary>The suite's name in trial ids: seed, size and (when filtered) the kept categories.</summary>
     public string Symbol => $"seed={Seed},instances_per_task={InstancesPerTask}" +
-        (Categories.Count > 0 ? ",categories=" + string.Join("+", Categories.Distinct().Order()) : "");
+        (Categories.Count > 0 ? ",categories=" + string.Join("+", Categories.Distinct().Order().Select(c => ConfigEnums.Name(c))) : "");
 }
 
 /// <summary>The built-in open-instruction stand-ins as a study's open-instruction benchmarks.</summary>

@@ -114,6 +114,8 @@ public sealed class CliContractTests
     [InlineData("error: --mode: unknown mode 'fly'; known: train, generate, matmul, bandwidth, packing, eval", "bench", "--mode", "fly")]
     [InlineData("error: --chunked-loss: unknown chunked-loss 'often'; known: auto, always, never", "bench", "--chunked-loss", "often")]
     [InlineData("error: --format: unknown format 'xls'; known: csv, jsonl, parquet", "study", "results", "somewhere", "--format", "xls")]
+    [InlineData("error: --categories: expected one of: string_transformation, list_operations, arithmetic, counting, rule_classification, extraction, pattern_completion, formatting, comparison_sorting, lookup_mapping, multi_step_reasoning, long_form_generation, got 'lists'", "data", "synth", "--out", "o", "--categories", "lists")]
+    [InlineData("error: --categories counting: keeps no test task whose primitives all occur in the kept train tasks; add categories", "data", "synth", "--out", "o", "--categories", "counting")]
     public void EnumOptionsRejectUnknownValuesListingTheKnownOnes(string expected, params string[] args) => AssertOneErrorLine(CliRunner.Run(args), 2, expected);
 
     [Theory]

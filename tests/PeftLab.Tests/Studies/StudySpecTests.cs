@@ -520,7 +520,7 @@ public sealed class StudySpecTests
         Assert.Contains("synthetic_suite.categories", unknown.Message);
         Assert.Contains("rule_classification", unknown.Message);      // the accepted names are listed
         var noTest = Assert.Throws<ConfigException>(() => Study.Load(quickstart, [output, "synthetic_suite.categories=[counting]"]));
-        Assert.Contains("synthetic_suite.categories: [Counting] keep no test task", noTest.Message);
+        Assert.Contains("synthetic_suite.categories: [counting] keep no test task", noTest.Message);
     }
 
     [Fact]

@@ -53,6 +53,18 @@ public sealed class SyntheticSuiteTests(SyntheticSuiteFixture fx)
     }
 
     [Fact]
+    public void DataSynth_WritesOnlyTheGivenCategories()
+    {
+        var dir = TestPaths.NewTempDir("synth-cats");
+        var stdout = CliRunner.Ok("data", "synth", "--out", dir, "--instances", "2", "--categories", "list_operations, comparison_sorting");
+        var rows = File.ReadAllLines(Path.Combine(dir, "splits", "categories.tsv")).Skip(1).Select(l => l.Split('\t')).ToArray();
+        Assert.Equal(["Comparison and Sorting", "List Operations"], rows.Select(r => r[1]).Distinct().Order());
+        Assert.Equal(rows.Length, Directory.GetFiles(Path.Combine(dir, "tasks"), "*.json").Length);
+        Assert.Contains($"wrote {rows.Length} tasks", stdout);
+        Assert.Contains(rows, r => r[3] == "test");
+    }
+
+    [Fact]
     public void Categories_ThatKeepNoTestTask_AreRefusedByName()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => SyntheticSuite.Describe(new SyntheticSuiteOptions { Categories = [SyntheticCategory.Counting] }));
