@@ -235,6 +235,56 @@ public sealed class MemorySavingTests
     }
 
     [Theory]
+    [MemberData(nameof(BatchLossCases))]
+    public void OnlyTargetPositionsReachTheHeadAndTheLossIsThatOfAllPositions(string family, ScalarType dtype, bool lora)
+    {
+        // an instruction batch: long prompts (ignored labels) before short answers, right padding
+        using var scope = NewDisposeScope();
+        var config = TinyModels.ByName[family];
+        var model = TinyModels.Create(config, dtype: dtype);
+        if (lora) model = PeftModel.Apply(model, new LoraConfig { R = 4, Alpha = 8, Init = LoraInit.Gaussian, Targets = new TargetSelector { AllLinear = true } }, seed: 3).Model;
+        const long I = TokenBatch.IgnoreIndex;
+        var batch = new TokenBatch(2, 8,
+            InputIds: [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 0, 0, 0],
+            Labels: [I, I, I, I, I, I, 11, 12, I, I, I, I, 16, I, I, I],
+            PositionIds: [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 0, 0, 0],
+            SegmentIds: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1],
+            AttentionMask: [true, true, true, true, true, true, true, true, true, true, true, true, true, false, false, false])
+        { RowExamples = [[0], [1]] };
+        Assert.Equal([5L, 6, 11], DecoderOnlyModel.TargetRows(batch)!);   // row 0 predicts 11, 12 from columns 5, 6; row 1 predicts 16 from column 3
+        var lm = new DecoderOnlyModel(model);
+        model.train();
+        var selected = Gradients(model, () => lm.BatchLoss(batch, out _), out float selectedLoss);
+        var all = Gradients(model, () =>
+        {
+            // every position through the head, the prompt positions ignored by the loss
+            var hidden = model.Hidden(tensor(batch.InputIds, [2, 8])).narrow(1, 0, 7);
+            var targets = tensor(batch.Labels, [2, 8]).narrow(1, 1, 7).reshape(-1);
+            return DecoderOnlyModel.LossSum(model, hidden.reshape(-1, hidden.shape[^1]), targets, ChunkedLoss.Never);
+        }, out float allLoss);
+        double tol = dtype == ScalarType.Float32 ? 1e-5 : 1e-2;
+        Assert.True(Math.Abs(allLoss - selectedLoss) < tol * Math.Abs(allLoss), $"loss {allLoss} vs {selectedLoss}");
+        Assert.Equal(all.Keys.Order(), selected.Keys.Order());
+        foreach (var (name, g) in all)
+        {
+            double scale = Math.Max(1e-6, g.to_type(ScalarType.Float32).abs().max().item<float>());
+            double rel = Fixtures.MaxAbsDiff(g.to_type(ScalarType.Float32), selected[name].to_type(ScalarType.Float32)) / scale;
+            Assert.True(rel < tol, $"{name}: gradient off by {rel:g3} of its largest entry");
+        }
+    }
+
+    [Fact]
+    public void MostlyTargetRowsTakeTheWholeHead()
+    {
+        const long I = TokenBatch.IgnoreIndex;
+        // 4 of 7 positions predict a target: packed pretraining text is like this, and keeps the path the shipped bases were built with
+        var batch = new TokenBatch(1, 8, [1, 2, 3, 4, 5, 6, 7, 8], [I, I, I, 4, 5, 6, 7, I], [0, 1, 2, 3, 4, 5, 6, 7], [0, 0, 0, 0, 0, 0, 0, 0],
+            [true, true, true, true, true, true, true, true]);
+        Assert.Null(DecoderOnlyModel.TargetRows(batch));
+        Assert.Equal([2L, 3, 4], DecoderOnlyModel.TargetRows(batch with { Labels = [I, I, I, 4, 5, 6, I, I] })!);   // 3 of 7: selected
+    }
+
+    [Theory]
     [InlineData(ChunkedLoss.Auto, 32768, 512, false)]     // small vocabularies: the whole logits are one chunk anyway
     [InlineData(ChunkedLoss.Auto, 1024, 151936, true)]     // Qwen2.5 at 1k tokens: 622 MB of float32 logits
     [InlineData(ChunkedLoss.Auto, 110, 151936, false)]
