@@ -154,7 +154,9 @@ public static class LocalExecutor
         foreach (var (preset, steps) in queue.Select(t => t.Config.Model).Where(m => m.Path is null && m.Preset is not null && m.PretrainSteps > 0)
                      .Select(m => (m.Preset!, m.PretrainSteps)).Distinct())
         {
-            emit($"pretraining built-in base '{preset}' for {steps} steps (cached after the first time)");
+            emit(Training.BaseModels.ShippedCopy(preset, steps, seed: 0, Training.BaseModels.ShippedRoot) is not null
+                ? $"built-in base '{preset}' pretrained {steps} steps: the shipped copy (its SHA-256 is checked)"
+                : $"pretraining built-in base '{preset}' for {steps} steps (cached after the first time)");
             Training.BaseModels.EnsurePretrained(preset, steps, seed: 0);
         }
 
