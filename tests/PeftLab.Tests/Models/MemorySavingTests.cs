@@ -223,13 +223,19 @@ public sealed class MemorySavingTests
         }
         var whole = Run(ChunkedLoss.Never, out float wholeLoss);
         var chunked = Run(ChunkedLoss.Always, out float chunkedLoss);
+        AssertSameLoss(whole, wholeLoss, chunked, chunkedLoss, dtype);
+    }
+
+    /// <summary>Equal losses and gradients (relative to each gradient's largest entry), to float32 or bfloat16 precision.</summary>
+    private static void AssertSameLoss(Dictionary<string, Tensor> expected, float expectedLoss, Dictionary<string, Tensor> actual, float actualLoss, ScalarType dtype)
+    {
         double tol = dtype == ScalarType.Float32 ? 1e-5 : 1e-2;
-        Assert.True(Math.Abs(wholeLoss - chunkedLoss) < tol * Math.Abs(wholeLoss), $"loss {wholeLoss} vs {chunkedLoss}");
-        Assert.Equal(whole.Keys.Order(), chunked.Keys.Order());
-        foreach (var (name, g) in whole)
+        Assert.True(Math.Abs(expectedLoss - actualLoss) < tol * Math.Abs(expectedLoss), $"loss {expectedLoss} vs {actualLoss}");
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (name, g) in expected)
         {
             double scale = Math.Max(1e-6, g.to_type(ScalarType.Float32).abs().max().item<float>());
-            double rel = Fixtures.MaxAbsDiff(g.to_type(ScalarType.Float32), chunked[name].to_type(ScalarType.Float32)) / scale;
+            double rel = Fixtures.MaxAbsDiff(g.to_type(ScalarType.Float32), actual[name].to_type(ScalarType.Float32)) / scale;
             Assert.True(rel < tol, $"{name}: gradient off by {rel:g3} of its largest entry");
         }
     }
@@ -262,15 +268,7 @@ public sealed class MemorySavingTests
             var targets = tensor(batch.Labels, [2, 8]).narrow(1, 1, 7).reshape(-1);
             return DecoderOnlyModel.LossSum(model, hidden.reshape(-1, hidden.shape[^1]), targets, ChunkedLoss.Never);
         }, out float allLoss);
-        double tol = dtype == ScalarType.Float32 ? 1e-5 : 1e-2;
-        Assert.True(Math.Abs(allLoss - selectedLoss) < tol * Math.Abs(allLoss), $"loss {allLoss} vs {selectedLoss}");
-        Assert.Equal(all.Keys.Order(), selected.Keys.Order());
-        foreach (var (name, g) in all)
-        {
-            double scale = Math.Max(1e-6, g.to_type(ScalarType.Float32).abs().max().item<float>());
-            double rel = Fixtures.MaxAbsDiff(g.to_type(ScalarType.Float32), selected[name].to_type(ScalarType.Float32)) / scale;
-            Assert.True(rel < tol, $"{name}: gradient off by {rel:g3} of its largest entry");
-        }
+        AssertSameLoss(all, allLoss, selected, selectedLoss, dtype);
     }
 
     [Fact]
