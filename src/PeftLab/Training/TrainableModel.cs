@@ -206,8 +206,9 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
             ? model.Hidden(ids, positionIds: tensor(batch.PositionIds, [batch.Batch, batch.Length], device: device),
                 segmentIds: tensor(batch.SegmentIds.Select(x => (long)x).ToArray(), [batch.Batch, batch.Length], device: device))
             : model.Hidden(ids);                                                                           // [B, T, d]
-        targets = batch.TargetCount;
-        if (TargetRows(batch) is { } rows)
+        var rows = TargetRows(batch);
+        targets = rows?.Length ?? batch.TargetCount;
+        if (rows is not null)
         {
             // only the positions that predict a target reach the head                                      // [N] of B·T
             var index = tensor(rows, device: device);
@@ -222,21 +223,20 @@ public sealed class DecoderOnlyModel(CausalLM model) : ITrainableModel
     /// <summary>
     /// The flat positions b·T + t (t &lt; T − 1) whose next token is a target, when they are under half of all
     /// B·(T − 1) positions; else null (every position goes through the head). In instruction data the prompt is most of
-    /// a row (a quickstart prompt is about 100 tokens before a 2-10 token answer), and the head's [positions, vocab]
-    /// matmul, the float32 log-softmax and their backward over prompt positions add nothing to the loss: skipping them
-    /// raised a quickstart full-finetuning trial from 1934 to 2076 training tokens/s (+7 %, paired, 2 threads). Mostly-target rows (packed pretraining text) keep the
-    /// whole-tensor path, which a copy would only slow, and which the shipped bases were pretrained with bit for bit.
+    /// a row (a quickstart row holds about 65 tokens, its answer 2-10), and the head's [positions, vocab] matmul, the
+    /// float32 log-softmax and their backward over prompt positions add nothing to the loss: skipping them raised a
+    /// quickstart full-finetuning trial from 1934 to 2076 training tokens/s (+7 %, paired, 2 threads). Mostly-target
+    /// rows (packed pretraining text) keep the whole-tensor path, which a copy would only slow, and which the shipped
+    /// bases were pretrained with bit for bit.
     /// </summary>
     public static long[]? TargetRows(TokenBatch batch)
     {
         int t = batch.Length;
-        long positions = (long)batch.Batch * (t - 1);
-        if (2 * batch.TargetCount >= positions) return null;
         var rows = new List<long>();
         for (int b = 0; b < batch.Batch; b++)
             for (int i = 0; i < t - 1; i++)
                 if (batch.Labels[batch.At(b, i + 1)] != TokenBatch.IgnoreIndex) rows.Add(batch.At(b, i));
-        return [.. rows];
+        return 2L * rows.Count < (long)batch.Batch * (t - 1) ? [.. rows] : null;
     }
 
     /// <summary>

@@ -202,9 +202,7 @@ public sealed class MemorySavingTests
     {
         // the trainer's path: a packed row (two examples, segment-masked) and a right-padded row, prompt positions ignored
         using var scope = NewDisposeScope();
-        var config = TinyModels.ByName[family];
-        var model = TinyModels.Create(config, dtype: dtype);
-        if (lora) model = PeftModel.Apply(model, new LoraConfig { R = 4, Alpha = 8, Init = LoraInit.Gaussian, Targets = new TargetSelector { AllLinear = true } }, seed: 3).Model;
+        var model = LossModel(family, dtype, lora);
         const long I = TokenBatch.IgnoreIndex;
         var batch = new TokenBatch(2, 8,
             InputIds: [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 0, 0, 0],
@@ -224,6 +222,13 @@ public sealed class MemorySavingTests
         var whole = Run(ChunkedLoss.Never, out float wholeLoss);
         var chunked = Run(ChunkedLoss.Always, out float chunkedLoss);
         AssertSameLoss(whole, wholeLoss, chunked, chunkedLoss, dtype);
+    }
+
+    /// <summary>A tiny model of a family for the loss tests, with LoRA on every linear layer when <paramref name="lora"/>.</summary>
+    private static CausalLM LossModel(string family, ScalarType dtype, bool lora)
+    {
+        var model = TinyModels.Create(TinyModels.ByName[family], dtype: dtype);
+        return lora ? PeftModel.Apply(model, new LoraConfig { R = 4, Alpha = 8, Init = LoraInit.Gaussian, Targets = new TargetSelector { AllLinear = true } }, seed: 3).Model : model;
     }
 
     /// <summary>Equal losses and gradients (relative to each gradient's largest entry), to float32 or bfloat16 precision.</summary>
@@ -246,9 +251,7 @@ public sealed class MemorySavingTests
     {
         // an instruction batch: long prompts (ignored labels) before short answers, right padding
         using var scope = NewDisposeScope();
-        var config = TinyModels.ByName[family];
-        var model = TinyModels.Create(config, dtype: dtype);
-        if (lora) model = PeftModel.Apply(model, new LoraConfig { R = 4, Alpha = 8, Init = LoraInit.Gaussian, Targets = new TargetSelector { AllLinear = true } }, seed: 3).Model;
+        var model = LossModel(family, dtype, lora);
         const long I = TokenBatch.IgnoreIndex;
         var batch = new TokenBatch(2, 8,
             InputIds: [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 0, 0, 0],
