@@ -29,6 +29,23 @@ public sealed record PretrainRecipe
     public double WarmupRatio { get; init; } = 0.05;
     /// <summary>Compute threads while pretraining (null: the process setting, so not reproducible bit for bit across machines).</summary>
     public int? Threads { get; init; }
+    /// <summary>
+    /// How builds longer than one stage go on (null: every step count is one cosine run from the seed). A build of
+    /// S &gt; <see cref="PretrainContinuation.Every"/> steps starts from the build of S − Every steps of the same preset
+    /// (the shipped copy when there is one) and trains Every more steps on a fresh corpus with a new cosine cycle, so a
+    /// longer base extends a shorter one instead of repeating its steps.
+    /// </summary>
+    public PretrainContinuation? Continue { get; init; }
+}
+
+/// <summary>Later stages of a preset's pretraining: warm restarts of the cosine schedule, each on new documents.</summary>
+/// <param name="Every">Steps of each stage; a build of S steps continues the build of S − Every.</param>
+/// <param name="CorpusSeed">Seed of the second stage's corpus; stage k (k ≥ 2) uses CorpusSeed + k − 2, so no two stages share documents.</param>
+/// <param name="Lr">Peak learning rate of each later stage (below the first's: the weights are trained).</param>
+public sealed record PretrainContinuation(int Every, ulong CorpusSeed, double Lr)
+{
+    /// <summary>The seed of the corpus the stage ending at <paramref name="steps"/> trains on.</summary>
+    public ulong CorpusSeedAt(int steps) => CorpusSeed + (ulong)((steps - 1) / Every - 1);
 }
 
 /// <summary>
@@ -43,7 +60,8 @@ public static class BaseModels
     public static IReadOnlyDictionary<string, PretrainRecipe> Recipes { get; } = new Dictionary<string, PretrainRecipe>
     {
         // The quickstart's base: a corpus large enough that 3000 steps (6.1M tokens) see each document about once.
-        ["mini"] = new() { Documents = 100000, Threads = 2 },
+        // Past 3000 steps, each 3000 more continue the shorter build on 100k new documents at half the peak rate (docs/studies.md, "The mini base").
+        ["mini"] = new() { Documents = 100000, Threads = 2, Continue = new(Every: 3000, CorpusSeed: 978, Lr: 1e-3) },
         // The mini shape on bytes: rows twice as long, as a byte is about a third of a BPE token; 60k documents so that
         // 3000 steps (12.3M bytes) again see each document about once.
         ["mini-bytes"] = new() { Documents = 60000, MaxLength = 512, Threads = 2 },
@@ -104,11 +122,17 @@ public static class BaseModels
         // v2: the corpus gained exercise sheets (SyntheticCorpus); v3: its words and numbers got the suite's statistics
         // (Vocabulary.CorpusVocabulary); v4: copy drills. Bump when the corpus or the pretraining loop changes.
         var identity = $"{preset}|{steps}|{seed}|{Presets.ToHfJson(config).ToJsonString()}|v4";
-        if (recipe != new PretrainRecipe())
+        if (recipe with { Continue = null } != new PretrainRecipe())
             identity += $"|{recipe.Documents}|{recipe.CorpusSeed}|{recipe.TokenizerDocuments}|{recipe.MaxLength}|{recipe.BatchSize}|{recipe.Lr:R}|{recipe.WarmupRatio:R}|{recipe.Threads}";
+        // a continuation names only the builds it makes: the first stage's folder (and hash) stay what they were
+        if (LaterStage(recipe, steps) is { } c) identity += $"|continue|{c.Every}|{c.CorpusSeedAt(steps)}|{c.Lr:R}";
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..12].ToLowerInvariant();
         return $"{preset}-pretrained-{steps}-{key}";
     }
+
+    /// <summary>The continuation a build of <paramref name="steps"/> runs as, or null when it is one run from the seed.</summary>
+    private static PretrainContinuation? LaterStage(PretrainRecipe recipe, int steps) =>
+        recipe.Continue is { } c && steps > c.Every ? c : null;
 
     /// <summary>The shipped copy of a pretrained preset, else its cached folder, building it by its recipe first if needed.</summary>
     public static string EnsurePretrained(string preset, int steps, long seed, Action<TrainProgress>? progress = null)
@@ -149,10 +173,21 @@ public static class BaseModels
         if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
         var corpus = Path.Combine(work, "corpus.txt");
         Directory.CreateDirectory(work);
-        SyntheticCorpus.Write(corpus, new CorpusOptions(recipe.CorpusSeed, Documents: recipe.Documents));
-        // the tokenizer learns its BPE merges from the same corpus the model is pretrained on
-        var initial = Path.Combine(work, "init");
-        ModelFolder.Create(initial, config, seed, File.ReadLines(corpus).Take(recipe.TokenizerDocuments));
+        var stage = LaterStage(recipe, steps);
+        string initial;
+        if (stage is null)
+        {
+            SyntheticCorpus.Write(corpus, new CorpusOptions(recipe.CorpusSeed, Documents: recipe.Documents));
+            // the tokenizer learns its BPE merges from the same corpus the model is pretrained on
+            initial = Path.Combine(work, "init");
+            ModelFolder.Create(initial, config, seed, File.ReadLines(corpus).Take(recipe.TokenizerDocuments));
+        }
+        else
+        {
+            // the first stage's weights and tokenizer, then the remaining steps on documents it has not seen
+            initial = EnsurePretrained(preset, steps - stage.Every, seed, progress);
+            SyntheticCorpus.Write(corpus, new CorpusOptions(stage.CorpusSeedAt(steps), Documents: recipe.Documents));
+        }
         TorchRuntime.EnsureInitialised();
         int threadsBefore = TorchSharp.torch.get_num_threads();
         RunResult run;
@@ -163,9 +198,9 @@ public static class BaseModels
             Model = new ModelSection { Path = initial },
             Method = new Peft.Full.FullConfig(),
             Data = new DataSection { Kind = DataKind.Text, Path = corpus, Packing = true, MaxLength = recipe.MaxLength },
-            Optim = new OptimSection { Lr = recipe.Lr, WeightDecay = 0.01 },
+            Optim = new OptimSection { Lr = stage?.Lr ?? recipe.Lr, WeightDecay = 0.01 },
             Schedule = new ScheduleSection { Kind = ScheduleKind.Cosine, WarmupRatio = recipe.WarmupRatio },
-            Train = new LoopSection { MaxSteps = steps, BatchSize = recipe.BatchSize, Seed = seed, Threads = recipe.Threads },
+            Train = new LoopSection { MaxSteps = stage?.Every ?? steps, BatchSize = recipe.BatchSize, Seed = seed, Threads = recipe.Threads },
             Eval = new EvalSection { Generate = false, BestMetric = BestMetric.Loss, Final = false, EvalsPerRun = 4, MaxValidationInstances = 64 },
             Output = Path.Combine(work, "run"),
         }, new TrainOptions { Progress = progress });

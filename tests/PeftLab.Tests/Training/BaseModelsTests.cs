@@ -32,9 +32,22 @@ public sealed class BaseModelsTests
         Assert.Equal(512, recipe.MaxLength);
         Assert.Equal(2, recipe.Threads);
         Assert.Equal(new PretrainRecipe(), BaseModels.RecipeOf("nano"));
-        Assert.Equal(new PretrainRecipe { Documents = 100000, Threads = 2 }, BaseModels.RecipeOf("mini"));
+        Assert.Equal(new PretrainRecipe { Documents = 100000, Threads = 2, Continue = new(Every: 3000, CorpusSeed: 978, Lr: 1e-3) }, BaseModels.RecipeOf("mini"));
+        Assert.Equal("mini-pretrained-3000-b078be99c31c", BaseModels.FolderName("mini", 3000, 0));   // the continuation leaves the first stage as it was
         Assert.NotEqual(BaseModels.FolderName("mini", 500, 0), BaseModels.FolderName("mini-bytes", 500, 0));
         Assert.Equal(260, PeftLab.Models.Presets.Get("mini-bytes").VocabSize);   // 4 special tokens and 256 bytes: no merges hide letters
+    }
+
+    [Fact]
+    public void ALongerMiniBuildContinuesTheShorterOneOnNewDocumentsEachStage()
+    {
+        var c = BaseModels.RecipeOf("mini").Continue!;
+        Assert.Equal(978UL, c.CorpusSeedAt(6000));   // the second stage: the first new corpus
+        Assert.Equal(979UL, c.CorpusSeedAt(9000));   // the third: another one
+        Assert.Equal(978UL, c.CorpusSeedAt(4500));   // 1500 + 3000: still the second cycle's corpus
+        var names = new[] { 3000, 6000, 9000 }.Select(s => BaseModels.FolderName("mini", s, 0)).ToArray();
+        Assert.Equal(3, names.Distinct().Count());
+        Assert.Null(new PretrainRecipe().Continue);   // other presets: one run from the seed, whatever the steps
     }
 
     [Fact]
