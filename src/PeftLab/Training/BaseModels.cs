@@ -60,7 +60,7 @@ public static class BaseModels
     public static IReadOnlyDictionary<string, PretrainRecipe> Recipes { get; } = new Dictionary<string, PretrainRecipe>
     {
         // The quickstart's base: a corpus large enough that 3000 steps (6.1M tokens) see each document about once.
-        // Past 3000 steps, each 3000 more continue the shorter build on 100k new documents at half the peak rate (docs/studies.md, "The mini base").
+        // Past 3000 steps, each 3000 more continue the shorter build on 100k new documents at half the peak rate (docs/training.md, `model.preset`).
         ["mini"] = new() { Documents = 100000, Threads = 2, Continue = new(Every: 3000, CorpusSeed: 978, Lr: 1e-3) },
         // The mini shape on bytes: rows twice as long, as a byte is about a third of a BPE token; 60k documents so that
         // 3000 steps (12.3M bytes) again see each document about once.
@@ -174,20 +174,14 @@ public static class BaseModels
         var corpus = Path.Combine(work, "corpus.txt");
         Directory.CreateDirectory(work);
         var stage = LaterStage(recipe, steps);
-        string initial;
+        SyntheticCorpus.Write(corpus, new CorpusOptions(stage?.CorpusSeedAt(steps) ?? recipe.CorpusSeed, Documents: recipe.Documents));
+        var initial = Path.Combine(work, "init");
         if (stage is null)
-        {
-            SyntheticCorpus.Write(corpus, new CorpusOptions(recipe.CorpusSeed, Documents: recipe.Documents));
             // the tokenizer learns its BPE merges from the same corpus the model is pretrained on
-            initial = Path.Combine(work, "init");
             ModelFolder.Create(initial, config, seed, File.ReadLines(corpus).Take(recipe.TokenizerDocuments));
-        }
         else
-        {
-            // the first stage's weights and tokenizer, then the remaining steps on documents it has not seen
+            // the shorter build's weights and tokenizer, then one more stage on documents it has not seen
             initial = EnsurePretrained(preset, steps - stage.Every, seed, progress);
-            SyntheticCorpus.Write(corpus, new CorpusOptions(stage.CorpusSeedAt(steps), Documents: recipe.Documents));
-        }
         TorchRuntime.EnsureInitialised();
         int threadsBefore = TorchSharp.torch.get_num_threads();
         RunResult run;
